@@ -1,0 +1,159 @@
+"""The gateway's configuration: a TOML file read with tomllib into pydantic models."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.plugins import get_providers
+from gateway.provider import ProviderConfig
+
+DIGEST_PREFIX = "sha256:"
+
+
+class ConfigError(Exception):
+    """The config cannot be used; the message names the file, the key and what is wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    #: the most jobs one list call returns
+    max_page: int = Field(default=200, ge=1, le=1000)
+
+
+class StoreConfig(_Strict):
+    #: sqlite:///abs/path.db, or a bare path; relative paths are under state_dir
+    url: str = "sqlite://gateway.db"
+    state_dir: str = ".state"
+
+
+class WebhookConfig(_Strict):
+    #: allow webhook URLs that resolve to loopback, private or link-local addresses
+    allow_private: bool = False
+    initial_backoff_s: float = Field(default=1.0, gt=0)
+    max_backoff_s: float = Field(default=300.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class TenantConfig(_Strict):
+    #: keys as "sha256:<hex digest>" (preferred) or plain text
+    keys: list[str] = Field(default_factory=list)
+    #: names of environment variables holding plain keys
+    key_envs: list[str] = Field(default_factory=list)
+    #: name of the environment variable holding the webhook signing secret
+    webhook_secret_env: str | None = None
+    #: the secret itself (for demos and tests; prefer webhook_secret_env)
+    webhook_secret: str | None = None
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_well_formed(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if key.startswith(DIGEST_PREFIX):
+                digest = key[len(DIGEST_PREFIX) :]
+                if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+                    raise ValueError("a sha256: key must be followed by 64 hex digits")
+            elif len(key) < 8:
+                raise ValueError("plain keys must be at least 8 characters")
+        return keys
+
+    def key_digests(self) -> list[bytes]:
+        """SHA-256 digests of every key of this tenant, for constant-time comparison."""
+        digests = []
+        for key in self.keys:
+            if key.startswith(DIGEST_PREFIX):
+                digests.append(bytes.fromhex(key[len(DIGEST_PREFIX) :]))
+            else:
+                digests.append(hashlib.sha256(key.encode()).digest())
+        for env in self.key_envs:
+            value = os.environ.get(env)
+            if value:
+                digests.append(hashlib.sha256(value.encode()).digest())
+        return digests
+
+    def secret(self) -> str | None:
+        if self.webhook_secret_env:
+            return os.environ.get(self.webhook_secret_env) or self.webhook_secret
+        return self.webhook_secret
+
+
+class RouteConfig(_Strict):
+    providers: list[str] = Field(min_length=1)
+
+
+class GatewayConfig(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _routes_name_configured_providers(self) -> GatewayConfig:
+        for route, spec in self.routes.items():
+            for name in spec.providers:
+                if name not in self.providers:
+                    raise ValueError(f"routes.{route}: provider {name!r} is not configured under [providers]")
+        return self
+
+    def tenant_for_key(self, key: str) -> str | None:
+        """The tenant owning this key, compared in constant time against every configured digest."""
+        offered = hashlib.sha256(key.encode()).digest()
+        owner = None
+        for tenant, spec in self.tenants.items():
+            for digest in spec.key_digests():
+                if hmac.compare_digest(offered, digest) and owner is None:
+                    owner = tenant
+        return owner
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse_config(data: dict[str, Any], *, source: str = "<config>") -> tuple[GatewayConfig, dict[str, ProviderConfig]]:
+    """Validate a config mapping and each provider's table; ConfigError names the source, the key and the problem."""
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{source}: {_where(err['loc'])}: {err['msg']}") from None
+    installed = get_providers()
+    settings: dict[str, ProviderConfig] = {}
+    for name, table in config.providers.items():
+        if name not in installed:
+            known = ", ".join(sorted(installed)) or "none"
+            raise ConfigError(f"{source}: providers.{name}: no installed provider of that name (installed: {known})")
+        try:
+            settings[name] = installed[name].config_model.model_validate(table)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(f"{source}: {_where(('providers', name, *err['loc']))}: {err['msg']}") from None
+    return config, settings
+
+
+def load_config(path: str | Path) -> tuple[GatewayConfig, dict[str, ProviderConfig]]:
+    """Read and validate a TOML config file; every problem is a ConfigError naming the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, source=str(path))

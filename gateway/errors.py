@@ -1,0 +1,124 @@
+"""Typed vendor failures. Each maps to one of the contract's problem codes (section 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VendorError(Exception):
+    """A vendor request that did not give a usable answer. Never carries a secret."""
+
+    problem_code = "upstream_error"
+    http_status = 502
+    #: whether a submit that failed this way may move on to the next provider of a route
+    failover = True
+
+    def __init__(self, message: str, *, provider: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status = status
+
+    def __str__(self) -> str:
+        where = f"{self.provider}: " if self.provider else ""
+        return f"{where}{self.message}"
+
+
+class VendorAuthError(VendorError):
+    """The vendor refused our credentials (401/403)."""
+
+    problem_code = "upstream_auth_failed"
+    http_status = 502
+    failover = True
+
+
+class VendorNotFound(VendorError):
+    """The vendor does not know this job (404)."""
+
+    problem_code = "not_found"
+    http_status = 404
+    failover = False
+
+
+class VendorConflict(VendorError):
+    """The vendor answered 409 (e.g. result not ready, duplicate content)."""
+
+    problem_code = "upstream_error"
+    http_status = 502
+    failover = False
+
+    def __init__(self, message: str, *, body: Any = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.body = body
+
+
+class VendorValidationError(VendorError):
+    """The vendor rejected the request body (400/422); `errors` is a list of {loc, msg}."""
+
+    problem_code = "validation_error"
+    http_status = 422
+    failover = False
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.errors = errors or [{"loc": ["input"], "msg": message}]
+
+
+class VendorPaymentRequired(VendorError):
+    """The vendor wants money before it works (402)."""
+
+    problem_code = "upstream_error"
+    http_status = 502
+    failover = True
+
+
+class VendorRateLimited(VendorError):
+    """The vendor asked us to slow down (429); `retry_after` in seconds when it said."""
+
+    problem_code = "upstream_rate_limited"
+    http_status = 503
+    failover = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class VendorTimeout(VendorError):
+    """The vendor did not answer in time, or the connection broke."""
+
+    problem_code = "upstream_timeout"
+    http_status = 504
+    failover = True
+
+
+class VendorServerError(VendorError):
+    """The vendor answered 5xx."""
+
+    problem_code = "upstream_error"
+    http_status = 502
+    failover = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class VendorMalformed(VendorError):
+    """The vendor answered with a body we cannot read (not JSON, wrong shape)."""
+
+    problem_code = "upstream_error"
+    http_status = 502
+    failover = True
+
+
+class UnsupportedOperation(Exception):
+    """The provider cannot do this (e.g. cancel where the vendor has no cancel endpoint)."""
+
+
+class InputError(ValueError):
+    """The caller's input cannot be sent to this provider; `errors` as in VendorValidationError."""
+
+    def __init__(self, message: str, *, loc: list[str | int] | None = None) -> None:
+        super().__init__(message)
+        self.errors = [{"loc": loc or ["input"], "msg": message}]

@@ -1,0 +1,202 @@
+"""What the HTTP API does with jobs: submit (with routes and idempotency), attach, cancel, and the Job shape."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import InputError, UnsupportedOperation, VendorError, VendorNotFound
+from gateway.metrics import Metrics
+from gateway.models import Job, JobLinks
+from gateway.provider import Provider
+from gateway.states import CanonicalStatus, State
+from gateway.store.base import IdempotencyMismatch, Store
+from gateway.store.records import JobRecord
+from gateway.vendor_http import VendorConnection
+from gateway.watch.engine import Watcher, now_utc
+
+JOB_ID_PREFIX = "job_"
+
+
+def new_job_id() -> str:
+    return JOB_ID_PREFIX + secrets.token_hex(12)
+
+
+def body_hash(body: Any) -> str:
+    """A stable digest of a request body, for Idempotency-Key comparison."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def render_job(job: JobRecord, poll_after_s: float | None) -> Job:
+    """The public Job shape (contract section 2): every field present, null where unknown."""
+    status = job.status
+    base = f"/v1/jobs/{job.id}"
+    return Job(
+        id=job.id,
+        provider=job.provider,
+        vendor_ref=job.vendor_ref,
+        state=status.state,
+        terminal=status.terminal,
+        vendor_status=status.vendor_status,
+        stage=status.stage,
+        progress=status.progress,
+        result_available=job.result_available,
+        error=status.error,
+        action=status.action,
+        issues=status.issues,
+        version=job.version,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+        stale=job.stale,
+        checked_at=job.checked_at,
+        poll_after_s=poll_after_s,
+        metadata=job.metadata,
+        route=job.route,
+        attempts=job.attempts,
+        links=JobLinks(self_=base, result=f"{base}/result", events=f"{base}/events"),
+    )
+
+
+class SubmitFailed(Exception):
+    """Every provider of a submit failed; `error` is the last vendor error, `attempts` what was tried."""
+
+    def __init__(self, error: VendorError, attempts: list[dict[str, Any]]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts
+
+
+@dataclass
+class Gateway:
+    """The gateway's job operations, shared by the HTTP handlers and the watcher."""
+
+    store: Store
+    providers: dict[str, Provider]
+    connections: dict[str, VendorConnection]
+    routes: dict[str, list[str]]
+    watcher: Watcher
+    metrics: Metrics
+
+    def render(self, job: JobRecord) -> Job:
+        return render_job(job, self.watcher.poll_after(job))
+
+    def webhook_payload(self, job: JobRecord, event_id: str) -> dict[str, Any]:
+        job_body = self.render(job).model_dump(mode="json", by_alias=True)
+        return {"id": event_id, "type": "job.transition", "job": job_body}
+
+    def provider(self, name: str, loc: str = "provider") -> Provider:
+        if name not in self.connections:
+            raise InputError(f"no configured provider named {name!r}", loc=["body", loc])
+        return self.providers[name]
+
+    async def submit(
+        self,
+        tenant: str,
+        *,
+        provider: str | None,
+        route: str | None,
+        input: dict[str, Any],
+        webhook_url: str | None,
+        metadata: dict[str, Any],
+        idempotency: tuple[str, str] | None,
+    ) -> tuple[JobRecord, bool]:
+        """Create the vendor job (moving along a route on vendor failures) and store it; (job, created)."""
+        if idempotency is not None:
+            found = await self.store.find_idempotent(tenant, idempotency[0])
+            if found is not None:
+                if found[0] != idempotency[1]:
+                    raise IdempotencyMismatch(tenant, idempotency[0], found[1].id)
+                return found[1], False
+        if route is not None:
+            if route not in self.routes:
+                raise InputError(f"no route named {route!r}", loc=["body", "route"])
+            candidates = self.routes[route]
+        else:
+            candidates = [provider or ""]
+        for name in candidates:
+            self.provider(name)
+        attempts: list[dict[str, Any]] = []
+        last_error: VendorError | None = None
+        for name in candidates:
+            chosen = self.providers[name]
+            started = time.monotonic()
+            try:
+                ref = await chosen.submit(self.connections[name], input)
+            except VendorError as exc:
+                outcome = type(exc).__name__
+                self.metrics.upstream.inc(provider=name, operation="submit", outcome=outcome)
+                attempts.append({"provider": name, "outcome": exc.problem_code, "detail": exc.message})
+                last_error = exc
+                if route is None or not exc.failover:
+                    raise SubmitFailed(exc, attempts) from exc
+                continue
+            finally:
+                self.metrics.upstream_latency.observe(time.monotonic() - started, provider=name)
+            self.metrics.upstream.inc(provider=name, operation="submit", outcome="ok")
+            attempts.append({"provider": name, "outcome": "accepted"})
+            return await self._create(
+                tenant, name, ref, route=route, attempts=attempts if route else [],
+                webhook_url=webhook_url, metadata=metadata, idempotency=idempotency,
+            )
+        assert last_error is not None
+        raise SubmitFailed(last_error, attempts)
+
+    async def attach(
+        self, tenant: str, *, provider: str, vendor_ref: dict[str, Any], webhook_url: str | None,
+        metadata: dict[str, Any],
+    ) -> JobRecord:
+        """Adopt a job started at the vendor directly; the vendor must know it."""
+        chosen = self.provider(provider)
+        ref = chosen.validate_ref(vendor_ref)
+        try:
+            body = await chosen.fetch_status(self.connections[provider], ref)
+        except VendorNotFound as exc:
+            raise InputError("the vendor does not know this job", loc=["body", "vendor_ref"]) from exc
+        ref = chosen.refine_ref(ref, body)
+        job, _ = await self._create(
+            tenant, provider, ref, route=None, attempts=[], webhook_url=webhook_url, metadata=metadata,
+            idempotency=None,
+        )
+        await self.watcher.poll_now(job.id)  # record what the vendor says now, and keep its result if finished
+        return await self.store.get_job(job.id) or job
+
+    async def _create(
+        self, tenant: str, provider: str, ref: dict[str, Any], *, route: str | None, attempts: list[dict[str, Any]],
+        webhook_url: str | None, metadata: dict[str, Any], idempotency: tuple[str, str] | None,
+    ) -> tuple[JobRecord, bool]:
+        now = now_utc()
+        record = JobRecord(
+            id=new_job_id(),
+            tenant=tenant,
+            provider=provider,
+            vendor_ref=ref,
+            status=CanonicalStatus(state=State.QUEUED),
+            created_at=now,
+            updated_at=now,
+            metadata=metadata,
+            webhook_url=webhook_url,
+            route=route,
+            attempts=attempts,
+        )
+        idem = (tenant, idempotency[0], idempotency[1]) if idempotency else None
+        job, created = await self.store.create_job(
+            record, idempotency=idem, webhook_payload_factory=self.webhook_payload if webhook_url else None
+        )
+        if created:
+            self.watcher.watch(job)
+        return job, created
+
+    async def cancel(self, job: JobRecord) -> JobRecord:
+        """Ask the vendor to cancel; UnsupportedOperation when the provider cannot."""
+        provider = self.providers[job.provider]
+        if not provider.capabilities.cancel:
+            raise UnsupportedOperation(f"{job.provider} cannot cancel jobs")
+        await provider.cancel(self.connections[job.provider], job.vendor_ref)
+        self.metrics.upstream.inc(provider=job.provider, operation="cancel", outcome="ok")
+        await self.watcher.poll_now(job.id)
+        return await self.store.get_job(job.id) or job

@@ -1,0 +1,94 @@
+"""The public Job and Result shapes of the HTTP API (contract section 2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.states import Action, Issue, JobError, State
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Cost(_Out):
+    amount: float
+    currency: str
+
+
+class Usage(_Out):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: Cost | None = None
+
+
+class Output(_Out):
+    name: str | None = None
+    source: str | None = None
+    target: str | None = None
+    status: str | None = None
+    quality: float | None = None
+
+
+class ArtifactLink(_Out):
+    href: str
+    content_type: str | None = None
+    filename: str | None = None
+
+
+class ResultParts(_Out):
+    """What a provider extracts from a finished vendor job; the gateway adds the job's identity."""
+
+    outputs: list[Output] = Field(default_factory=list)
+    usage: Usage | None = None
+    issues: list[Issue] = Field(default_factory=list)
+    vendor: dict[str, Any] = Field(default_factory=dict)
+    has_artifact: bool = False
+
+
+class Result(_Out):
+    job_id: str
+    provider: str
+    state: State
+    outputs: list[Output]
+    artifact: ArtifactLink | None
+    usage: Usage | None
+    issues: list[Issue]
+    vendor: dict[str, Any]
+
+
+class JobLinks(_Out):
+    self_: str = Field(alias="self", serialization_alias="self")
+    result: str
+    events: str
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Job(_Out):
+    id: str
+    provider: str
+    vendor_ref: dict[str, Any]
+    state: State
+    terminal: bool
+    vendor_status: str | None
+    stage: str | None
+    progress: int | None
+    result_available: bool
+    error: JobError | None
+    action: Action | None
+    issues: list[Issue]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    stale: bool
+    checked_at: datetime | None
+    poll_after_s: float | None
+    metadata: dict[str, Any]
+    route: str | None = None
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    links: JobLinks

@@ -1,0 +1,162 @@
+"""The provider interface plugin authors implement (documented in docs/plugins.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.errors import InputError, UnsupportedOperation
+from gateway.models import ResultParts
+from gateway.states import CanonicalStatus, State
+from gateway.vendor_http import VendorConnection
+
+if TYPE_CHECKING:
+    from gateway.sim.base import Simulator
+
+
+class Capabilities(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    submit: bool = True
+    status: bool = True
+    result: bool = True
+    cancel: bool = False
+    artifact: bool = False
+    progress: bool = False
+    input_kinds: list[str] = Field(default_factory=lambda: ["native"])
+
+
+class PollSettings(BaseModel):
+    """How the gateway polls one provider (contract section 3); defaults follow CAMB's guidance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    initial_s: float = Field(default=1.0, gt=0, le=3600)
+    factor: float = Field(default=2.0, ge=1, le=10)
+    max_s: float = Field(default=10.0, gt=0, le=3600)
+    jitter: float = Field(default=0.1, ge=0, le=1)
+    concurrency: int = Field(default=8, ge=1, le=1000)
+    rate_per_s: float = Field(default=20.0, gt=0)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=30.0, gt=0)
+
+
+class ProviderConfig(BaseModel):
+    """Every provider's config table; a provider may extend it with its own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str
+    #: name of the environment variable holding the vendor key (never the key itself)
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def api_key(self) -> str | None:
+        """The vendor key, read from the environment at connection time."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+@dataclass
+class ArtifactDownload:
+    content_type: str
+    filename: str
+    chunks: AsyncIterator[bytes]
+
+
+class Provider:
+    """Base class for providers. Subclasses set the class attributes and implement the async methods.
+
+    A provider is stateless: everything per-deployment (base URL, key, caches) lives in the
+    `VendorConnection` the gateway passes to each I/O method.
+    """
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: vendor status -> canonical state, as shown to users; `normalize` is the authority
+    mapping: ClassVar[Mapping[str, State]] = {}
+    #: human notes on mapping rows that depend on more than the status string
+    mapping_notes: ClassVar[Mapping[str, str]] = {}
+    config_model: ClassVar[type[ProviderConfig]] = ProviderConfig
+    #: URL prefix of this vendor's simulator inside `gateway simulate`
+    sim_prefix: ClassVar[str | None] = None
+
+    # -- pure -------------------------------------------------------------------------------
+    def normalize(self, body: Any) -> CanonicalStatus:
+        """Map one vendor status body to the canonical status. Must never raise."""
+        raise NotImplementedError
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """The vendor's own auth header for this key."""
+        return {}
+
+    def validate_ref(self, ref: Any) -> dict[str, Any]:
+        """Check a vendor_ref given to `attach`; raise InputError when it cannot be one of ours."""
+        if not isinstance(ref, dict) or not ref:
+            raise InputError("vendor_ref must be a non-empty object", loc=["vendor_ref"])
+        return ref
+
+    def refine_ref(self, ref: dict[str, Any], status_body: Any) -> dict[str, Any]:
+        """The vendor_ref after a status answer (e.g. CAMB adds its run_id)."""
+        return ref
+
+    def connect(self, session: Any, config: ProviderConfig) -> VendorConnection:
+        key = config.api_key()
+        return VendorConnection(
+            self.name,
+            session,
+            config.base_url,
+            headers=self.auth_headers(key),
+            timeout_s=config.timeout_s,
+            secrets=[key] if key else [],
+            settings=config,
+        )
+
+    # -- I/O ----------------------------------------------------------------------------------
+    async def submit(self, conn: VendorConnection, input: dict[str, Any]) -> dict[str, Any]:
+        """Create the vendor job from a native or canonical input; return its vendor_ref."""
+        raise UnsupportedOperation(f"{self.name} cannot submit")
+
+    async def fetch_status(self, conn: VendorConnection, ref: dict[str, Any]) -> Any:
+        """The vendor's raw status body for this job."""
+        raise UnsupportedOperation(f"{self.name} cannot report status")
+
+    async def fetch_result(self, conn: VendorConnection, ref: dict[str, Any], status_body: Any) -> ResultParts:
+        """The finished job's result, read from the vendor."""
+        raise UnsupportedOperation(f"{self.name} has no result endpoint")
+
+    async def cancel(self, conn: VendorConnection, ref: dict[str, Any]) -> None:
+        raise UnsupportedOperation(f"{self.name} cannot cancel jobs")
+
+    @asynccontextmanager
+    async def open_artifact(self, conn: VendorConnection, ref: dict[str, Any]) -> AsyncIterator[ArtifactDownload]:
+        """Stream the job's output file."""
+        raise UnsupportedOperation(f"{self.name} has no artifacts")
+        yield  # pragma: no cover
+
+    # -- simulator ------------------------------------------------------------------------------
+    def simulator(self, step_s: float = 1.0) -> Simulator | None:
+        """A faithful local imitation of the vendor's API, served by `gateway simulate`."""
+        return None
+
+    # -- description ------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "capabilities": self.capabilities.model_dump(),
+            "mapping": {status: str(state) for status, state in self.mapping.items()},
+        }

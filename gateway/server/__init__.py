@@ -1,0 +1,1 @@
+"""The gateway's aiohttp HTTP API (contract section 2)."""

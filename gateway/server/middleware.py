@@ -1,0 +1,126 @@
+"""Request ids and access logs, problem+json errors, and bearer-key tenants."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from gateway.errors import InputError, UnsupportedOperation, VendorError
+from gateway.jobs import SubmitFailed
+from gateway.metrics import Metrics
+from gateway.server.problems import Problem, validation_problem
+from gateway.server.schemas import pydantic_errors
+from gateway.store.base import IdempotencyMismatch
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("gateway.access")
+errlog = logging.getLogger("gateway.server")
+
+TENANT = web.RequestKey("tenant", str)
+REQUEST_ID = web.RequestKey("request_id", str)
+METRICS = web.AppKey("metrics", Metrics)
+KEY_TABLE = web.AppKey("key_table", list[tuple[bytes, str]])
+
+
+def vendor_problem(exc: VendorError, attempts: list | None = None) -> Problem:
+    """A vendor failure as the contract's problem code; never a secret, never the vendor's raw body."""
+    extra = {"attempts": attempts} if attempts else {}
+    detail = f"{exc.provider}: {exc.message}" if exc.provider else exc.message
+    if exc.problem_code == "validation_error":
+        return Problem(422, "validation_error", detail, errors=getattr(exc, "errors", []), **extra)
+    if exc.problem_code == "not_found":  # the vendor does not know something the input names
+        return Problem(422, "validation_error", detail, errors=[{"loc": ["body", "input"], "msg": exc.message}])
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if exc.problem_code == "upstream_rate_limited":
+        headers["Retry-After"] = str(max(1, round(retry_after or 1)))
+    return Problem(exc.http_status, exc.problem_code, detail, headers=headers, **extra)
+
+
+def _problem_for(exc: BaseException) -> Problem | None:
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, SubmitFailed):
+        return vendor_problem(exc.error, exc.attempts)
+    if isinstance(exc, VendorError):
+        return vendor_problem(exc)
+    if isinstance(exc, InputError):
+        return validation_problem(exc.errors, str(exc))
+    if isinstance(exc, ValidationError):
+        return validation_problem(pydantic_errors(exc))
+    if isinstance(exc, IdempotencyMismatch):
+        return Problem(409, "idempotency_mismatch", "this Idempotency-Key was used with another request body")
+    if isinstance(exc, UnsupportedOperation):
+        return Problem(409, "unsupported", str(exc))
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return Problem(413, "payload_too_large", "the request body is larger than the gateway accepts")
+    if isinstance(exc, web.HTTPNotFound):
+        return Problem(404, "not_found", "no such route")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return Problem(405, "method_not_allowed", f"{exc.method} is not allowed here",
+                       headers={"Allow": ",".join(sorted(exc.allowed_methods))})
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        return Problem(exc.status, "validation_error" if exc.status < 500 else "unavailable", exc.reason)
+    return None
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, problem+json for every error, the requests metric and one access log line per request."""
+    request_id = request.headers.get("X-Request-Id", "")
+    if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
+        request_id = secrets.token_hex(8)
+    request[REQUEST_ID] = request_id
+    started = time.monotonic()
+    try:
+        response = await handler(request)
+    except Exception as exc:
+        problem = _problem_for(exc)
+        if problem is None:
+            errlog.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id)
+            problem = Problem(500, "internal_error", "the gateway failed; the request id identifies it in the logs")
+        response = problem.response(instance=request.path)
+    response.headers["X-Request-Id"] = request_id
+    route = request.match_info.route.resource
+    template = route.canonical if route is not None else "unmatched"
+    request.app[METRICS].requests.inc(route=template, method=request.method, status=str(response.status))
+    log.info(
+        "%s %s %s %d %.1fms tenant=%s",
+        request_id, request.method, template, response.status, (time.monotonic() - started) * 1000,
+        request.get(TENANT, "-"),
+    )
+    return response
+
+
+def key_table(tenants: dict[str, list[bytes]]) -> list[tuple[bytes, str]]:
+    return [(digest, tenant) for tenant, digests in tenants.items() for digest in digests]
+
+
+def tenant_for(table: list[tuple[bytes, str]], key: str) -> str | None:
+    """Compare the key's digest with every configured digest in constant time."""
+    offered = hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+    owner = None
+    for digest, tenant in table:
+        if hmac.compare_digest(offered, digest) and owner is None:
+            owner = tenant
+    return owner
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /v1 route needs `Authorization: Bearer <gateway key>`."""
+    if request.path == "/v1" or request.path.startswith("/v1/"):
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        tenant = tenant_for(request.app[KEY_TABLE], key.strip()) if scheme.lower() == "bearer" and key else None
+        if tenant is None:
+            raise Problem(401, "unauthorized", "send Authorization: Bearer <gateway key>",
+                          headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
+        request[TENANT] = tenant
+    return await handler(request)

@@ -1,0 +1,115 @@
+"""`gateway serve`: the server from a config file, or the demo with in-process simulators."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gateway.config import ConfigError, GatewayConfig, load_config, parse_config
+from gateway.plugins import get_providers
+from gateway.provider import ProviderConfig
+from gateway.server.app import create_app
+from gateway.sim.server import build_simulator_app
+
+DEMO_VENDOR_KEY_ENV = "GATEWAY_DEMO_VENDOR_KEY"
+#: the demo polls a little faster than the production defaults, so simulated jobs move visibly
+DEMO_POLL = {"initial_s": 0.5, "factor": 2.0, "max_s": 5.0}
+DEMO_TENANTS = {
+    "demo": {"keys": ["demo-key"], "webhook_secret": "demo-webhook-secret"},
+    "demo-b": {"keys": ["demo-key-b"], "webhook_secret": "demo-webhook-secret-b"},
+}
+
+
+def demo_config(sim_url: str, *, poll: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The demo's config: every installed provider pointed at the simulators, two tenants, loopback webhooks."""
+    os.environ.setdefault(DEMO_VENDOR_KEY_ENV, "demo-vendor-key")
+    providers: dict[str, Any] = {}
+    for name, provider in sorted(get_providers().items()):
+        if not provider.sim_prefix:
+            continue
+        table: dict[str, Any] = {
+            "base_url": sim_url.rstrip("/") + provider.sim_prefix,
+            "api_key_env": DEMO_VENDOR_KEY_ENV,
+        }
+        if "project_id" in provider.config_model.model_fields:
+            table["project_id"] = 1
+        table["poll"] = poll or DEMO_POLL
+        providers[name] = table
+    routes = {"text": {"providers": [p for p in ("segment_qa", "camb") if p in providers]}}
+    return {
+        "tenants": DEMO_TENANTS,
+        "providers": providers,
+        "routes": routes if routes["text"]["providers"] else {},
+        "webhooks": {"allow_private": True},
+    }
+
+
+async def _run(args: argparse.Namespace) -> int:
+    runners: list[web.AppRunner] = []
+    state_dir: Path
+    if args.demo:
+        sim_url = args.sim_url
+        if not sim_url:
+            sim_runner = web.AppRunner(build_simulator_app(step_s=args.step), access_log=None)
+            await sim_runner.setup()
+            site = web.TCPSite(sim_runner, "127.0.0.1", args.sim_port)
+            await site.start()
+            runners.append(sim_runner)
+            port = sim_runner.addresses[0][1]
+            sim_url = f"http://127.0.0.1:{port}"
+        config, settings = parse_config(demo_config(sim_url), source="--demo")
+        state_dir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
+    else:
+        if not args.config:
+            print("gateway serve: give --config FILE, or --demo", file=sys.stderr)
+            return 2
+        config, settings = load_config(args.config)
+        state_dir = Path(config.store.state_dir)
+        sim_url = None
+    host = args.host or config.server.host
+    port = args.port if args.port is not None else config.server.port
+    runner = web.AppRunner(create_app(config, settings, state_dir=state_dir, store_url=args.store), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    runners.append(runner)
+    bound = runner.addresses[0][1]
+    _announce(config, settings, host, bound, sim_url, state_dir, args.demo)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for r in reversed(runners):
+        await r.cleanup()
+    return 0
+
+
+def _announce(config: GatewayConfig, settings: dict[str, ProviderConfig], host: str, port: int,
+              sim_url: str | None, state_dir: Path, demo: bool) -> None:
+    base = f"http://{host}:{port}"
+    print(f"gateway listening on {base}  (OpenAPI: {base}/openapi.json)", flush=True)
+    print(f"store: {state_dir}", flush=True)
+    print(f"providers: {', '.join(sorted(settings))}", flush=True)
+    if demo:
+        print(f"simulators: {sim_url}", flush=True)
+        for tenant, spec in DEMO_TENANTS.items():
+            print(f"tenant {tenant}: key {spec['keys'][0]}, webhook secret {spec['webhook_secret']}", flush=True)
+        print(f"try: curl -H 'Authorization: Bearer demo-key' {base}/v1/providers", flush=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return asyncio.run(_run(args))
+    except ConfigError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,256 @@
+"""The store interface every backend implements, its errors, and `open_store` (choose a backend by URL)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+
+from gateway.states import CanonicalStatus, State
+from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord
+
+#: builds a webhook body from the job as it is after a transition and the event id; runs inside the
+#: store's write transaction (on the store's worker thread), so it must be quick, sync and not use the store
+WebhookPayloadFactory = Callable[[JobRecord, str], dict[str, Any]]
+
+#: (tenant, idempotency key, hash of the request body)
+Idempotency = tuple[str, str, str]
+
+#: the database file used when a store URL names no path (e.g. `sqlite://`)
+DEFAULT_DB_NAME = "gateway.db"
+
+
+class StoreError(Exception):
+    """Base class of the store's own errors."""
+
+
+class IdempotencyMismatch(StoreError):
+    """The tenant's idempotency key was used before with another request body."""
+
+    def __init__(self, tenant: str, key: str, job_id: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used with another request body (job {job_id})")
+        self.tenant = tenant
+        self.key = key
+        self.job_id = job_id
+
+
+class JobNotFound(StoreError, LookupError):
+    """A write named a job the store does not have."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r}")
+        self.job_id = job_id
+
+
+class JobExists(StoreError):
+    """`create_job` was given an id that is already stored (without a matching idempotency key)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} already exists")
+        self.job_id = job_id
+
+
+class Store(abc.ABC):
+    """The gateway's durable state: jobs, transitions, idempotency keys, results, artifacts, webhook outbox."""
+
+    #: used by `create_job`/`record_status` when a call passes no factory of its own
+    webhook_payload_factory: WebhookPayloadFactory | None = None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # lifecycle
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending work and release the database."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Return when the store answers; raise when it does not (readiness)."""
+
+    # jobs
+
+    @abc.abstractmethod
+    async def create_job(
+        self,
+        record: JobRecord,
+        *,
+        idempotency: Idempotency | None = None,
+        webhook_payload_factory: WebhookPayloadFactory | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Store a new job at version 1 with its first transition; with `idempotency`, at most one job per key.
+
+        Returns (job, created). An existing key with the same body hash gives (that job, False); with another
+        hash, `IdempotencyMismatch`; an id already stored, `JobExists`. Only when a
+        `webhook_payload_factory` is passed (the store default is not used here) and the job has a
+        `webhook_url` is version 1 also queued as a webhook event.
+        """
+
+    @abc.abstractmethod
+    async def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
+        """The job, or None (also when `tenant` is given and the job is another tenant's)."""
+
+    @abc.abstractmethod
+    async def find_idempotent(self, tenant: str, key: str) -> tuple[str, JobRecord] | None:
+        """(body hash, job) stored for the tenant's idempotency key, or None."""
+
+    @abc.abstractmethod
+    async def list_jobs(
+        self,
+        tenant: str,
+        *,
+        state: State | str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[JobRecord], str | None]:
+        """The tenant's jobs, newest first, and the cursor of the next page (None on the last page).
+
+        Raises ValueError for a malformed cursor or a limit below 1.
+        """
+
+    @abc.abstractmethod
+    async def record_status(
+        self,
+        job_id: str,
+        status: CanonicalStatus,
+        *,
+        checked_at: datetime,
+        vendor_ref: dict[str, Any] | None = None,
+        webhook_payload_factory: WebhookPayloadFactory | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Apply a freshly observed status in one transaction; returns (job, transitioned).
+
+        A transition bumps the version, stores a TransitionRecord and, for a job with a `webhook_url`,
+        an OutboxEvent whose payload comes from `webhook_payload_factory` (or the store's default; one of
+        them is required then, else ValueError and nothing is applied). A terminal
+        state is sticky: a later different state is not applied and counts as an anomaly. Always sets
+        `checked_at`, clears `stale`, and replaces `vendor_ref` when given. Raises JobNotFound.
+        """
+
+    @abc.abstractmethod
+    async def mark_stale(self, job_id: str, *, checked_at: datetime | None = None) -> JobRecord | None:
+        """Mark the snapshot as not confirmed lately (no transition); None when there is no such job."""
+
+    @abc.abstractmethod
+    async def transitions(self, job_id: str, *, after_version: int = 0) -> list[TransitionRecord]:
+        """The job's transitions with a version above `after_version`, oldest first."""
+
+    @abc.abstractmethod
+    async def non_terminal_jobs(self) -> list[JobRecord]:
+        """Every job still to be watched (oldest first), e.g. to resume watching after a restart."""
+
+    @abc.abstractmethod
+    async def count_by_state(self) -> dict[str, int]:
+        """Number of jobs per state, every state present (zero included)."""
+
+    # results and artifacts
+
+    @abc.abstractmethod
+    async def save_result(self, job_id: str, result: dict[str, Any]) -> None:
+        """Keep the job's result forever (replacing an earlier one) and set `result_available`."""
+
+    @abc.abstractmethod
+    async def get_result(self, job_id: str) -> dict[str, Any] | None:
+        """The stored result, or None."""
+
+    @abc.abstractmethod
+    async def save_artifact(
+        self, job_id: str, *, content_type: str, filename: str | None, chunks: AsyncIterator[bytes]
+    ) -> StoredArtifact:
+        """Stream the job's output file to disk (never whole in memory) and keep it forever."""
+
+    @abc.abstractmethod
+    async def get_artifact(self, job_id: str) -> StoredArtifact | None:
+        """The stored artifact (with its path on disk), or None."""
+
+    # webhook outbox
+
+    @abc.abstractmethod
+    async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
+        """Undelivered events whose next attempt is due, in delivery order."""
+
+    @abc.abstractmethod
+    async def mark_delivered(self, event_id: str, at: datetime) -> None:
+        """The event was acknowledged; it is never due again."""
+
+    @abc.abstractmethod
+    async def reschedule(
+        self, event_id: str, *, next_attempt_at: datetime, attempts: int, last_error: str | None
+    ) -> None:
+        """A delivery failed; try again at `next_attempt_at`."""
+
+    @abc.abstractmethod
+    async def pending_event_count(self) -> int:
+        """Number of events not yet delivered."""
+
+
+def _db_path(raw: str, state_dir: Path) -> str:
+    """A database path: `:memory:`, absolute, or relative to `state_dir` (empty: the default file there)."""
+    if raw == ":memory:":
+        return raw
+    if not raw:
+        return str(state_dir / DEFAULT_DB_NAME)
+    path = Path(raw).expanduser()
+    return str(path if path.is_absolute() else state_dir / path)
+
+
+def _open_sqlite(parts: SplitResult, state_dir: Path) -> Store:
+    """`sqlite:///abs/path.db`, `sqlite://relative/path.db`, `sqlite://:memory:`; option `?synchronous=full`."""
+    from gateway.store.sqlite import SqliteStore
+
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    kwargs: dict[str, Any] = {}
+    if "synchronous" in options:
+        kwargs["synchronous"] = options.pop("synchronous")
+    if options:
+        raise ValueError(f"unknown sqlite store option(s): {', '.join(sorted(options))}")
+    path = _db_path(unquote(parts.netloc + parts.path), state_dir)
+    return SqliteStore(path, state_dir=state_dir, **kwargs)
+
+
+#: store backends by URL scheme. A shared store for several replicas on several hosts belongs here,
+#: e.g. "redis": _open_redis (a RedisStore implementing `Store`) -- not implemented yet.
+_BACKENDS: dict[str, Callable[[SplitResult, Path], Store]] = {
+    "sqlite": _open_sqlite,
+}
+
+
+def open_store(url: str, *, state_dir: Path) -> Store:
+    """The store named by `url` (not yet opened: `await store.open()` or `async with`).
+
+    `sqlite:///abs/path.db`, `sqlite://relative/path.db` or a bare path (relative paths are taken
+    relative to `state_dir`); `sqlite://` alone is `state_dir/gateway.db`. Artifacts live in
+    `state_dir/artifacts`. Any other scheme raises ValueError naming it.
+    """
+    url = url.strip()
+    if not url:
+        raise ValueError("empty store URL")
+    state_dir = Path(state_dir).expanduser()
+    if "://" not in url:
+        # a bare file path (taken verbatim: no options, no URL escapes)
+        from gateway.store.sqlite import SqliteStore
+
+        return SqliteStore(_db_path(url, state_dir), state_dir=state_dir)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    backend = _BACKENDS.get(scheme)
+    if backend is None:
+        known = ", ".join(f"{name}://" for name in sorted(_BACKENDS))
+        raise ValueError(f"unsupported store URL scheme {scheme!r} (supported: {known} or a file path)")
+    return backend(parts, state_dir)

@@ -1,0 +1,117 @@
+"""The rows of the durable store: jobs, their transitions, pending webhooks and stored artifacts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from gateway.states import CanonicalStatus, State
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is refused (it would silently mean local time)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class JobRecord(_Record):
+    """One job as the gateway stores it; `status` is the snapshot at `version`."""
+
+    id: str
+    tenant: str
+    provider: str
+    vendor_ref: dict[str, Any] = Field(default_factory=dict)
+    status: CanonicalStatus
+    version: int = Field(default=1, ge=1)
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    finished_at: UtcDatetime | None = None
+    checked_at: UtcDatetime | None = None
+    stale: bool = False
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = None
+    route: str | None = None
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    result_available: bool = False
+    anomalies: int = Field(default=0, ge=0)
+
+    @property
+    def state(self) -> State:
+        return self.status.state
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+
+class TransitionRecord(_Record):
+    """One version of a job: when it happened and the full canonical status at that version."""
+
+    job_id: str
+    version: int = Field(ge=1)
+    at: UtcDatetime
+    state: State
+    vendor_status: str | None = None
+    stage: str | None = None
+    progress: int | None = None
+    status: CanonicalStatus
+
+    @classmethod
+    def of(cls, job_id: str, version: int, at: datetime, status: CanonicalStatus) -> TransitionRecord:
+        return cls(
+            job_id=job_id,
+            version=version,
+            at=at,
+            state=status.state,
+            vendor_status=status.vendor_status,
+            stage=status.stage,
+            progress=status.progress,
+            status=status,
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The entry of `GET /v1/jobs/{id}/transitions` (contract section 2)."""
+        return {
+            "version": self.version,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "state": self.state.value,
+            "vendor_status": self.vendor_status,
+            "stage": self.stage,
+            "progress": self.progress,
+        }
+
+
+class OutboxEvent(_Record):
+    """A webhook delivery waiting to be acknowledged; its id is the same on every try."""
+
+    id: str
+    job_id: str
+    tenant: str
+    url: str
+    payload: dict[str, Any]
+    attempts: int = Field(default=0, ge=0)
+    next_attempt_at: UtcDatetime
+    delivered_at: UtcDatetime | None = None
+    last_error: str | None = None
+    created_at: UtcDatetime | None = None
+
+
+class StoredArtifact(_Record):
+    """A job's output file kept by the gateway; `path` is on local disk, ready to be streamed."""
+
+    job_id: str
+    content_type: str = "application/octet-stream"
+    filename: str | None = None
+    size: int = Field(ge=0)
+    path: Path

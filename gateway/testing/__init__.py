@@ -1,0 +1,1 @@
+"""Test helpers for provider plugins: cassette recording and the conformance kit."""

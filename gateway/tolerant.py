@@ -1,0 +1,62 @@
+"""Reading vendor bodies without trusting them: a model from whatever parts of a body are valid."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def lenient(model: type[M], body: Any, *, max_prunes: int = 200) -> M | None:
+    """Validate `body` as `model`, dropping each invalid value (or the list item / object holding a
+    missing required field) until what remains is valid. None when the body is not an object at all."""
+    if not isinstance(body, dict):
+        return None
+    data = copy.deepcopy(body)
+    for _ in range(max_prunes):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            if not _prune(data, list(exc.errors()[0]["loc"])):
+                return None
+        except (TypeError, ValueError, RecursionError):
+            return None
+    return None
+
+
+def _prune(data: Any, loc: list[Any]) -> bool:
+    """Remove the innermost existing element named by `loc`; False when nothing could be removed."""
+    while loc:
+        parent = _walk(data, loc[:-1])
+        key = loc[-1]
+        if isinstance(parent, dict) and key in parent:
+            del parent[key]
+            return True
+        if isinstance(parent, list) and isinstance(key, int) and 0 <= key < len(parent):
+            del parent[key]
+            return True
+        loc = loc[:-1]
+    return False
+
+
+def _walk(data: Any, loc: list[Any]) -> Any:
+    for key in loc:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def status_string(body: Any, key: str = "status") -> str | None:
+    """The vendor's status value as a string, or None when absent or not a string."""
+    if isinstance(body, dict):
+        value = body.get(key)
+        if isinstance(value, str):
+            return value
+    return None

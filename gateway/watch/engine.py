@@ -1,0 +1,295 @@
+"""The watch engine: the gateway polls vendors for every non-terminal job, so readers never do.
+
+One scheduled poll per job (a heap of due times), at most one upstream request per job at a time, per-provider
+pacing (lanes.py), transitions recorded in the store before anyone is told, and, once a job is terminal, its
+result and artifact copied into the store so a vendor's purge loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.errors import UnsupportedOperation, VendorError, VendorNotFound
+from gateway.metrics import Metrics
+from gateway.models import ArtifactLink, Result
+from gateway.provider import Provider
+from gateway.states import CanonicalStatus, JobError, State
+from gateway.store.base import Store
+from gateway.store.records import JobRecord
+from gateway.vendor_http import VendorConnection
+from gateway.watch.lanes import Lane
+from gateway.watch.notifier import Notifier
+
+log = logging.getLogger("gateway.watch")
+
+PayloadFactory = Callable[[JobRecord, str], dict[str, Any]]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def vendor_job_lost(previous: CanonicalStatus) -> CanonicalStatus:
+    return CanonicalStatus(
+        state=State.FAILED,
+        vendor_status=previous.vendor_status,
+        error=JobError(code="vendor_job_lost", message="the vendor no longer knows this job", retryable=False),
+    )
+
+
+class Watcher:
+    def __init__(
+        self,
+        store: Store,
+        providers: dict[str, Provider],
+        connections: dict[str, VendorConnection],
+        lanes: dict[str, Lane],
+        metrics: Metrics,
+        notifier: Notifier,
+        webhook_payload: PayloadFactory | None = None,
+        on_event: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.connections = connections
+        self.lanes = lanes
+        self.metrics = metrics
+        self.notifier = notifier
+        self.webhook_payload = webhook_payload
+        #: called after a transition that queued a webhook event (wakes the webhook dispatcher)
+        self.on_event = on_event
+        self._heap: list[tuple[float, int, str]] = []
+        self._due: dict[str, float] = {}
+        self._interval: dict[str, float] = {}
+        self._provider_of: dict[str, str] = {}
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Resume every unfinished job from the store, then run the scheduler."""
+        for job in await self.store.non_terminal_jobs():
+            self.watch(job, delay=0.0)
+        self._loop_task = asyncio.create_task(self._run(), name="gateway-watcher")
+
+    async def stop(self) -> None:
+        if self._loop_task:
+            self._loop_task.cancel()
+        tasks = [t for t in (self._loop_task, *self._inflight.values()) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- scheduling --------------------------------------------------------------------------
+    def watch(self, job: JobRecord, *, delay: float | None = None) -> None:
+        """Start (or keep) watching a job; the first poll after `delay` (default: the provider's first interval)."""
+        lane = self.lanes.get(job.provider)
+        if lane is None:
+            return
+        self._provider_of[job.id] = job.provider
+        interval = self._interval.setdefault(job.id, lane.first_interval())
+        self._schedule(job.id, interval if delay is None else delay)
+
+    def watching(self) -> int:
+        return len(self._due)
+
+    def poll_after(self, job: JobRecord) -> float | None:
+        """Seconds until the gateway will next ask the vendor about this job; None once it is terminal."""
+        if job.terminal:
+            return None
+        due = self._due.get(job.id)
+        if due is None:
+            lane = self.lanes.get(job.provider)
+            return lane.first_interval() if lane else None
+        return round(max(0.0, due - time.monotonic()) + 0.05, 3)
+
+    def _schedule(self, job_id: str, delay: float) -> None:
+        due = time.monotonic() + delay
+        self._due[job_id] = due
+        heapq.heappush(self._heap, (due, next(self._seq), job_id))
+        if self._heap[0][2] == job_id:
+            self._wake.set()
+
+    def _unwatch(self, job_id: str) -> None:
+        self._due.pop(job_id, None)
+        self._interval.pop(job_id, None)
+        self._provider_of.pop(job_id, None)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = time.monotonic()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, job_id = heapq.heappop(self._heap)
+                if self._due.get(job_id) != due:
+                    continue  # superseded by a later schedule
+                del self._due[job_id]
+                if job_id not in self._inflight:
+                    self._start_poll(job_id)
+            timeout = (self._heap[0][0] - now) if self._heap else 3600.0
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, timeout))
+            except TimeoutError:
+                pass
+
+    def _start_poll(self, job_id: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._poll(job_id), name=f"poll-{job_id}")
+        self._inflight[job_id] = task
+        task.add_done_callback(lambda _t, j=job_id: self._inflight.pop(j, None))
+        return task
+
+    async def poll_now(self, job_id: str) -> None:
+        """Poll this job now, or join the poll already in flight (never two at once)."""
+        task = self._inflight.get(job_id) or self._start_poll(job_id)
+        await asyncio.shield(task)
+
+    # -- one poll ----------------------------------------------------------------------------
+    async def _poll(self, job_id: str) -> None:
+        try:
+            await self._poll_once(job_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not stop watching this job
+            log.exception("poll of %s failed", job_id)
+            lane = self.lanes.get(self._provider_of.get(job_id, ""))
+            if lane is not None:
+                self._schedule(job_id, lane.settings.max_s)
+
+    async def _poll_once(self, job_id: str) -> None:
+        job = await self.store.get_job(job_id)
+        if job is None or (job.terminal and (job.result_available or not job.state.has_result)):
+            self._unwatch(job_id)
+            return
+        provider = self.providers[job.provider]
+        conn = self.connections[job.provider]
+        lane = self.lanes[job.provider]
+        if job.terminal:  # terminal but its result is not kept yet (e.g. attached after the fact): finish that
+            if await self._keep_result(job, job.status, provider, conn, None):
+                self._unwatch(job_id)
+                self.notifier.publish(job_id)
+            else:
+                self._schedule(job_id, lane.settings.max_s)
+            return
+        if not lane.breaker.allow():
+            await self.store.mark_stale(job_id, checked_at=None)
+            self._schedule(job_id, max(lane.breaker.retry_in(), 0.05))
+            return
+        interval = self._interval.get(job_id, lane.first_interval())
+        async with lane.semaphore:
+            await lane.rate.acquire()
+            started = time.monotonic()
+            try:
+                body = await provider.fetch_status(conn, job.vendor_ref)
+                outcome = "ok"
+            except VendorNotFound:
+                body, outcome = None, "not_found"
+            except VendorError as exc:
+                body, outcome = exc, type(exc).__name__
+            finally:
+                self.metrics.upstream_latency.observe(time.monotonic() - started, provider=job.provider)
+        self.metrics.upstream.inc(provider=job.provider, operation="status", outcome=outcome)
+
+        if isinstance(body, VendorError):
+            lane.breaker.failure()
+            await self.store.mark_stale(job_id, checked_at=None)
+            wait = lane.next_interval(interval, changed=False)
+            retry_after = getattr(body, "retry_after", None)
+            if retry_after:
+                wait = max(wait, retry_after)
+            self._interval[job_id] = wait
+            self._schedule(job_id, lane.jittered(wait) if not retry_after else wait)
+            return
+        lane.breaker.success()
+        if outcome == "not_found":
+            status = vendor_job_lost(job.status)
+        else:
+            status = self._normalize(provider, body)
+            job.vendor_ref = provider.refine_ref(job.vendor_ref, body)
+        if status.terminal and status.state.has_result and not job.terminal:
+            # the result is kept before the terminal state is told: whoever sees `succeeded` can fetch it
+            if not await self._keep_result(job, status, provider, conn, body):
+                await self.store.mark_stale(job_id, checked_at=None)
+                self._schedule(job_id, lane.jittered(lane.next_interval(interval, changed=False)))
+                return
+        updated = await self._record(job, status)
+        if updated.terminal:
+            self._unwatch(job_id)
+            return
+        changed = updated.version != job.version
+        self._interval[job_id] = lane.next_interval(interval, changed=changed)
+        self._schedule(job_id, lane.jittered(self._interval[job_id]))
+
+    def _normalize(self, provider: Provider, body: Any) -> CanonicalStatus:
+        try:
+            status = provider.normalize(body)
+        except Exception:
+            log.exception("%s.normalize raised; treating as unknown", provider.name)
+            status = CanonicalStatus(state=State.UNKNOWN)
+        if status.state is State.UNKNOWN:
+            self.metrics.unknown_status.inc(provider=provider.name, vendor_status=str(status.vendor_status)[:64])
+        return status
+
+    async def _record(self, job: JobRecord, status: CanonicalStatus) -> JobRecord:
+        updated, transitioned = await self.store.record_status(
+            job.id,
+            status,
+            checked_at=now_utc(),
+            vendor_ref=job.vendor_ref,
+            webhook_payload_factory=self.webhook_payload,
+        )
+        if updated.anomalies > job.anomalies:
+            self.metrics.anomalies.inc(provider=job.provider)
+            log.warning("job %s: vendor reported %s after terminal %s", job.id, status.state, job.state)
+        if transitioned:
+            self.metrics.transitions.inc(provider=job.provider, state=updated.state.value)
+            self.notifier.publish(job.id)
+            if updated.webhook_url and self.on_event:
+                self.on_event()
+        return updated
+
+    async def record_external(self, job: JobRecord, status: CanonicalStatus) -> JobRecord:
+        """Record a status the gateway learnt outside a poll (a cancel answer, a submit)."""
+        return await self._record(job, status)
+
+    async def _keep_result(
+        self, job: JobRecord, status: CanonicalStatus, provider: Provider, conn: VendorConnection, body: Any
+    ) -> bool:
+        """Copy the finished job's result and artifact into the store; False when the vendor failed (retry later)."""
+        try:
+            if body is None:
+                body = await provider.fetch_status(conn, job.vendor_ref)
+            parts = await provider.fetch_result(conn, job.vendor_ref, body)
+            link = None
+            if parts.has_artifact:
+                async with provider.open_artifact(conn, job.vendor_ref) as download:
+                    stored = await self.store.save_artifact(
+                        job.id, content_type=download.content_type, filename=download.filename, chunks=download.chunks
+                    )
+                link = ArtifactLink(
+                    href=f"/v1/jobs/{job.id}/artifact", content_type=stored.content_type, filename=stored.filename
+                )
+            result = Result(
+                job_id=job.id,
+                provider=job.provider,
+                state=status.state,
+                outputs=parts.outputs,
+                artifact=link,
+                usage=parts.usage,
+                issues=parts.issues or status.issues,
+                vendor=parts.vendor,
+            )
+        except (VendorError, UnsupportedOperation) as exc:
+            self.metrics.upstream.inc(provider=job.provider, operation="result", outcome=type(exc).__name__)
+            log.warning("job %s: result not kept yet (%s); will retry", job.id, exc)
+            return False
+        self.metrics.upstream.inc(provider=job.provider, operation="result", outcome="ok")
+        await self.store.save_result(job.id, result.model_dump(mode="json"))
+        return True

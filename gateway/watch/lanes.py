@@ -1,0 +1,92 @@
+"""Per-provider pacing of vendor status requests: concurrency limit, request rate, circuit breaker, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from gateway.provider import PollSettings
+
+
+class RateLimiter:
+    """A token bucket: at most `rate` acquisitions per second, bursts of up to `rate` (at least one)."""
+
+    def __init__(self, rate: float, clock=time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.clock = clock
+        self.updated = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures; lets one trial request through after `reset_s`."""
+
+    def __init__(self, threshold: int, reset_s: float, clock=time.monotonic) -> None:
+        self.threshold = threshold
+        self.reset_s = reset_s
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if self.clock() - self.opened_at >= self.reset_s:
+            self.opened_at = self.clock()  # half-open: one trial, the next failure re-opens it for reset_s
+            return True
+        return False
+
+    @property
+    def open(self) -> bool:
+        return self.opened_at is not None
+
+    def retry_in(self) -> float:
+        if self.opened_at is None:
+            return 0.0
+        return max(0.0, self.reset_s - (self.clock() - self.opened_at))
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.opened_at = self.clock()
+
+
+class Lane:
+    """Everything that paces one provider's vendor traffic."""
+
+    def __init__(self, settings: PollSettings) -> None:
+        self.settings = settings
+        self.semaphore = asyncio.Semaphore(settings.concurrency)
+        self.rate = RateLimiter(settings.rate_per_s)
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+
+    def first_interval(self) -> float:
+        return self.settings.initial_s
+
+    def next_interval(self, current: float, *, changed: bool) -> float:
+        """Back to the start after a change; otherwise multiply by the factor up to the cap."""
+        if changed:
+            return self.settings.initial_s
+        return min(self.settings.max_s, current * self.settings.factor)
+
+    def jittered(self, interval: float) -> float:
+        spread = interval * self.settings.jitter
+        return max(0.0, interval + random.uniform(-spread, spread))

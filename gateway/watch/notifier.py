@@ -1,0 +1,37 @@
+"""Tells waiting readers (long polls, SSE streams) that a job has a new version.
+
+In-process today; a shared-store deployment replaces it with one fed by the store's pub/sub, same interface."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def publish(self, job_id: str) -> None:
+        """Wake every reader waiting on this job."""
+        event = self._events.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, job_id: str, seconds: float) -> bool:
+        """Wait until the next publish for this job or the timeout; True when woken by a publish."""
+        event = self._events.get(job_id)
+        if event is None:
+            event = self._events[job_id] = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+        if not event.is_set() and self._events.get(job_id) is event and not _has_waiters(event):
+            self._events.pop(job_id, None)
+        return event.is_set()
+
+    def waiting(self) -> int:
+        return len(self._events)
+
+
+def _has_waiters(event: asyncio.Event) -> bool:
+    return bool(getattr(event, "_waiters", None))

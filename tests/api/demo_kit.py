@@ -1,0 +1,87 @@
+"""Helpers for API tests: the demo wiring (live simulators, the real app, a temp store) and a small client."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+
+from gateway.config import parse_config
+from gateway.server.app import create_app
+from gateway.server.run import demo_config
+
+CASES_DIR = Path(__file__).resolve().parents[1] / "providers"
+FAST_POLL = {"initial_s": 0.05, "factor": 2.0, "max_s": 0.2, "jitter": 0.0, "breaker_failures": 50}
+KEY_A, KEY_B = "demo-key", "demo-key-b"
+
+
+def load_case(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"api_cases_{name}", CASES_DIR / f"cases_{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CASE
+
+
+@dataclass
+class Demo:
+    client: TestClient
+    sim_url: str
+    session: aiohttp.ClientSession
+    app: Any
+
+    def headers(self, key: str = KEY_A, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}", **extra}
+
+    async def call(self, method: str, path: str, *, key: str | None = KEY_A, **kw: Any) -> tuple[int, Any, Any]:
+        headers = kw.pop("headers", {})
+        if key is not None:
+            headers = {"Authorization": f"Bearer {key}", **headers}
+        async with self.client.request(method, path, headers=headers, **kw) as resp:
+            ctype = resp.headers.get("Content-Type", "")
+            body = await resp.json(content_type=None) if "json" in ctype else await resp.read()
+            return resp.status, body, resp.headers
+
+    async def submit(self, provider: str, input: dict[str, Any], *, key: str = KEY_A, **extra: Any) -> dict[str, Any]:
+        payload = {"provider": provider, "input": input, **extra}
+        status, body, _ = await self.call("POST", "/v1/jobs", key=key, json=payload)
+        assert status == 201, body
+        return body
+
+    async def sim(self, provider_prefix: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = self.sim_url + provider_prefix + path
+        method = "POST" if body is not None else "GET"
+        async with self.session.request(method, url, json=body) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def wait_for(self, job_id: str, predicate, *, within: float = 10.0, key: str = KEY_A) -> dict[str, Any]:
+        """Long-poll the job until predicate(job) holds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        status, job, _ = await self.call("GET", f"/v1/jobs/{job_id}", key=key)
+        assert status == 200, job
+        while not predicate(job):
+            left = deadline - loop.time()
+            assert left > 0, f"timed out; last job: {job}"
+            status, job, _ = await self.call(
+                "GET", f"/v1/jobs/{job_id}?wait={min(left, 5):.2f}&version={job['version']}", key=key
+            )
+            assert status == 200, job
+        return job
+
+
+async def make_demo(aiohttp_client, sim_server, tmp_path, **config_changes) -> Demo:
+    sim_url = str(sim_server.make_url("")).rstrip("/")
+    data = demo_config(sim_url, poll=FAST_POLL)
+    for key, value in config_changes.items():
+        data[key] = value
+    config, settings = parse_config(data, source="test")
+    app = create_app(config, settings, state_dir=tmp_path / "state")
+    client = await aiohttp_client(app)
+    session = aiohttp.ClientSession()
+    return Demo(client=client, sim_url=sim_url, session=session, app=app)

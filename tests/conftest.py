@@ -1,0 +1,47 @@
+"""Shared fixtures: vendor cassettes (recorded from the simulators by `make cassettes`, replayed offline)."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestServer
+from shared_constants import CASSETTE_SECRETS
+
+from gateway.plugins import get_providers
+from gateway.sim.server import build_simulator_app
+from gateway.testing.cassettes import SIM_HOST, recording, recording_session
+from gateway.testing.cassettes import vcr_config as make_vcr_config
+
+
+@pytest.fixture
+def vcr_config():
+    return make_vcr_config(CASSETTE_SECRETS.values())
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request):
+    return str(request.config.rootpath / "cassettes")
+
+
+@pytest.fixture
+async def sim_base_url():
+    """The simulators' base URL: a live in-process server when recording, an unreachable name when replaying."""
+    if not recording():
+        yield f"http://{SIM_HOST}:9"
+        return
+    server = TestServer(build_simulator_app(step_s=3600.0), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield f"http://{SIM_HOST}:{server.port}"
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def vendor_session():
+    async with recording_session() as session:
+        yield session
+
+
+@pytest.fixture
+def providers():
+    return get_providers()

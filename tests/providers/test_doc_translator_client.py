@@ -1,0 +1,494 @@
+"""DocTranslatorProvider's async methods against the live simulator (and a few deliberately odd vendors)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pydantic
+import pytest
+from aiohttp import web
+
+from gateway.errors import (
+    InputError,
+    UnsupportedOperation,
+    VendorConflict,
+    VendorError,
+    VendorMalformed,
+    VendorNotFound,
+    VendorRateLimited,
+    VendorServerError,
+    VendorTimeout,
+    VendorValidationError,
+)
+from gateway.states import State
+from gateway.vendor_http import VendorConnection
+from providers.doc_translator.client import DocTranslatorConfig, DocTranslatorProvider
+from providers.doc_translator.simulator import PREFIX, DocTranslatorSimulator, make_pdf
+
+STEP = 10.0
+PROVIDER = DocTranslatorProvider()
+PDF = make_pdf("Quarterly report")
+
+
+def document(**fields: Any) -> dict[str, Any]:
+    base = {
+        "kind": "document",
+        "source_language": "en",
+        "target_language": "de",
+        "filename": "report.pdf",
+        "content_base64": base64.b64encode(PDF).decode(),
+    }
+    base.update(fields)
+    return base
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Env:
+    sim: DocTranslatorSimulator
+    clock: FakeClock
+    base_url: str
+    session: aiohttp.ClientSession
+
+    def conn(self, **config: Any) -> VendorConnection:
+        return PROVIDER.connect(self.session, DocTranslatorConfig(base_url=self.base_url, **config))
+
+    def requests(self) -> dict[str, int]:
+        return dict(self.sim.stats)
+
+    def fault(self, kind: str, **spec: Any) -> None:
+        from gateway.sim.base import Fault
+
+        self.sim.faults.append(Fault(kind, spec.get("count", 1), spec.get("retry_after_s"), spec.get("delay_s", 0.0)))
+
+
+@pytest.fixture
+async def env(aiohttp_server: Any) -> AsyncIterator[Env]:
+    clock = FakeClock()
+    sim = DocTranslatorSimulator(step_s=STEP, clock=clock, artifact_padding=200_000)
+    app = web.Application()
+    app.add_subapp(PREFIX, sim.app())
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        yield Env(sim, clock, str(server.make_url(PREFIX)), session)
+
+
+async def submitted(env: Env, **fields: Any) -> dict[str, Any]:
+    return await PROVIDER.submit(env.conn(), document(**fields))
+
+
+# -- submit ------------------------------------------------------------------------------------------------
+async def test_submit_document_uploads_then_translates(env: Env) -> None:
+    ref = await submitted(env)
+    assert set(ref) == {"job_id"} and ref["job_id"] in env.sim.jobs
+    assert env.requests() == {"POST /api/v1/upload": 1, "POST /api/v1/translate": 1}
+    [(upload_id, upload)] = env.sim.uploads.items()
+    assert upload == {"filename": "report.pdf", "content": PDF}
+    view = env.sim.jobs[ref["job_id"]].view
+    assert view["file_path"] == upload_id
+    assert (view["source_language"], view["target_language"], view["status"]) == ("en", "de", "started")
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ('Überblick "Q3".pdf', "Überblick _Q3_.pdf"),
+        ("../../etc/report", "report.pdf"),
+        ("C:\\Users\\me\\scan.PDF", "scan.PDF"),
+    ],
+)
+async def test_submit_document_filename_is_reduced_to_a_pdf_name(env: Env, given: str, sent: str) -> None:
+    await submitted(env, filename=given)
+    [upload] = env.sim.uploads.values()
+    assert upload["filename"] == sent
+
+
+async def test_submit_document_accepts_wrapped_base64(env: Env) -> None:
+    encoded = base64.encodebytes(PDF).decode()  # with newlines every 76 characters
+    ref = await submitted(env, content_base64=encoded)
+    assert ref["job_id"] in env.sim.jobs
+    assert next(iter(env.sim.uploads.values()))["content"] == PDF
+
+
+async def test_submit_native_with_an_uploaded_file(env: Env) -> None:
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("file", PDF, filename="mine.pdf", content_type="application/pdf")
+    async with env.session.post(env.base_url + "/api/v1/upload", data=form) as resp:
+        upload_id = (await resp.json())["upload_id"]
+    native = {"file_path": upload_id, "source_language": "en", "target_language": "fr"}
+    ref = await PROVIDER.submit(env.conn(), native)
+    assert env.sim.jobs[ref["job_id"]].view["target_language"] == "fr"
+    assert env.requests() == {"POST /api/v1/upload": 1, "POST /api/v1/translate": 1}
+
+
+async def test_submit_native_unknown_file_is_a_validation_error_with_the_vendor_detail(env: Env) -> None:
+    native = {"file_path": "no-such-upload", "source_language": "en", "target_language": "de"}
+    with pytest.raises(VendorValidationError) as info:
+        await PROVIDER.submit(env.conn(), native)
+    assert info.value.status == 404 and info.value.message == "File not found"
+    assert info.value.errors == [{"loc": ["input", "file_path"], "msg": "File not found"}]
+    assert env.sim.jobs == {}
+
+
+B64_TEXT = base64.b64encode(b"just text").decode()
+
+
+@pytest.mark.parametrize(
+    ("input", "loc"),
+    [
+        ("not an object", ["input"]),
+        ({"kind": "text", "texts": ["a"], "source_language": "en", "target_language": "de"}, ["input", "kind"]),
+        ({"source_language": "en", "target_language": "de"}, ["input", "file_path"]),
+        ({"file_path": "u1", "source_language": "en"}, ["input", "target_language"]),
+        ({"file_path": "u1", "source_language": "", "target_language": "de"}, ["input", "source_language"]),
+        ({"file_path": "u1", "source_language": "en", "target_language": 7}, ["input", "target_language"]),
+        ({"file_path": "u1\n", "source_language": "en", "target_language": "de"}, ["input", "file_path"]),
+        ({"file_path": "u1", "source_language": "en", "target_language": "de", "x": 1}, ["input", "x"]),
+        (document(content_base64="%%% not base64 %%%"), ["input", "content_base64"]),
+        (document(content_base64="QUJD="), ["input", "content_base64"]),
+        (document(content_base64=B64_TEXT), ["input", "content_base64"]),
+        (document(content_base64=""), ["input", "content_base64"]),
+        (document(content_base64=None), ["input", "content_base64"]),
+        (document(filename=".."), ["input", "filename"]),
+        (document(filename="dir/"), ["input", "filename"]),
+        (document(filename=None), ["input", "filename"]),
+        (document(source_language=None), ["input", "source_language"]),
+        (document(target_language="d" * 65), ["input", "target_language"]),
+        (document(texts=["a"]), ["input", "texts"]),
+    ],
+)
+async def test_submit_refuses_bad_input_before_any_request(env: Env, input: Any, loc: list[Any]) -> None:
+    with pytest.raises(InputError) as info:
+        await PROVIDER.submit(env.conn(), input)
+    assert info.value.errors[0]["loc"] == loc
+    assert env.requests() == {}
+
+
+async def test_submit_refuses_non_pdf_naming_the_reason(env: Env) -> None:
+    with pytest.raises(InputError, match="PDF"):
+        await submitted(env, content_base64=B64_TEXT)
+    assert env.requests() == {}
+
+
+# -- status, result, artifact -----------------------------------------------------------------------------------
+async def test_status_and_normalize_through_the_progression(env: Env) -> None:
+    conn = env.conn()
+    ref = await submitted(env)
+    seen = []
+    for _ in range(5):
+        status = PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref))
+        seen.append((status.state, status.vendor_status, status.progress))
+        env.clock.now += STEP
+    assert seen == [
+        (State.RUNNING, "started", 0),
+        (State.RUNNING, "processing", 20),
+        (State.RUNNING, "processing", 50),
+        (State.RUNNING, "processing", 80),
+        (State.SUCCEEDED, "completed", 100),
+    ]
+
+
+async def test_failing_document_fails_with_the_vendor_error(env: Env) -> None:
+    conn = env.conn()
+    ref = await submitted(env, content_base64=base64.b64encode(make_pdf("FAIL please")).decode())
+    env.clock.now += 2 * STEP
+    status = PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref))
+    assert status.state is State.FAILED and status.error is not None
+    assert status.error.code == "vendor_error" and status.error.message.startswith("Translation failed")
+
+
+async def test_fetch_result_points_at_the_artifact(env: Env) -> None:
+    conn = env.conn()
+    ref = await submitted(env)
+    env.clock.now += 4 * STEP
+    body = await PROVIDER.fetch_status(conn, ref)
+    parts = await PROVIDER.fetch_result(conn, ref, body)
+    assert parts.has_artifact is True and parts.outputs == [] and parts.vendor == body
+    assert parts.vendor["status"] == "completed" and parts.usage is None
+
+
+async def test_fetch_result_without_a_status_body_reads_the_status(env: Env) -> None:
+    conn = env.conn()
+    ref = await submitted(env)
+    env.clock.now += 4 * STEP
+    parts = await PROVIDER.fetch_result(conn, ref, None)
+    assert parts.has_artifact is True and parts.vendor["status"] == "completed"
+    assert env.requests()["GET /api/v1/status/{job_id}"] == 1
+
+
+async def test_fetch_result_of_a_failed_job_has_no_artifact(env: Env) -> None:
+    parts = await PROVIDER.fetch_result(env.conn(), {"job_id": "x"}, {"status": "failed", "error": "boom"})
+    assert parts.has_artifact is False
+
+
+async def test_open_artifact_streams_in_chunks(env: Env) -> None:
+    conn = env.conn()
+    ref = await submitted(env, target_language="de")
+    env.clock.now += 4 * STEP
+    async with PROVIDER.open_artifact(conn, ref) as download:
+        assert download.content_type == "application/pdf"
+        assert download.filename == "report_de.pdf"
+        chunks = [chunk async for chunk in download.chunks]
+    assert len(chunks) > 1 and all(0 < len(c) <= 64 * 1024 for c in chunks)
+    data = b"".join(chunks)
+    assert len(data) > 200_000 and data.startswith(b"%PDF-") and b"Translated into de" in data
+
+
+async def test_open_artifact_before_completion_is_a_conflict(env: Env) -> None:
+    ref = await submitted(env)
+    with pytest.raises(VendorConflict, match="Translation not completed"):
+        async with PROVIDER.open_artifact(env.conn(), ref):
+            pytest.fail("must not open")
+
+
+async def test_open_artifact_server_error(env: Env) -> None:
+    ref = await submitted(env)
+    env.clock.now += 4 * STEP
+    env.fault("http_500")
+    with pytest.raises(VendorServerError):
+        async with PROVIDER.open_artifact(env.conn(), ref):
+            pytest.fail("must not open")
+
+
+@pytest.mark.parametrize("what", ["status", "artifact"])
+async def test_unknown_job_is_not_found(env: Env, what: str) -> None:
+    ref = {"job_id": "00000000-0000-0000-0000-000000000000"}
+    with pytest.raises(VendorNotFound, match="Job not found"):
+        if what == "status":
+            await PROVIDER.fetch_status(env.conn(), ref)
+        else:
+            async with PROVIDER.open_artifact(env.conn(), ref):
+                pytest.fail("must not open")
+
+
+async def test_purged_job_is_not_found(env: Env) -> None:
+    conn = env.conn()
+    ref = await submitted(env)
+    env.clock.now += 4 * STEP + 24 * 3600
+    with pytest.raises(VendorNotFound):
+        await PROVIDER.fetch_status(conn, ref)
+    with pytest.raises(VendorNotFound):
+        async with PROVIDER.open_artifact(conn, ref):
+            pytest.fail("must not open")
+
+
+async def test_cancel_is_unsupported(env: Env) -> None:
+    assert PROVIDER.capabilities.cancel is False
+    with pytest.raises(UnsupportedOperation):
+        await PROVIDER.cancel(env.conn(), {"job_id": "x"})
+
+
+# -- typed vendor errors ---------------------------------------------------------------------------------------
+async def test_no_auth_header_is_ever_sent(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOC_TRANSLATOR_KEY", "sim-key-doc_translator")
+    assert PROVIDER.auth_headers("sim-key-doc_translator") == {} and PROVIDER.auth_headers(None) == {}
+    conn = env.conn(api_key_env="DOC_TRANSLATOR_KEY")
+    assert conn.headers == {}
+    ref = await PROVIDER.submit(conn, document())
+    assert PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref)).state is State.RUNNING
+
+
+@pytest.mark.parametrize("where", ["submit", "status"])
+async def test_rate_limited_with_retry_after(env: Env, where: str) -> None:
+    ref = await submitted(env) if where == "status" else None
+    env.fault("http_429", retry_after_s=7)
+    with pytest.raises(VendorRateLimited) as info:
+        if ref is None:
+            await PROVIDER.submit(env.conn(), document())
+        else:
+            await PROVIDER.fetch_status(env.conn(), ref)
+    assert info.value.retry_after == 7.0 and info.value.status == 429
+
+
+async def test_server_errors(env: Env) -> None:
+    ref = await submitted(env)
+    env.fault("http_500")
+    with pytest.raises(VendorServerError) as info:
+        await PROVIDER.fetch_status(env.conn(), ref)
+    assert info.value.status == 500
+    env.fault("http_503", retry_after_s=3)
+    with pytest.raises(VendorServerError) as info:
+        await PROVIDER.submit(env.conn(), document())
+    assert info.value.status == 503 and info.value.retry_after == 3.0
+
+
+async def test_timeout(env: Env) -> None:
+    ref = await submitted(env)
+    env.fault("delay", delay_s=0.5)
+    with pytest.raises(VendorTimeout):
+        await PROVIDER.fetch_status(env.conn(timeout_s=0.05), ref)
+
+
+async def test_connection_reset(env: Env) -> None:
+    env.fault("reset")
+    with pytest.raises(VendorTimeout):
+        await PROVIDER.submit(env.conn(), document())
+    ref = await submitted(env)
+    # aiohttp itself retries an idempotent GET once when a kept-alive connection drops: reset both tries
+    env.fault("reset", count=2)
+    with pytest.raises(VendorTimeout):
+        await PROVIDER.fetch_status(env.conn(), ref)
+
+
+@pytest.mark.parametrize("where", ["upload", "translate", "status"])
+async def test_malformed_body(env: Env, where: str) -> None:
+    if where == "status":
+        ref = await submitted(env)
+        env.fault("malformed_json")
+        with pytest.raises(VendorMalformed):
+            await PROVIDER.fetch_status(env.conn(), ref)
+        return
+    if where == "translate":
+        env.fault("delay", delay_s=0.0)  # lets the upload through unharmed
+    env.fault("malformed_json")
+    with pytest.raises(VendorMalformed):
+        await PROVIDER.submit(env.conn(), document())
+
+
+async def test_unknown_vendor_status_is_unknown(env: Env) -> None:
+    ref = await submitted(env)
+    env.fault("unknown_status")
+    status = PROVIDER.normalize(await PROVIDER.fetch_status(env.conn(), ref))
+    assert status.state is State.UNKNOWN and status.vendor_status == "sim_unknown_status"
+
+
+HOSTILE = ["../../etc/passwd", "a/b", "..", "", "x y", "a?b=c", "%2e%2e", "x" * 201, None, 4.5, True, ["a"]]
+
+
+@pytest.mark.parametrize("job_id", HOSTILE)
+async def test_hostile_job_ids_never_reach_the_vendor(env: Env, job_id: Any) -> None:
+    ref = {"job_id": job_id}
+    with pytest.raises(InputError) as info:
+        await PROVIDER.fetch_status(env.conn(), ref)
+    assert info.value.errors[0]["loc"] == ["vendor_ref", "job_id"]
+    with pytest.raises(InputError):
+        async with PROVIDER.open_artifact(env.conn(), ref):
+            pytest.fail("must not open")
+    with pytest.raises(InputError):
+        PROVIDER.validate_ref(ref)
+    assert env.requests() == {}
+
+
+@pytest.mark.parametrize("ref", [None, {}, {"task_id": "x"}, "job"])
+def test_validate_ref_shape(ref: Any) -> None:
+    with pytest.raises(InputError):
+        PROVIDER.validate_ref(ref)
+
+
+def test_validate_ref_keeps_only_the_job_id() -> None:
+    assert PROVIDER.validate_ref({"job_id": "abc-123", "other": 1}) == {"job_id": "abc-123"}
+
+
+# -- configuration ------------------------------------------------------------------------------------------------
+def test_base_url_must_not_include_the_api_prefix() -> None:
+    with pytest.raises(pydantic.ValidationError, match="server root"):
+        DocTranslatorConfig(base_url="http://host:8000/api/v1")
+    with pytest.raises(pydantic.ValidationError):
+        DocTranslatorConfig(base_url="http://host:8000", api_prefix="api v1")
+    assert DocTranslatorConfig(base_url="http://host:8000/").api_prefix == "/api/v1"
+    assert PROVIDER.config_model is DocTranslatorConfig
+
+
+async def test_api_prefix_is_configurable(env: Env) -> None:
+    ref = await submitted(env)
+    conn = PROVIDER.connect(env.session, DocTranslatorConfig(base_url=env.base_url + "/api/v1", api_prefix=""))
+    assert PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref)).vendor_status == "started"
+
+
+def test_capabilities() -> None:
+    caps = PROVIDER.capabilities
+    assert (caps.artifact, caps.progress, caps.cancel) == (True, True, False)
+    assert caps.input_kinds == ["native", "document"]
+    assert PROVIDER.name == "doc_translator" and PROVIDER.display_name == "Document translator (self-hosted)"
+
+
+# -- deliberately odd vendors ----------------------------------------------------------------------------------------
+OddHandler = Callable[[web.Request], Any]
+
+
+@pytest.fixture
+async def odd(aiohttp_server: Any) -> AsyncIterator[Callable[..., Any]]:
+    async with aiohttp.ClientSession() as session:
+
+        async def make(**handlers: OddHandler) -> VendorConnection:
+            app = web.Application()
+            for name, handler in handlers.items():
+                method, _, path = name.partition("_")
+                app.router.add_route(method.upper(), f"/api/v1/{path}", handler)
+            server = await aiohttp_server(app)
+            return PROVIDER.connect(session, DocTranslatorConfig(base_url=str(server.make_url(""))))
+
+        yield make
+
+
+def answer(body: Any, status: int = 200) -> OddHandler:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(body, status=status)
+
+    return handler
+
+
+async def test_upload_answer_without_upload_id_is_malformed(odd: Any) -> None:
+    conn = await odd(post_upload=answer({"filename": "a.pdf"}))
+    with pytest.raises(VendorMalformed, match="upload_id"):
+        await PROVIDER.submit(conn, document())
+
+
+@pytest.mark.parametrize("started", [{"status": "started"}, {"job_id": "a/b"}, ["job"], {"job_id": 5.5}])
+async def test_translate_answer_without_usable_job_id_is_malformed(odd: Any, started: Any) -> None:
+    conn = await odd(post_upload=answer({"upload_id": "u1"}), post_translate=answer(started))
+    with pytest.raises(VendorMalformed, match="job_id"):
+        await PROVIDER.submit(conn, document())
+
+
+async def test_vendor_losing_its_own_upload_is_a_vendor_error(odd: Any) -> None:
+    conn = await odd(post_upload=answer({"upload_id": "u1"}), post_translate=answer({"detail": "File not found"}, 404))
+    with pytest.raises(VendorError) as info:
+        await PROVIDER.submit(conn, document())
+    assert not isinstance(info.value, VendorValidationError | VendorNotFound)
+
+
+async def test_upload_rejection_keeps_the_vendor_detail(odd: Any) -> None:
+    conn = await odd(post_upload=answer({"detail": "Only PDF files are supported"}, 400))
+    with pytest.raises(VendorValidationError) as info:
+        await PROVIDER.submit(conn, document())
+    assert info.value.errors == [{"loc": ["input"], "msg": "Only PDF files are supported"}]
+
+
+@pytest.mark.parametrize(
+    ("headers", "filename", "content_type"),
+    [
+        ({}, "job-7.pdf", "application/pdf"),
+        ({"Content-Type": "application/octet-stream"}, "job-7.pdf", "application/octet-stream"),
+        ({"Content-Disposition": 'attachment; filename="../../etc/passwd"'}, "passwd", "application/pdf"),
+        ({"Content-Disposition": 'attachment; filename=".."'}, "job-7.pdf", "application/pdf"),
+        (
+            {"Content-Disposition": "attachment; filename*=UTF-8''%C3%9Cbersetzt.pdf"},
+            "Übersetzt.pdf",
+            "application/pdf",
+        ),
+    ],
+)
+async def test_download_filename_and_content_type(
+    odd: Any, headers: dict[str, str], filename: str, content_type: str
+) -> None:
+    async def download(request: web.Request) -> web.Response:
+        assert request.match_info["job_id"] == "job-7"
+        all_headers = {"Content-Type": "application/pdf", **headers}
+        return web.Response(body=b"%PDF-1.4 tiny", headers=all_headers)
+
+    app_conn = await odd(**{"get_download/{job_id}": download})
+    async with PROVIDER.open_artifact(app_conn, {"job_id": "job-7"}) as file:
+        assert (file.filename, file.content_type) == (filename, content_type)
+        assert b"".join([c async for c in file.chunks]) == b"%PDF-1.4 tiny"

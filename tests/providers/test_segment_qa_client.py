@@ -1,0 +1,590 @@
+"""segment_qa: the provider's async methods against the live simulator (and a scripted vendor for odd answers)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from gateway.errors import (
+    InputError,
+    UnsupportedOperation,
+    VendorAuthError,
+    VendorConflict,
+    VendorMalformed,
+    VendorNotFound,
+    VendorRateLimited,
+    VendorServerError,
+    VendorTimeout,
+    VendorValidationError,
+)
+from gateway.models import Cost, Output, Usage
+from gateway.provider import ProviderConfig
+from gateway.states import State
+from gateway.testing.case import ConformanceCase
+from gateway.vendor_http import VendorConnection
+from providers.segment_qa.client import SegmentQAProvider
+from providers.segment_qa.mapping import NEEDS_REVIEW_MESSAGE
+from providers.segment_qa.simulator import SegmentQASimulator
+
+PREFIX = "/segment-qa"
+KEY_ENV = "SEGMENT_QA_TEST_KEY"
+PROVIDER = SegmentQAProvider()
+
+
+def load_case() -> ConformanceCase:
+    """The conformance case file, loaded by path (test folders have no packages)."""
+    spec = importlib.util.spec_from_file_location("cases_segment_qa", Path(__file__).with_name("cases_segment_qa.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CASE
+
+
+CASE = load_case()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Live:
+    sim: SegmentQASimulator
+    clock: FakeClock
+    conn: VendorConnection
+    session: aiohttp.ClientSession
+    base_url: str
+
+    def connect(self, **config: Any) -> VendorConnection:
+        settings = {"base_url": self.base_url, "api_key_env": KEY_ENV, **config}
+        return PROVIDER.connect(self.session, ProviderConfig(**settings))
+
+    def requests(self) -> int:
+        return sum(self.sim.stats.values())
+
+    async def force(self, job_id: str, patch: dict[str, Any]) -> None:
+        url = f"{self.base_url}/__sim__/jobs/{job_id}/state"
+        async with self.session.post(url, json=patch) as resp:
+            assert resp.status == 200
+
+    async def fault(self, **spec: Any) -> None:
+        async with self.session.post(f"{self.base_url}/__sim__/faults", json=spec) as resp:
+            assert resp.status == 200
+
+    async def finish(self, ref: dict[str, Any], steps: int = 12) -> Any:
+        self.clock.now += steps * self.sim.step_s
+        return await PROVIDER.fetch_status(self.conn, ref)
+
+
+@pytest.fixture
+async def live(aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Live]:
+    monkeypatch.setenv(KEY_ENV, "sim-key-segment_qa")
+    clock = FakeClock()
+    sim = SegmentQASimulator(step_s=1.0, clock=clock)
+    app = web.Application()
+    app.add_subapp(PREFIX, sim.app())
+    server = await aiohttp_server(app)
+    base_url = str(server.make_url(PREFIX))
+    async with aiohttp.ClientSession() as session:
+        conn = PROVIDER.connect(session, ProviderConfig(base_url=base_url, api_key_env=KEY_ENV))
+        yield Live(sim, clock, conn, session, base_url)
+
+
+def text_input(*texts: str) -> dict[str, Any]:
+    return {"kind": "text", "source_language": "de", "target_language": "en", "texts": list(texts)}
+
+
+# -- the provider's description ----------------------------------------------------------------------------------
+def test_provider_identity_and_capabilities() -> None:
+    assert (PROVIDER.name, PROVIDER.display_name, PROVIDER.sim_prefix) == (
+        "segment_qa",
+        "Segment-QA translation pipeline",
+        "/segment-qa",
+    )
+    assert PROVIDER.capabilities.model_dump() == {
+        "submit": True,
+        "status": True,
+        "result": True,
+        "cancel": False,
+        "artifact": False,
+        "progress": True,
+        "input_kinds": ["native", "text"],
+    }
+    assert PROVIDER.auth_headers("sim-key-segment_qa") == {"X-API-Key": "sim-key-segment_qa"}
+    assert PROVIDER.auth_headers(None) == {}
+
+
+async def test_cancel_and_artifact_are_unsupported(live: Live) -> None:
+    with pytest.raises(UnsupportedOperation):
+        await PROVIDER.cancel(live.conn, {"job_id": "x"})
+    with pytest.raises(UnsupportedOperation):
+        async with PROVIDER.open_artifact(live.conn, {"job_id": "x"}):
+            pass
+
+
+# -- submit ---------------------------------------------------------------------------------------------------
+async def test_submit_canonical_text_input(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("Hallo Welt.", "Wie geht's?"))
+    assert set(ref) == {"job_id"} and ref["job_id"] in live.sim.jobs
+    assert live.sim.jobs[ref["job_id"]].private["body"] == {
+        "mode": "translation",
+        "source_lang": "de",
+        "target_lang": "en",
+        "texts": ["Hallo Welt.", "Wie geht's?"],
+    }
+
+
+async def test_submit_native_input_passes_through(live: Live) -> None:
+    native = {
+        "source_lang": "de",
+        "target_lang": "fr",
+        "text": "Erster Satz. Zweiter Satz.",
+        "glossary": {"Qualität": "qualité"},
+        "instructions": "formal",
+        "source_review": True,
+    }
+    ref = await PROVIDER.submit(live.conn, native)
+    job = live.sim.jobs[ref["job_id"]]
+    assert job.private["body"] == {"mode": "translation", **native}  # mode defaults to translation
+    assert job.private["texts"] == ["Erster Satz.", "Zweiter Satz."]
+
+
+async def test_submitting_duplicate_content_adopts_the_existing_job(live: Live) -> None:
+    first = await PROVIDER.submit(live.conn, text_input("Doppelt."))
+    live.clock.now += 2.0
+    second = await PROVIDER.submit(live.conn, text_input("Doppelt."))
+    assert second == first
+    assert live.sim.stats["POST /v1/jobs"] == 2 and len(live.sim.jobs) == 1
+
+
+@pytest.mark.parametrize(
+    ("input", "loc"),
+    [
+        ("text", ["input"]),
+        (["a"], ["input"]),
+        ({"kind": "document", "source_language": "de", "target_language": "en"}, ["input", "kind"]),
+        ({"kind": "text", "target_language": "en", "texts": ["a"]}, ["input", "source_language"]),
+        ({"kind": "text", "source_language": "de", "target_language": 3, "texts": ["a"]}, ["input", "target_language"]),
+        ({"kind": "text", "source_language": "de", "target_language": "en"}, ["input", "texts"]),
+        ({"kind": "text", "source_language": "de", "target_language": "en", "texts": []}, ["input", "texts"]),
+        ({"kind": "text", "source_language": "de", "target_language": "en", "texts": "a"}, ["input", "texts"]),
+        ({"kind": "text", "source_language": "de", "target_language": "en", "texts": ["a", 2]}, ["input", "texts", 1]),
+        ({"kind": "text", "source_language": "de", "target_language": "en", "texts": [" "]}, ["input", "texts", 0]),
+        ({"target_lang": "en", "texts": ["a"]}, ["input", "source_lang"]),
+        ({"source_lang": "de", "texts": ["a"]}, ["input", "target_lang"]),
+        ({"source_lang": "de", "target_lang": "en"}, ["input", "texts"]),
+    ],
+)
+async def test_submit_refuses_input_that_cannot_work_before_any_request(live: Live, input: Any, loc: list[Any]) -> None:
+    with pytest.raises(InputError) as info:
+        await PROVIDER.submit(live.conn, input)
+    assert info.value.errors[0]["loc"] == loc
+    assert live.requests() == 0
+
+
+async def test_vendor_validation_error_carries_the_vendor_detail(live: Live) -> None:
+    with pytest.raises(VendorValidationError) as info:
+        await PROVIDER.submit(live.conn, {"mode": "summarize", "source_lang": "de", "target_lang": "en", "text": "x"})
+    assert info.value.status == 422
+    assert info.value.errors == [{"loc": ["input"], "msg": "mode must be 'translation'"}]
+
+
+# -- status ----------------------------------------------------------------------------------------------------
+async def test_status_progresses_and_normalizes(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("Eins.", "Zwei."))
+    first = PROVIDER.normalize(await PROVIDER.fetch_status(live.conn, ref))
+    assert (first.state, first.vendor_status, first.progress) == (State.QUEUED, "queued", None)
+    live.clock.now += 1.0
+    second = PROVIDER.normalize(await PROVIDER.fetch_status(live.conn, ref))
+    assert (second.state, second.stage, second.progress) == (State.RUNNING, "supervisor", 0)
+    live.clock.now += 3.0
+    third = PROVIDER.normalize(await PROVIDER.fetch_status(live.conn, ref))
+    assert (third.state, third.stage, third.progress) == (State.RUNNING, "qa", 100)
+    final = PROVIDER.normalize(await live.finish(ref))
+    assert (final.state, final.vendor_status, final.progress, final.terminal) == (
+        State.SUCCEEDED,
+        "completed",
+        100,
+        True,
+    )
+
+
+async def test_status_of_a_retrying_job_is_queued_with_a_retryable_error(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("RETRY mich."))
+    live.clock.now += 3.0
+    status = PROVIDER.normalize(await PROVIDER.fetch_status(live.conn, ref))
+    assert status.state is State.QUEUED and status.vendor_status == "failed"
+    assert status.error is not None and status.error.retryable and "timed out" in status.error.message
+
+
+# -- result ----------------------------------------------------------------------------------------------------
+async def test_result_of_a_completed_job(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("Hallo Welt.", "Gute Reise."))
+    status_body = await live.finish(ref)
+    parts = await PROVIDER.fetch_result(live.conn, ref, status_body)
+    scores = [s["qa_score"] for s in status_body["segments"]]
+    assert parts.outputs == [
+        Output(name="0", source="Hallo Welt.", target="[en] Hallo Welt.", status="done", quality=scores[0]),
+        Output(name="1", source="Gute Reise.", target="[en] Gute Reise.", status="done", quality=scores[1]),
+    ]
+    usage = status_body["token_usage"]
+    assert parts.usage == Usage(
+        input_tokens=usage["input_tokens"],
+        output_tokens=usage["output_tokens"],
+        cost=Cost(amount=status_body["cost_eur"], currency="EUR"),
+    )
+    assert parts.issues == [] and not parts.has_artifact
+    assert parts.vendor["job_id"] == ref["job_id"] and parts.vendor["status"] == "completed"
+
+
+async def test_result_of_a_job_with_blocks(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("Ein BLOCK.", "Gut."))
+    status_body = await live.finish(ref)
+    assert PROVIDER.normalize(status_body).state is State.COMPLETED_WITH_ISSUES
+    parts = await PROVIDER.fetch_result(live.conn, ref, status_body)
+    assert [(o.name, o.status, o.target) for o in parts.outputs] == [("0", "blocked", None), ("1", "done", "[en] Gut.")]
+    assert [i.model_dump() for i in parts.issues] == [
+        {"code": "blocked", "message": "Markup conflict: unbalanced placeholder tags", "target": "0", "hint": None}
+    ]
+
+
+async def test_result_of_a_job_that_needs_review_uses_the_results_warning(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("LOWQ Satz.", "Gut."))
+    await live.finish(ref)
+    await live.force(ref["job_id"], {"warning": "Average QA 76.2 below 85"})
+    stale_status = {"status": "needs_review", "warning": "an older warning"}
+    parts = await PROVIDER.fetch_result(live.conn, ref, stale_status)
+    assert [(i.code, i.message, i.target) for i in parts.issues] == [
+        ("needs_review", "Average QA 76.2 below 85", None),
+        ("low_confidence", "QA score 68.0 is below the minimum of 85.0", "0"),
+    ]
+    assert parts.issues[1].hint == "Have a reviewer check this segment"
+
+
+async def test_result_before_completion_is_a_vendor_conflict(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("Noch nicht."))
+    with pytest.raises(VendorConflict) as info:
+        await PROVIDER.fetch_result(live.conn, ref, {"status": "queued"})
+    assert info.value.status == 409 and info.value.body["status"] == "queued"
+
+
+# -- typed errors --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["invalid", None])
+async def test_auth_failure(live: Live, monkeypatch: pytest.MonkeyPatch, key: str | None) -> None:
+    if key is None:
+        monkeypatch.delenv(KEY_ENV)
+    else:
+        monkeypatch.setenv(KEY_ENV, key)
+    conn = live.connect()
+    with pytest.raises(VendorAuthError) as info:
+        await PROVIDER.submit(conn, text_input("Schlüssel."))
+    assert info.value.status == 401
+    with pytest.raises(VendorAuthError):
+        await PROVIDER.fetch_status(conn, CASE.unknown_ref)
+
+
+async def test_unknown_job_is_not_found(live: Live) -> None:
+    with pytest.raises(VendorNotFound) as info:
+        await PROVIDER.fetch_status(live.conn, CASE.unknown_ref)
+    assert info.value.message == "Job not found"
+    with pytest.raises(VendorNotFound):
+        await PROVIDER.fetch_result(live.conn, CASE.unknown_ref, None)
+
+
+async def test_rate_limited_with_retry_after(live: Live) -> None:
+    await live.fault(fault="http_429", retry_after_s=7)
+    with pytest.raises(VendorRateLimited) as info:
+        await PROVIDER.submit(live.conn, text_input("Langsam."))
+    assert info.value.retry_after == 7.0
+
+
+@pytest.mark.parametrize(("kind", "retry_after"), [("http_500", None), ("http_503", 3.0)])
+async def test_server_errors(live: Live, kind: str, retry_after: float | None) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input(f"Server {kind}."))
+    await live.fault(fault=kind, retry_after_s=retry_after)
+    with pytest.raises(VendorServerError) as info:
+        await PROVIDER.fetch_status(live.conn, ref)
+    assert info.value.retry_after == retry_after
+    assert (await PROVIDER.fetch_status(live.conn, ref))["status"] == "queued"  # one fault only
+
+
+async def test_timeout(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("Zeit."))
+    await live.fault(fault="delay", delay_s=0.3)
+    with pytest.raises(VendorTimeout):
+        await PROVIDER.fetch_status(live.connect(timeout_s=0.05), ref)
+
+
+async def test_connection_reset(live: Live) -> None:
+    # two: aiohttp retries an idempotent request once when a reused keep-alive connection drops
+    await live.fault(fault="reset", count=2)
+    with pytest.raises(VendorTimeout):
+        await PROVIDER.fetch_status(live.conn, CASE.unknown_ref)
+
+
+async def test_malformed_body(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("Kaputt."))
+    await live.fault(fault="malformed_json")
+    with pytest.raises(VendorMalformed):
+        await PROVIDER.fetch_status(live.conn, ref)
+
+
+async def test_unknown_status_normalizes_to_unknown(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, text_input("Unbekannt."))
+    await live.fault(fault="unknown_status")
+    status = PROVIDER.normalize(await PROVIDER.fetch_status(live.conn, ref))
+    assert (status.state, status.vendor_status) == (State.UNKNOWN, "sim_unknown_status")
+
+
+HOSTILE_REFS = [
+    {"job_id": "../../admin"},
+    {"job_id": "a/b"},
+    {"job_id": ".."},
+    {"job_id": "x y"},
+    {"job_id": "x?y=1"},
+    {"job_id": "x#y"},
+    {"job_id": "%2e%2e"},
+    {"job_id": "a" * 201},
+    {"job_id": ""},
+    {"job_id": 5},
+    {"job_id": None},
+    {"job_id": ["a"]},
+    {"id": "abc"},
+    {},
+    "abc",
+    None,
+]
+
+
+@pytest.mark.parametrize("ref", HOSTILE_REFS)
+async def test_hostile_vendor_ids_are_refused_without_a_request(live: Live, ref: Any) -> None:
+    with pytest.raises(InputError):
+        await PROVIDER.fetch_status(live.conn, ref)
+    with pytest.raises(InputError):
+        await PROVIDER.fetch_result(live.conn, ref, None)
+    with pytest.raises(InputError):
+        PROVIDER.validate_ref(ref)
+    assert live.requests() == 0
+
+
+def test_validate_ref_keeps_only_the_job_id() -> None:
+    assert PROVIDER.validate_ref({"job_id": "550e8400-e29b-41d4-a716-446655440000", "x": 1}) == {
+        "job_id": "550e8400-e29b-41d4-a716-446655440000"
+    }
+
+
+# -- odd vendor answers (a scripted vendor) -------------------------------------------------------------------
+DOC_RESULT_EXAMPLE = """{
+"job_id": "550e8400-e29b-41d4-a716-446655440000",
+"status": "completed",
+"translation": "The quality of our products speaks for itself.",
+"segments": [
+{
+"id": 0,
+"source": "Die Qualität unserer Produkte spricht für sich.",
+"translation": "The quality of our products speaks for itself.",
+"qa_score": 96.5,
+"status": "done"
+}
+],
+"cost_eur": 0.0014,
+"token_usage": {
+"input": 1200,
+"output": 800,
+"cache_read": 400,
+"cache_write": 0,
+"total": 2000
+},
+"word_count": { "source": 8, "target": 9 },
+"qa_score": 96.5,
+"warning": null,
+"delivery_notes": []
+}"""
+
+
+@pytest.fixture
+async def scripted(aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """A vendor whose answers the test sets: `answers[(method, path)] = (status, body)`; calls are recorded."""
+    monkeypatch.setenv(KEY_ENV, "sim-key-segment_qa")
+    answers: dict[tuple[str, str], tuple[int, Any]] = {}
+    calls: list[tuple[str, str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        payload = await request.json() if request.can_read_body else None
+        calls.append((request.method, request.path, payload))
+        status, body = answers.get((request.method, request.path), (404, {"detail": "Job not found"}))
+        return web.json_response(body, status=status)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        conn = PROVIDER.connect(session, ProviderConfig(base_url=str(server.make_url("")), api_key_env=KEY_ENV))
+        yield conn, answers, calls
+
+
+async def test_doc_result_example_verbatim(scripted: Any) -> None:
+    conn, answers, _ = scripted
+    job_id = "550e8400-e29b-41d4-a716-446655440000"
+    answers[("GET", f"/v1/jobs/{job_id}/result")] = (200, json.loads(DOC_RESULT_EXAMPLE))
+    parts = await PROVIDER.fetch_result(conn, {"job_id": job_id}, {"status": "completed"})
+    assert parts.outputs == [
+        Output(
+            name="0",
+            source="Die Qualität unserer Produkte spricht für sich.",
+            target="The quality of our products speaks for itself.",
+            status="done",
+            quality=96.5,
+        )
+    ]
+    assert parts.usage == Usage(input_tokens=1200, output_tokens=800, cost=Cost(amount=0.0014, currency="EUR"))
+    assert parts.issues == []
+    assert parts.vendor == json.loads(DOC_RESULT_EXAMPLE)
+
+
+async def test_structured_delivery_notes_become_issues(scripted: Any) -> None:
+    conn, answers, _ = scripted
+    notes = [
+        {"type": "terminology", "message": "'Qualität' not applied", "segment_id": 2, "suggestion": "Check glossary"},
+        {"type": "length_deviation", "detail": "Target 60% longer"},
+        {"type": "source_error"},
+        "a free-text note",
+        {"message": "no type"},
+        {"type": 5},
+        None,
+    ]
+    answers[("GET", "/v1/jobs/j1/result")] = (200, {"status": "completed", "segments": [], "delivery_notes": notes})
+    parts = await PROVIDER.fetch_result(conn, {"job_id": "j1"}, None)
+    assert [i.model_dump() for i in parts.issues] == [
+        {"code": "terminology", "message": "'Qualität' not applied", "target": "2", "hint": "Check glossary"},
+        {"code": "length_deviation", "message": "Target 60% longer", "target": None, "hint": None},
+        {"code": "source_error", "message": None, "target": None, "hint": None},
+    ]
+    assert parts.usage is None
+
+
+async def test_needs_review_result_without_any_warning_uses_the_fixed_sentence(scripted: Any) -> None:
+    conn, answers, _ = scripted
+    answers[("GET", "/v1/jobs/j2/result")] = (200, {"status": "needs_review", "warning": None})
+    parts = await PROVIDER.fetch_result(conn, {"job_id": "j2"}, {"status": "needs_review"})
+    assert [(i.code, i.message) for i in parts.issues] == [("needs_review", NEEDS_REVIEW_MESSAGE)]
+
+
+async def test_result_status_falls_back_to_the_status_body(scripted: Any) -> None:
+    conn, answers, _ = scripted
+    result = {"segments": [{"id": 3, "status": "blocked", "source": "<b>x", "translation": None}]}
+    answers[("GET", "/v1/jobs/j3/result")] = (200, result)
+    status_body = {"status": "completed_with_blocks", "segments": [{"id": 3, "status": "blocked", "error": "tags"}]}
+    parts = await PROVIDER.fetch_result(conn, {"job_id": "j3"}, status_body)
+    assert [(i.code, i.target, i.message) for i in parts.issues] == [("blocked", "3", "tags")]
+
+
+@pytest.mark.parametrize("body", [[], "text", 3, None])
+async def test_result_that_is_not_an_object_is_malformed(scripted: Any, body: Any) -> None:
+    conn, answers, _ = scripted
+    answers[("GET", "/v1/jobs/j4/result")] = (200, body)
+    with pytest.raises(VendorMalformed):
+        await PROVIDER.fetch_result(conn, {"job_id": "j4"}, None)
+
+
+async def test_result_with_strange_fields_still_reads(scripted: Any) -> None:
+    conn, answers, _ = scripted
+    body = {
+        "status": "completed",
+        "segments": [None, {"id": True, "qa_score": "high", "translation": 5}, {"id": 1, "translation": "ok"}],
+        "token_usage": {"input": "many", "output": 10},
+        "cost_eur": True,
+        "delivery_notes": "none",
+    }
+    answers[("GET", "/v1/jobs/j5/result")] = (200, body)
+    parts = await PROVIDER.fetch_result(conn, {"job_id": "j5"}, None)
+    assert parts.outputs == [Output(), Output(name="1", target="ok")]
+    assert parts.usage == Usage(input_tokens=None, output_tokens=10, cost=None)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (202, {"status": "queued"}, VendorMalformed),
+        (202, ["job"], VendorMalformed),
+        (202, {"job_id": "../admin", "status": "queued"}, VendorMalformed),
+        (202, {"job_id": 17, "status": "queued"}, VendorMalformed),
+        (409, {"detail": "Duplicate content"}, VendorConflict),
+        (409, {"detail": "Duplicate content", "job_id": "a/b"}, VendorMalformed),
+        (409, "conflict", VendorConflict),
+    ],
+)
+async def test_submit_with_an_unusable_vendor_answer(scripted: Any, status: int, body: Any, error: type) -> None:
+    conn, answers, _ = scripted
+    answers[("POST", "/v1/jobs")] = (status, body)
+    with pytest.raises(error):
+        await PROVIDER.submit(conn, text_input("x"))
+
+
+async def test_submit_adopts_a_duplicate_from_the_vendor(scripted: Any) -> None:
+    conn, answers, calls = scripted
+    answers[("POST", "/v1/jobs")] = (409, {"detail": "Duplicate content", "job_id": "job-7", "status": "completed"})
+    assert await PROVIDER.submit(conn, text_input("x")) == {"job_id": "job-7"}
+    assert calls[0][1] == "/v1/jobs" and calls[0][2]["texts"] == ["x"]
+
+
+async def test_requests_carry_the_api_key_header(aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "sim-key-segment_qa")
+    seen: list[str | None] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("X-API-Key"))
+        return web.json_response({"job_id": "j", "status": "queued"}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/v1/jobs", handle)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        conn = PROVIDER.connect(session, ProviderConfig(base_url=str(server.make_url("")), api_key_env=KEY_ENV))
+        assert await PROVIDER.submit(conn, text_input("x")) == {"job_id": "j"}
+    assert seen == ["sim-key-segment_qa"]
+
+
+# -- the conformance case works against the simulator ---------------------------------------------------------------
+async def test_case_valid_and_invalid_inputs(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, CASE.valid_input)
+    assert CASE.sim_job_id(ref) in live.sim.jobs
+    with pytest.raises(VendorValidationError):
+        await PROVIDER.submit(live.conn, CASE.invalid_input)
+    with pytest.raises(VendorNotFound):
+        await PROVIDER.fetch_status(live.conn, CASE.unknown_ref)
+
+
+async def test_case_status_patches_give_their_states(live: Live) -> None:
+    covered = {patch["status"] for patch, _ in CASE.status_patches}
+    assert covered == set(PROVIDER.mapping)
+    for i, (patch, expected) in enumerate(CASE.status_patches):
+        ref = await PROVIDER.submit(live.conn, text_input(f"Fall {i}.", "Zweiter."))
+        await live.force(CASE.sim_job_id(ref), patch)
+        status = PROVIDER.normalize(await PROVIDER.fetch_status(live.conn, ref))
+        assert (status.state, status.vendor_status) == (expected, patch["status"])
+        if patch["status"] == "completed_with_blocks":
+            assert [(i.code, i.target) for i in status.issues] == [("blocked", "0")]
+        if patch["status"] == "needs_review":
+            assert [i.message for i in status.issues] == [patch["warning"]]
+
+
+async def test_case_finished_patch_gives_a_result(live: Live) -> None:
+    ref = await PROVIDER.submit(live.conn, CASE.valid_input)
+    await live.force(CASE.sim_job_id(ref), CASE.finished_patch)
+    status_body = await PROVIDER.fetch_status(live.conn, ref)
+    assert PROVIDER.normalize(status_body).state.has_result
+    parts = await PROVIDER.fetch_result(live.conn, ref, status_body)
+    assert [o.source for o in parts.outputs] == CASE.valid_input["texts"]

@@ -1,0 +1,622 @@
+"""The embedded SQLite store: idempotency, tenancy, paging, transitions, outbox, durability, files."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import tracemalloc
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.states import CanonicalStatus, Issue, JobError, State
+from gateway.store import (
+    IdempotencyMismatch,
+    JobExists,
+    JobNotFound,
+    JobRecord,
+    StoreError,
+    open_store,
+)
+from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def job(
+    job_id: str,
+    *,
+    tenant: str = "t1",
+    provider: str = "camb",
+    created_at: datetime = T0,
+    state: State = State.QUEUED,
+    webhook_url: str | None = None,
+) -> JobRecord:
+    return JobRecord(
+        id=job_id,
+        tenant=tenant,
+        provider=provider,
+        vendor_ref={"task_id": job_id},
+        status=CanonicalStatus(state=state),
+        created_at=created_at,
+        updated_at=created_at,
+        webhook_url=webhook_url,
+    )
+
+
+def status(state: State = State.RUNNING, **kw: Any) -> CanonicalStatus:
+    return CanonicalStatus(state=state, **kw)
+
+
+def payload(record: JobRecord, event_id: str) -> dict[str, Any]:
+    return {"id": event_id, "type": "job.transition", "job": {"id": record.id, "version": record.version}}
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = open_store(str(tmp_path / "gw.db"), state_dir=tmp_path)
+    assert isinstance(s, SqliteStore)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+# jobs, idempotency, tenancy
+
+
+async def test_job_round_trips_every_field(store: SqliteStore) -> None:
+    record = JobRecord(
+        id="job_a",
+        tenant="t1",
+        provider="segment_qa",
+        vendor_ref={"job_id": "v-1", "nested": {"ü": [1, 2]}},
+        status=CanonicalStatus(
+            state=State.ACTION_REQUIRED,
+            vendor_status="needs_review",
+            stage="s",
+            progress=40,
+            error=JobError(code="x", message="m", retryable=True),
+            issues=[Issue(code="blocked", target="seg-1")],
+        ),
+        created_at=datetime(2024, 5, 1, 16, 0, 0, 1, tzinfo=timezone(timedelta(hours=2))),
+        updated_at=T0,
+        checked_at=T0,
+        metadata={"k": "v"},
+        webhook_url="https://hooks.example/x",
+        route="text",
+        attempts=[{"provider": "camb", "error": "upstream_error"}],
+    )
+    created, is_new = await store.create_job(record)
+    assert is_new and created.version == 1
+    loaded = await store.get_job("job_a")
+    assert loaded == created
+    assert loaded.model_dump() == {**record.model_dump(), "version": 1}
+    assert loaded.created_at == datetime(2024, 5, 1, 14, 0, 0, 1, tzinfo=UTC)
+    assert loaded.created_at.tzinfo is UTC
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        job("job_x", created_at=datetime(2024, 1, 1))
+
+
+async def test_duplicate_job_id_is_refused(store: SqliteStore) -> None:
+    await store.create_job(job("job_a"))
+    with pytest.raises(JobExists):
+        await store.create_job(job("job_a"))
+
+
+async def test_idempotency_same_body_same_job_other_body_mismatch(store: SqliteStore) -> None:
+    _, created = await store.create_job(job("job_a"), idempotency=("t1", "key-1", "hash-1"))
+    assert created
+    again, created = await store.create_job(job("job_b"), idempotency=("t1", "key-1", "hash-1"))
+    assert not created and again.id == "job_a"
+    assert await store.get_job("job_b") is None
+    with pytest.raises(IdempotencyMismatch) as info:
+        await store.create_job(job("job_c"), idempotency=("t1", "key-1", "hash-2"))
+    assert info.value.job_id == "job_a"
+    assert await store.get_job("job_c") is None
+    found = await store.find_idempotent("t1", "key-1")
+    assert found is not None and found[0] == "hash-1" and found[1].id == "job_a"
+    assert await store.find_idempotent("t1", "other") is None
+    # keys are per tenant
+    other, created = await store.create_job(job("job_d", tenant="t2"), idempotency=("t2", "key-1", "hash-2"))
+    assert created and other.id == "job_d"
+    with pytest.raises(ValueError):
+        await store.create_job(job("job_e", tenant="t2"), idempotency=("t1", "key-9", "h"))
+
+
+async def test_concurrent_creates_with_one_key_make_one_job(store: SqliteStore, tmp_path: Path) -> None:
+    # a second store on the same file: its own connection and thread, as another process would have
+    async with open_store(str(tmp_path / "gw.db"), state_dir=tmp_path) as twin:
+        results = await asyncio.gather(
+            *(
+                (store if i % 2 else twin).create_job(job(f"job_{i}"), idempotency=("t1", "race", "h"))
+                for i in range(20)
+            )
+        )
+    assert sum(created for _, created in results) == 1
+    assert len({record.id for record, _ in results}) == 1
+    jobs, _ = await store.list_jobs("t1", limit=100)
+    assert len(jobs) == 1
+
+
+async def test_the_key_constraint_decides_a_race_the_check_missed(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.create_job(job("job_a"), idempotency=("t1", "race", "h"))
+    real = SqliteStore._idempotent
+    calls = 0
+
+    def blind_once(conn: sqlite3.Connection, tenant: str, key: str) -> Any:
+        nonlocal calls
+        calls += 1
+        return None if calls == 1 else real(conn, tenant, key)
+
+    monkeypatch.setattr(SqliteStore, "_idempotent", staticmethod(blind_once))
+    record, created = await store.create_job(job("job_b"), idempotency=("t1", "race", "h"))
+    assert (record.id, created) == ("job_a", False)
+    calls = 0
+    with pytest.raises(IdempotencyMismatch):
+        await store.create_job(job("job_c"), idempotency=("t1", "race", "other"))
+    assert calls == 2
+    monkeypatch.undo()
+    assert await store.get_job("job_b") is None and await store.get_job("job_c") is None
+    assert await store.transitions("job_b") == []
+
+
+async def test_tenants_see_only_their_jobs(store: SqliteStore) -> None:
+    await store.create_job(job("job_a", tenant="t1"))
+    await store.create_job(job("job_b", tenant="t2"))
+    assert (await store.get_job("job_a", tenant="t1")) is not None
+    assert await store.get_job("job_a", tenant="t2") is None
+    assert (await store.get_job("job_a")) is not None
+    assert [j.id for j in (await store.list_jobs("t2"))[0]] == ["job_b"]
+    assert (await store.list_jobs("nobody")) == ([], None)
+
+
+# listing
+
+
+async def test_pagination_is_newest_first_without_gaps_or_duplicates(store: SqliteStore) -> None:
+    expected = []
+    for i in range(45):
+        # groups of three share a created_at: the id breaks the tie
+        created = T0 + timedelta(seconds=i // 3)
+        provider = "camb" if i % 2 else "datafold"
+        record = job(f"job_{i:03d}", created_at=created, provider=provider)
+        await store.create_job(record)
+        expected.append(record)
+        if i % 5 == 0:
+            await store.record_status(record.id, status(State.RUNNING), checked_at=created)
+    await store.create_job(job("job_other", tenant="t2"))
+    expected.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+
+    async def all_pages(limit: int, **filters: Any) -> list[str]:
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page, cursor = await store.list_jobs("t1", limit=limit, cursor=cursor, **filters)
+            assert len(page) <= limit
+            ids.extend(r.id for r in page)
+            if cursor is None:
+                return ids
+
+    for limit in (1, 7, 15, 45, 200):
+        assert await all_pages(limit) == [r.id for r in expected]
+    assert await all_pages(4, provider="camb") == [r.id for r in expected if r.provider == "camb"]
+    running = [r.id for r in expected if int(r.id[-3:]) % 5 == 0]
+    assert await all_pages(2, state=State.RUNNING) == running
+    assert await all_pages(3, state="queued", provider="datafold") == [
+        r.id for r in expected if r.provider == "datafold" and r.id not in running
+    ]
+    # a full last page says there is nothing more
+    page, cursor = await store.list_jobs("t1", limit=45)
+    assert len(page) == 45 and cursor is None
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "not base64!",
+        "%%%",
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        base64.urlsafe_b64encode(b"not json").decode(),
+        base64.urlsafe_b64encode(json.dumps({"a": 1}).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps([1.5, "job"]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps([True, "job"]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps([1, 2, 3]).encode()).decode(),
+        "A" * 5000,
+    ],
+)
+async def test_malformed_cursor_is_a_value_error(store: SqliteStore, cursor: str) -> None:
+    with pytest.raises(ValueError):
+        await store.list_jobs("t1", cursor=cursor)
+
+
+async def test_bad_list_arguments(store: SqliteStore) -> None:
+    with pytest.raises(ValueError):
+        await store.list_jobs("t1", limit=0)
+    with pytest.raises(ValueError):
+        await store.list_jobs("t1", state="sleeping")
+
+
+# transitions
+
+
+async def test_each_change_is_one_version(store: SqliteStore) -> None:
+    await store.create_job(job("job_a"))
+    t = T0
+
+    async def observe(s: CanonicalStatus) -> tuple[JobRecord, bool]:
+        nonlocal t
+        t += timedelta(seconds=1)
+        return await store.record_status("job_a", s, checked_at=t)
+
+    steps = [
+        (status(State.QUEUED), False),  # nothing changed
+        (status(State.RUNNING), True),  # state
+        (status(State.RUNNING), False),
+        (status(State.RUNNING, stage="upload"), True),  # stage
+        (status(State.RUNNING, stage="upload", progress=10), True),  # progress
+        (status(State.RUNNING, stage="upload", progress=10, issues=[Issue(code="x")]), False),  # not a key field
+        (status(State.RUNNING, stage="upload", progress=10, vendor_status="processing"), True),  # vendor status
+        (status(State.SUCCEEDED, vendor_status="done", progress=100), True),
+    ]
+    version = 1
+    for s, expect in steps:
+        record, transitioned = await observe(s)
+        assert transitioned is expect
+        version += expect
+        assert record.version == version
+        assert record.checked_at == t and not record.stale
+    record = await store.get_job("job_a")
+    assert record.version == 6 and record.state is State.SUCCEEDED and record.terminal
+    assert record.finished_at == t and record.updated_at == t
+
+    history = await store.transitions("job_a")
+    assert [h.version for h in history] == [1, 2, 3, 4, 5, 6]
+    assert [h.state for h in history] == [State.QUEUED] + [State.RUNNING] * 4 + [State.SUCCEEDED]
+    assert history[3].progress == 10 and history[3].stage == "upload" and history[4].vendor_status == "processing"
+    assert history[-1].status == record.status
+    assert history[0].at == T0
+    assert all(a.at < b.at for a, b in itertools.pairwise(history))
+    assert [h.version for h in await store.transitions("job_a", after_version=4)] == [5, 6]
+    assert history[-1].public() == {
+        "version": 6,
+        "at": history[-1].at.isoformat().replace("+00:00", "Z"),
+        "state": "succeeded",
+        "vendor_status": "done",
+        "stage": None,
+        "progress": 100,
+    }
+
+
+async def test_terminal_is_sticky_and_flips_are_anomalies(store: SqliteStore) -> None:
+    await store.create_job(job("job_a"))
+    done, _ = await store.record_status("job_a", status(State.SUCCEEDED), checked_at=T0)
+    assert done.version == 2
+    record, transitioned = await store.record_status("job_a", status(State.RUNNING), checked_at=T0)
+    assert not transitioned and record.state is State.SUCCEEDED and record.anomalies == 1
+    record, transitioned = await store.record_status("job_a", status(State.FAILED), checked_at=T0)
+    assert not transitioned and record.state is State.SUCCEEDED and record.anomalies == 2
+    # the same terminal state with other details: frozen, but not an anomaly
+    record, transitioned = await store.record_status(
+        "job_a", status(State.SUCCEEDED, vendor_status="done"), checked_at=T0
+    )
+    assert not transitioned and record.anomalies == 2 and record.status.vendor_status is None
+    stored = await store.get_job("job_a")
+    assert stored.version == 2 and stored.anomalies == 2 and stored.finished_at == T0
+    assert len(await store.transitions("job_a")) == 2
+
+
+async def test_record_status_updates_vendor_ref_and_raises_for_unknown_job(store: SqliteStore) -> None:
+    await store.create_job(job("job_a"))
+    record, transitioned = await store.record_status(
+        "job_a", status(State.QUEUED), checked_at=T0, vendor_ref={"task_id": "job_a", "run_id": 7}
+    )
+    assert not transitioned and record.vendor_ref == {"task_id": "job_a", "run_id": 7}
+    assert (await store.get_job("job_a")).vendor_ref["run_id"] == 7
+    with pytest.raises(JobNotFound):
+        await store.record_status("job_nope", status(), checked_at=T0)
+
+
+async def test_mark_stale(store: SqliteStore) -> None:
+    await store.create_job(job("job_a"))
+    later = T0 + timedelta(minutes=1)
+    record = await store.mark_stale("job_a", checked_at=later)
+    assert record.stale and record.checked_at == later and record.version == 1
+    assert (await store.get_job("job_a")).stale
+    assert (await store.mark_stale("job_a")).checked_at == later
+    record, _ = await store.record_status("job_a", status(State.QUEUED), checked_at=later)
+    assert not record.stale
+    assert await store.mark_stale("job_nope") is None
+
+
+async def test_non_terminal_jobs_and_counts(store: SqliteStore) -> None:
+    for i, state in enumerate([State.QUEUED, State.RUNNING, State.SUCCEEDED, State.FAILED, State.UNKNOWN]):
+        await store.create_job(job(f"job_{i}", created_at=T0 + timedelta(seconds=i)))
+        await store.record_status(f"job_{i}", status(state), checked_at=T0)
+    assert [j.id for j in await store.non_terminal_jobs()] == ["job_0", "job_1", "job_4"]
+    counts = await store.count_by_state()
+    assert set(counts) == {s.value for s in State}
+    assert counts["succeeded"] == 1 and counts["running"] == 1 and counts["cancelled"] == 0
+
+
+# webhook outbox
+
+
+async def test_transitions_queue_webhook_events(store: SqliteStore) -> None:
+    threads: list[str] = []
+
+    def factory(record: JobRecord, event_id: str) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return payload(record, event_id)
+
+    hook = "https://hooks.example/a"
+    await store.create_job(job("job_a", webhook_url=hook), webhook_payload_factory=factory)
+    await store.create_job(job("job_b"))  # no webhook
+    await store.create_job(job("job_c", webhook_url=hook))  # no factory at creation: no event for version 1
+    for job_id in ("job_a", "job_b"):
+        await store.record_status(job_id, status(State.RUNNING), checked_at=T0, webhook_payload_factory=factory)
+        await store.record_status(job_id, status(State.RUNNING), checked_at=T0, webhook_payload_factory=factory)
+        await store.record_status(job_id, status(State.SUCCEEDED), checked_at=T0, webhook_payload_factory=factory)
+    await store.record_status("job_a", status(State.FAILED), checked_at=T0, webhook_payload_factory=factory)
+
+    events = await store.due_events(T0, limit=10)
+    assert [e.id for e in events] == ["evt_job_a_1", "evt_job_a_2", "evt_job_a_3"]
+    assert events[2].payload == {"id": "evt_job_a_3", "type": "job.transition", "job": {"id": "job_a", "version": 3}}
+    assert all(e.url == hook and e.tenant == "t1" and e.attempts == 0 and e.delivered_at is None for e in events)
+    assert await store.pending_event_count() == 3
+    # the factory ran inside the write transaction, on the store's worker thread
+    assert threads and all(name.startswith("gateway-store") for name in threads)
+
+    # a job with a webhook_url needs a factory; without one nothing is applied
+    with pytest.raises(ValueError):
+        await store.record_status("job_c", status(State.RUNNING), checked_at=T0)
+    assert (await store.get_job("job_c")).version == 1
+    store.webhook_payload_factory = payload  # the store-wide default
+    _, transitioned = await store.record_status("job_c", status(State.RUNNING), checked_at=T0)
+    assert transitioned
+    assert [e.id for e in await store.due_events(T0)][-1] == "evt_job_c_2"
+
+
+async def test_outbox_due_reschedule_delivered(store: SqliteStore) -> None:
+    store.webhook_payload_factory = payload
+    await store.create_job(job("job_a", webhook_url="https://h.example/"))
+    await store.record_status("job_a", status(State.RUNNING), checked_at=T0)
+    await store.record_status("job_a", status(State.SUCCEEDED), checked_at=T0 + timedelta(seconds=1))
+    assert await store.due_events(T0 - timedelta(seconds=1)) == []
+    assert [e.id for e in await store.due_events(T0)] == ["evt_job_a_2"]
+    assert [e.id for e in await store.due_events(T0 + timedelta(seconds=5), limit=1)] == ["evt_job_a_2"]
+
+    retry_at = T0 + timedelta(seconds=30)
+    await store.reschedule("evt_job_a_2", next_attempt_at=retry_at, attempts=1, last_error="HTTP 500")
+    assert [e.id for e in await store.due_events(T0 + timedelta(seconds=5))] == ["evt_job_a_3"]
+    due = await store.due_events(retry_at)
+    assert [e.id for e in due] == ["evt_job_a_3", "evt_job_a_2"]
+    assert due[1].attempts == 1 and due[1].last_error == "HTTP 500" and due[1].next_attempt_at == retry_at
+
+    await store.mark_delivered("evt_job_a_3", T0 + timedelta(seconds=6))
+    assert await store.pending_event_count() == 1
+    await store.mark_delivered("evt_job_a_2", retry_at)
+    # a late reschedule (e.g. from another replica) never revives a delivered event
+    await store.reschedule("evt_job_a_2", next_attempt_at=retry_at, attempts=2, last_error="late")
+    assert await store.due_events(retry_at + timedelta(days=1)) == []
+    assert await store.pending_event_count() == 0
+    await store.mark_delivered("evt_unknown", T0)  # no error
+
+
+# durability
+
+
+async def test_everything_survives_close_and_reopen(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/state/gw.db"  # tmp_path is absolute: sqlite:///abs/...
+    async with open_store(url, state_dir=tmp_path) as s:
+        s.webhook_payload_factory = payload
+        await s.create_job(job("job_a", webhook_url="https://h.example/"), idempotency=("t1", "k", "h"))
+        await s.record_status("job_a", status(State.SUCCEEDED), checked_at=T0)
+        await s.save_result("job_a", {"outputs": [{"target": "hallo"}]})
+        await s.save_artifact("job_a", content_type="application/pdf", filename="a.pdf", chunks=_chunks(b"%PDF", 3))
+        await s.mark_delivered("evt_job_a_2", T0)
+    async with open_store(url, state_dir=tmp_path) as s:
+        record = await s.get_job("job_a")
+        assert record.version == 2 and record.state is State.SUCCEEDED and record.result_available
+        assert [t.version for t in await s.transitions("job_a")] == [1, 2]
+        assert (await s.find_idempotent("t1", "k"))[1].id == "job_a"
+        assert await s.get_result("job_a") == {"outputs": [{"target": "hallo"}]}
+        artifact = await s.get_artifact("job_a")
+        assert artifact.path.read_bytes() == b"%PDF" * 3 and artifact.filename == "a.pdf"
+        assert await s.pending_event_count() == 0
+        assert await s.non_terminal_jobs() == []
+
+
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from gateway.states import CanonicalStatus, State
+    from gateway.store import JobRecord, open_store
+
+    async def main():
+        store = open_store(sys.argv[1], state_dir=Path(sys.argv[2]))
+        await store.open()
+        now = datetime.now(UTC)
+        record = JobRecord(id="job_k", tenant="t1", provider="camb", status=CanonicalStatus(state=State.QUEUED),
+                           created_at=now, updated_at=now, webhook_url="https://h.example/")
+        await store.create_job(record)
+        await store.record_status("job_k", CanonicalStatus(state=State.RUNNING, progress=42), checked_at=now,
+                                  webhook_payload_factory=lambda job, event_id: {"id": event_id})
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_transition_survives_sigkill(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _KILLED_WRITER, str(db), str(tmp_path), cwd=REPO, stderr=subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+    # the commit lives only in the WAL: the killed process never checkpointed or closed
+    assert (tmp_path / "gw.db-wal").stat().st_size > 0
+    async with open_store(str(db), state_dir=tmp_path) as s:
+        record = await s.get_job("job_k")
+        assert record is not None and record.version == 2 and record.status.progress == 42
+        assert [t.state for t in await s.transitions("job_k")] == [State.QUEUED, State.RUNNING]
+        assert [e.id for e in await s.due_events(datetime.now(UTC))] == ["evt_job_k_2"]
+        assert [j.id for j in await s.non_terminal_jobs()] == ["job_k"]
+
+
+# results and artifacts
+
+
+async def _chunks(block: bytes, count: int) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        yield block
+        await asyncio.sleep(0)
+
+
+async def test_results_are_kept(store: SqliteStore) -> None:
+    await store.create_job(job("job_a"))
+    assert await store.get_result("job_a") is None
+    await store.save_result("job_a", {"outputs": [], "vendor": {"ü": 1}})
+    await store.save_result("job_a", {"outputs": [{"target": "x"}], "vendor": {"ü": 2}})
+    assert await store.get_result("job_a") == {"outputs": [{"target": "x"}], "vendor": {"ü": 2}}
+    assert (await store.get_job("job_a")).result_available
+    with pytest.raises(JobNotFound):
+        await store.save_result("job_nope", {})
+
+
+async def test_a_large_artifact_is_streamed_to_disk(store: SqliteStore, tmp_path: Path) -> None:
+    await store.create_job(job("job_a"))
+    block = os.urandom(64 * 1024)
+    count = 128  # 8 MiB
+    tracemalloc.start()
+    try:
+        artifact = await store.save_artifact(
+            "job_a", content_type="application/pdf", filename="out.pdf", chunks=_chunks(block, count)
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * 1024 * 1024  # never the whole file in memory
+    assert artifact.size == len(block) * count
+    assert artifact.path.parent == tmp_path / "artifacts"
+    digest = hashlib.sha256(block * count).hexdigest()
+    assert hashlib.sha256(artifact.path.read_bytes()).hexdigest() == digest
+    stored = await store.get_artifact("job_a")
+    assert stored == artifact
+    assert [p.name for p in (tmp_path / "artifacts").iterdir()] == [artifact.path.name]
+
+    # replaced atomically by a newer one
+    await store.save_artifact("job_a", content_type="text/plain", filename=None, chunks=_chunks(b"x", 3))
+    replaced = await store.get_artifact("job_a")
+    assert replaced.path.read_bytes() == b"xxx" and replaced.content_type == "text/plain" and replaced.size == 3
+
+
+async def test_a_failed_artifact_download_leaves_nothing(store: SqliteStore, tmp_path: Path) -> None:
+    await store.create_job(job("job_a"))
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"a" * 300_000
+        raise ConnectionResetError("vendor went away")
+
+    with pytest.raises(ConnectionResetError):
+        await store.save_artifact("job_a", content_type="application/pdf", filename="a.pdf", chunks=broken())
+    assert await store.get_artifact("job_a") is None
+    assert list((tmp_path / "artifacts").iterdir()) == []
+    with pytest.raises(JobNotFound):
+        await store.save_artifact("job_nope", content_type="x/y", filename=None, chunks=_chunks(b"x", 1))
+    assert await store.get_artifact("job_nope") is None
+
+
+# schema, lifecycle, URLs
+
+
+async def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    for _ in range(2):
+        async with open_store(str(db), state_dir=tmp_path) as s:
+            assert await s.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    newer = open_store(str(db), state_dir=tmp_path)
+    with pytest.raises(StoreError, match="newer"):
+        await newer.open()
+
+
+async def test_ping_and_closed_store(store: SqliteStore) -> None:
+    await store.ping()
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.ping()
+    await store.close()  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite://{tmp}/abs/x.db", "{tmp}/abs/x.db"),
+        ("sqlite://rel/x.db", "{state}/rel/x.db"),
+        ("sqlite://", "{state}/gateway.db"),
+        ("sqlite://:memory:", ":memory:"),
+        ("SQLITE://{tmp}/y.db?synchronous=full", "{tmp}/y.db"),
+        ("{tmp}/bare.db", "{tmp}/bare.db"),
+        ("bare.db", "{state}/bare.db"),
+    ],
+)
+def test_open_store_urls(tmp_path: Path, url: str, expected: str) -> None:
+    state = tmp_path / "state"
+    s = open_store(url.format(tmp=tmp_path), state_dir=state)
+    assert isinstance(s, SqliteStore)
+    assert s.path == expected.format(tmp=tmp_path, state=state)
+    assert s.synchronous == ("full" if "synchronous=full" in url else "normal")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://localhost:6379/0", "'redis'"),
+        ("postgresql://db/gw", "'postgresql'"),
+        ("", "empty"),
+        ("sqlite:///x.db?journal=off", "journal"),
+        ("sqlite:///x.db?synchronous=off", "synchronous"),
+    ],
+)
+def test_open_store_refuses_bad_urls(tmp_path: Path, url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_store(url, state_dir=tmp_path)
+
+
+async def test_memory_store_works(tmp_path: Path) -> None:
+    async with open_store("sqlite://:memory:", state_dir=tmp_path) as s:
+        await s.create_job(job("job_a"))
+        assert (await s.get_job("job_a")).id == "job_a"

@@ -1,0 +1,163 @@
+"""Plugin discovery: entry points, the load restriction variable, and throwaway plugins at run time."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from gateway import normalize
+from gateway.hookspecs import hookimpl
+from gateway.plugins import get_provider, get_providers, pm
+from gateway.provider import Capabilities, Provider
+from gateway.states import CanonicalStatus, State
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILTIN = {"datafold", "camb", "segment_qa", "doc_translator"}
+
+
+class EchoProvider(Provider):
+    name = "echo_test"
+    display_name = "Echo (test)"
+    capabilities = Capabilities(input_kinds=["native"])
+    mapping = {"ok": State.SUCCEEDED}
+
+    def normalize(self, body):
+        status = body.get("status") if isinstance(body, dict) else None
+        state = self.mapping.get(status, State.UNKNOWN) if isinstance(status, str) else State.UNKNOWN
+        return CanonicalStatus(state=state, vendor_status=status if isinstance(status, str) else None)
+
+
+class EchoPlugin:
+    @hookimpl
+    def register_providers(self, register):
+        register(EchoProvider())
+
+
+@pytest.fixture
+def echo_plugin():
+    plugin = EchoPlugin()
+    pm.register(plugin, name="echo-test")
+    try:
+        yield plugin
+    finally:
+        pm.unregister(name="echo-test")
+
+
+def test_throwaway_plugin_registers_and_unregisters(echo_plugin):
+    assert "echo_test" in get_providers()
+    assert normalize("echo_test", {"status": "ok"}).state is State.SUCCEEDED
+    pm.unregister(name="echo-test")
+    assert "echo_test" not in get_providers()
+    pm.register(echo_plugin, name="echo-test")  # the fixture unregisters it again
+
+
+def test_unknown_provider_name_raises_lookup_error():
+    with pytest.raises(LookupError, match="no provider named 'nope'"):
+        normalize("nope", {"status": "x"})
+    with pytest.raises(LookupError):
+        get_provider("nope")
+
+
+def test_a_provider_that_raises_still_gives_unknown(echo_plugin, monkeypatch):
+    monkeypatch.setattr(EchoProvider, "normalize", lambda self, body: 1 / 0)
+    assert normalize("echo_test", {"status": "ok"}).state is State.UNKNOWN
+
+
+def test_registering_something_that_is_not_a_provider_is_refused():
+    class Bad:
+        @hookimpl
+        def register_providers(self, register):
+            register(object())
+
+    pm.register(Bad(), name="bad-test")
+    try:
+        with pytest.raises(TypeError, match=r"not a gateway\.provider\.Provider"):
+            get_providers()
+    finally:
+        pm.unregister(name="bad-test")
+
+
+def test_duplicate_provider_names_are_refused(echo_plugin):
+    class Twin:
+        @hookimpl
+        def register_providers(self, register):
+            register(EchoProvider())
+
+    pm.register(Twin(), name="twin-test")
+    try:
+        with pytest.raises(ValueError, match="two plugins register a provider named 'echo_test'"):
+            get_providers()
+    finally:
+        pm.unregister(name="twin-test")
+
+
+def test_builtin_providers_are_declared_as_entry_points():
+    eps = {ep.name: ep.value for ep in entry_points(group="gateway.providers")}
+    assert BUILTIN <= set(eps)
+    for name in BUILTIN:
+        assert eps[name] == f"providers.{name}.plugin"
+    assert BUILTIN <= set(get_providers())
+
+
+def test_core_never_imports_the_builtin_providers_by_name():
+    for path in (ROOT / "gateway").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(n == "providers" or n.startswith("providers.") for n in names), path
+
+
+def _providers_json(env_extra, extra_path=None):
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_LOAD_PLUGINS"}
+    env.update(env_extra)
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "providers", "--json"],
+        capture_output=True, text=True, env=env, check=True, cwd=ROOT,
+    )
+    return {p["name"] for p in json.loads(out.stdout)["providers"]}
+
+
+def test_load_restriction_variable_loads_only_named_entry_points():
+    assert _providers_json({"GATEWAY_LOAD_PLUGINS": "camb,doc_translator"}) == {"camb", "doc_translator"}
+    assert _providers_json({"GATEWAY_LOAD_PLUGINS": ""}) == set()
+    assert _providers_json({}) == BUILTIN
+
+
+def test_a_third_party_package_is_discovered_through_the_entry_point_group(tmp_path):
+    """An installed distribution (a dist-info with entry_points.txt) adds a provider with no core change."""
+    (tmp_path / "acme_gateway_plugin.py").write_text(textwrap.dedent('''
+        from gateway.hookspecs import hookimpl
+        from gateway.provider import Provider
+        from gateway.states import CanonicalStatus, State
+
+        class AcmeProvider(Provider):
+            name = "acme"
+            display_name = "Acme"
+            mapping = {"DONE": State.SUCCEEDED}
+
+            def normalize(self, body):
+                return CanonicalStatus(state=State.UNKNOWN)
+
+        @hookimpl
+        def register_providers(register):
+            register(AcmeProvider())
+    '''))
+    dist = tmp_path / "acme_gateway_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-gateway-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[gateway.providers]\nacme = acme_gateway_plugin\n")
+    assert _providers_json({}, extra_path=tmp_path) == BUILTIN | {"acme"}
+    assert _providers_json({"GATEWAY_LOAD_PLUGINS": "acme,camb"}, extra_path=tmp_path) == {"acme", "camb"}
