@@ -31,5 +31,8 @@ cassettes: $(STAMP)
 	rm -rf cassettes/*/
 	GATEWAY_RECORD=1 $(BIN)/python -m pytest tests/providers -k cassette --record-mode=all -p no:xdist
 
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -92,7 +92,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     template = route.canonical if route is not None else "unmatched"
     request.app[METRICS].requests.inc(route=template, method=request.method, status=str(response.status))
     log.info(
-        "%s %s %s %d %.1fms tenant=%s",
+        "request_id=%s method=%s route=%s status=%d duration_ms=%.1f tenant=%s",
         request_id, request.method, template, response.status, (time.monotonic() - started) * 1000,
         request.get(TENANT, "-"),
     )

@@ -108,6 +108,8 @@ def _announce(config: GatewayConfig, settings: dict[str, ProviderConfig], host: 
 
 def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.store and "://" not in args.store:
+        args.store = os.path.abspath(args.store)  # a bare path means one relative to where the command runs
     try:
         return asyncio.run(_run(args))
     except ConfigError as exc:

@@ -75,11 +75,12 @@ class Demo:
         return job
 
 
-async def make_demo(aiohttp_client, sim_server, tmp_path, **config_changes) -> Demo:
+async def make_demo(aiohttp_client, sim_server, tmp_path, *, poll: dict[str, Any] | None = None,
+                    **config_changes: Any) -> Demo:
+    """The gateway app on a temp store, pointed at the live simulators; `poll` overrides FAST_POLL keys."""
     sim_url = str(sim_server.make_url("")).rstrip("/")
-    data = demo_config(sim_url, poll=FAST_POLL)
-    for key, value in config_changes.items():
-        data[key] = value
+    data = demo_config(sim_url, poll={**FAST_POLL, **(poll or {})})
+    data.update(config_changes)
     config, settings = parse_config(data, source="test")
     app = create_app(config, settings, state_dir=tmp_path / "state")
     client = await aiohttp_client(app)

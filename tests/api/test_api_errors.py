@@ -198,3 +198,19 @@ async def test_no_secret_in_any_response(demo):
         assert not any(s in str(body) for s in secrets), path
     _, text, _ = await demo.call("GET", "/metrics", key=None)
     assert not any(s in text.decode() for s in secrets)
+
+
+async def test_access_log_is_structured_with_request_id_and_no_secret(demo, caplog):
+    import logging
+    import os
+
+    caplog.set_level(logging.INFO, logger="gateway.access")
+    status, _, headers = await demo.call("GET", "/v1/jobs", headers={"X-Request-Id": "req-123"})
+    assert status == 200 and headers["X-Request-Id"] == "req-123"
+    await demo.call("GET", "/v1/jobs", key="wrong-secret-key")
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.access"]
+    assert any(line.startswith("request_id=req-123 method=GET route=/v1/jobs status=200 ") for line in lines)
+    assert any("status=401" in line for line in lines)
+    text = "\n".join(lines)
+    for secret in ("demo-key", "wrong-secret-key", os.environ["GATEWAY_DEMO_VENDOR_KEY"]):
+        assert secret not in text
