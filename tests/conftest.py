@@ -45,3 +45,12 @@ async def vendor_session():
 @pytest.fixture
 def providers():
     return get_providers()
+
+
+@pytest.fixture
+async def sim_server():
+    """All simulators live on a free loopback port, with no automatic progression (tests force states)."""
+    server = TestServer(build_simulator_app(step_s=3600.0), host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()

@@ -49,7 +49,7 @@ def demo_config(sim_url: str, *, poll: dict[str, Any] | None = None) -> dict[str
         "tenants": DEMO_TENANTS,
         "providers": providers,
         "routes": routes if routes["text"]["providers"] else {},
-        "webhooks": {"allow_private": True},
+        "webhooks": {"allow_private": True, "initial_backoff_s": 0.5, "max_backoff_s": 30.0},
     }
 
 

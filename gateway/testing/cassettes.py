@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -42,10 +43,15 @@ def vcr_config(secrets: Iterable[str]) -> dict[str, Any]:
         if "/__sim__/" in request.path:
             return None
         request.uri = _scrub_text(request.uri, secrets)
+        request.headers = {str(k): str(v) for k, v in request.headers.items()}
         if isinstance(request.body, bytes):
             request.body = _scrub_text(request.body.decode("utf-8", "replace"), secrets).encode()
         elif isinstance(request.body, str):
             request.body = _scrub_text(request.body, secrets)
+        elif isinstance(request.body, dict | list):  # a json= body
+            request.body = _scrub_text(json.dumps(request.body, sort_keys=True), secrets).encode()
+        elif request.body is not None:  # a multipart form or a stream: matching ignores bodies, keep a marker
+            request.body = f"<{type(request.body).__name__} body, not recorded>".encode()
         return request
 
     def before_response(response: dict[str, Any]) -> dict[str, Any]:
@@ -57,12 +63,12 @@ def vcr_config(secrets: Iterable[str]) -> dict[str, Any]:
                 pass  # binary (an artifact): secrets are text and cannot be inside unless encoded
         elif isinstance(body, str):
             response["body"]["string"] = _scrub_text(body, secrets)
-        headers = response.get("headers", {})
-        for name in list(headers):
-            if name.lower() in ("set-cookie", *AUTH_HEADERS):
-                headers.pop(name)
-            else:
-                headers[name] = [_scrub_text(str(v), secrets) for v in headers[name]]
+        # plain str keys and values: aiohttp's istr header names would not load back from safe YAML
+        response["headers"] = {
+            str(name): [_scrub_text(str(v), secrets) for v in values]
+            for name, values in response.get("headers", {}).items()
+            if str(name).lower() not in ("set-cookie", *AUTH_HEADERS)
+        }
         return response
 
     return {
