@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from aiohttp.test_utils import TestServer
 from shared_constants import CASSETTE_SECRETS
@@ -19,7 +21,8 @@ def vcr_config():
 
 @pytest.fixture(scope="module")
 def vcr_cassette_dir(request):
-    return str(request.config.rootpath / "cassettes")
+    """cassettes/ at the root; GATEWAY_CASSETTE_DIR records elsewhere (the re-recording equivalence test)."""
+    return os.environ.get("GATEWAY_CASSETTE_DIR") or str(request.config.rootpath / "cassettes")
 
 
 @pytest.fixture

@@ -16,11 +16,12 @@ from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
 from gateway.server.middleware import KEY_TABLE, METRICS, authenticate, key_table, observe
 from gateway.server.openapi import openapi_document
-from gateway.server.routes import GATEWAY, JOB_COUNTS, MAX_BODY, MAX_PAGE, STORE, routes
+from gateway.server.routes import GATEWAY, JOB_COUNTS, MAX_BODY, MAX_PAGE, STORE, WEBHOOK_SETTINGS, routes
 from gateway.store.base import open_store
 from gateway.watch.engine import Watcher
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
+from gateway.webhooks.dispatcher import WebhookDispatcher
 
 OPENAPI = web.AppKey("openapi", dict)
 
@@ -38,6 +39,7 @@ def create_app(
     app[KEY_TABLE] = key_table({name: t.key_digests() for name, t in config.tenants.items()})
     app[MAX_BODY] = config.server.max_body_bytes
     app[MAX_PAGE] = config.server.max_page
+    app[WEBHOOK_SETTINGS] = config.webhooks
     app[JOB_COUNTS] = {}
     metrics.gauge(
         "gateway_jobs", "Jobs by canonical state.",
@@ -57,7 +59,9 @@ def create_app(
         connections = {name: providers[name].connect(session, s) for name, s in settings.items()}
         lanes = {name: Lane(s.poll) for name, s in settings.items()}
         notifier = Notifier()
-        watcher = Watcher(store, providers, connections, lanes, metrics, notifier)
+        secrets = {name: t.secret() for name, t in config.tenants.items()}
+        dispatcher = WebhookDispatcher(store, secrets.get, config.webhooks, metrics)
+        watcher = Watcher(store, providers, connections, lanes, metrics, notifier, on_event=dispatcher.wake)
         gateway = Gateway(
             store=store, providers=providers, connections=connections,
             routes={name: r.providers for name, r in config.routes.items()}, watcher=watcher, metrics=metrics,
@@ -66,9 +70,11 @@ def create_app(
         app[STORE] = store
         app[GATEWAY] = gateway
         await watcher.start()
+        await dispatcher.start()  # resumes every undelivered event from the store's outbox
         try:
             yield
         finally:
+            await dispatcher.stop()
             await watcher.stop()
             await session.close()
             await store.close()

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gateway.config import WebhookConfig
 from gateway.jobs import Gateway
 from gateway.server.middleware import METRICS, TENANT
 from gateway.server.problems import Problem, not_found, validation_problem
@@ -18,11 +19,13 @@ from gateway.server.schemas import AttachRequest, SubmitRequest, pydantic_errors
 from gateway.states import State
 from gateway.store.base import Store
 from gateway.store.records import JobRecord
+from gateway.webhooks.ssrf import check_url
 
 GATEWAY = web.AppKey("gateway", Gateway)
 STORE = web.AppKey("store", Store)
 MAX_BODY = web.AppKey("max_body", int)
 MAX_PAGE = web.AppKey("max_page", int)
+WEBHOOK_SETTINGS = web.AppKey("webhook_settings", WebhookConfig)
 
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
@@ -71,9 +74,13 @@ async def owned_job(request: web.Request) -> JobRecord:
     return job
 
 
-def _check_webhook(url: str | None) -> None:
-    if url is not None and not url.startswith(("https://", "http://")):
-        raise validation_problem([{"loc": ["body", "webhook_url"], "msg": "must be an http(s) URL"}])
+async def _check_webhook(request: web.Request, url: str | None) -> None:
+    """Refuse webhook URLs of the wrong form, or reaching loopback/private/link-local addresses (SSRF)."""
+    if url is None:
+        return
+    problem = await check_url(url, allow_private=request.app[WEBHOOK_SETTINGS].allow_private)
+    if problem:
+        raise validation_problem([{"loc": ["body", "webhook_url"], "msg": problem}])
 
 
 @routes.get("/v1/providers")
@@ -86,7 +93,7 @@ async def list_providers(request: web.Request) -> web.Response:
 async def submit(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body, raw = await read_body(request, SubmitRequest)
-    _check_webhook(body.webhook_url)
+    await _check_webhook(request, body.webhook_url)
     idem = None
     key = request.headers.get("Idempotency-Key")
     if key is not None:
@@ -107,7 +114,7 @@ async def submit(request: web.Request) -> web.Response:
 async def attach(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body, _ = await read_body(request, AttachRequest)
-    _check_webhook(body.webhook_url)
+    await _check_webhook(request, body.webhook_url)
     job = await gw.attach(
         request[TENANT], provider=body.provider, vendor_ref=body.vendor_ref,
         webhook_url=body.webhook_url, metadata=body.metadata,

@@ -183,7 +183,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
-        """Undelivered events whose next attempt is due, in delivery order."""
+        """Undelivered events whose next attempt is due and that are their job's earliest undelivered event
+        (webhooks go out in order per job: a later event waits for the one before it), in delivery order."""
 
     @abc.abstractmethod
     async def mark_delivered(self, event_id: str, at: datetime) -> None:

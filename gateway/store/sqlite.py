@@ -134,6 +134,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
             saved_us INTEGER NOT NULL
         )""",
     ),
+    (  # 2: webhook events are delivered in order per job: find a job's earliest pending event quickly
+        "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -713,8 +716,9 @@ class SqliteStore(Store):
     async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
         rows = await self._read(
             lambda conn: conn.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE delivered_us IS NULL AND next_attempt_us <= ? "
-                "ORDER BY next_attempt_us, seq LIMIT ?",
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox AS o WHERE delivered_us IS NULL AND next_attempt_us <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.job_id = o.job_id AND p.delivered_us IS NULL "
+                "AND p.seq < o.seq) ORDER BY next_attempt_us, seq LIMIT ?",
                 (_us(now), limit),
             ).fetchall()
         )

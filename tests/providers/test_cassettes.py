@@ -107,3 +107,38 @@ def test_secret_scrubbing_catches_a_leak(tmp_path):
     with pytest.raises(AssertionError, match="secret"):
         assert_no_secret_in(tmp_path, CASSETTE_SECRETS.values())
 
+
+
+def _shape(path):
+    """What a cassette says, less what changes between recordings (ids, ports, dates)."""
+    import re
+
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    shape = []
+    for item in data["interactions"]:
+        uri = re.sub(r"^http://[^/]+", "", item["request"]["uri"])
+        uri = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\b\d{4,}\b", "<id>", uri)
+        shape.append((item["request"]["method"], uri, item["response"]["status"]["code"]))
+    return shape
+
+
+def test_re_recording_from_the_simulators_reproduces_equivalent_cassettes(request, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = request.config.rootpath
+    env = {**os.environ, "GATEWAY_RECORD": "1", "GATEWAY_CASSETTE_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/providers/test_cassettes.py", "-k", "test_cassette_",
+         "--record-mode=all", "-p", "no:xdist", "-q", "-p", "no:cacheprovider"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    committed = sorted(p.relative_to(root / "cassettes") for p in (root / "cassettes").rglob("*.yaml"))
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.yaml"))
+    assert fresh == committed
+    for rel in committed:
+        assert _shape(tmp_path / rel) == _shape(root / "cassettes" / rel), rel

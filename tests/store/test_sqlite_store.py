@@ -381,11 +381,16 @@ async def test_transitions_queue_webhook_events(store: SqliteStore) -> None:
         await store.record_status(job_id, status(State.SUCCEEDED), checked_at=T0, webhook_payload_factory=factory)
     await store.record_status("job_a", status(State.FAILED), checked_at=T0, webhook_payload_factory=factory)
 
-    events = await store.due_events(T0, limit=10)
+    assert await store.pending_event_count() == 3
+    events = []
+    for _ in range(3):  # in order per job: each event is due once the one before it is delivered
+        due = await store.due_events(T0, limit=10)
+        assert len(due) == 1
+        events += due
+        await store.mark_delivered(due[0].id, T0)
     assert [e.id for e in events] == ["evt_job_a_1", "evt_job_a_2", "evt_job_a_3"]
     assert events[2].payload == {"id": "evt_job_a_3", "type": "job.transition", "job": {"id": "job_a", "version": 3}}
     assert all(e.url == hook and e.tenant == "t1" and e.attempts == 0 and e.delivered_at is None for e in events)
-    assert await store.pending_event_count() == 3
     # the factory ran inside the write transaction, on the store's worker thread
     assert threads and all(name.startswith("gateway-store") for name in threads)
 
@@ -410,14 +415,16 @@ async def test_outbox_due_reschedule_delivered(store: SqliteStore) -> None:
 
     retry_at = T0 + timedelta(seconds=30)
     await store.reschedule("evt_job_a_2", next_attempt_at=retry_at, attempts=1, last_error="HTTP 500")
-    assert [e.id for e in await store.due_events(T0 + timedelta(seconds=5))] == ["evt_job_a_3"]
+    # evt_job_a_3 is due, but waits behind the failed evt_job_a_2 of the same job
+    assert await store.due_events(T0 + timedelta(seconds=5)) == []
     due = await store.due_events(retry_at)
-    assert [e.id for e in due] == ["evt_job_a_3", "evt_job_a_2"]
-    assert due[1].attempts == 1 and due[1].last_error == "HTTP 500" and due[1].next_attempt_at == retry_at
+    assert [e.id for e in due] == ["evt_job_a_2"]
+    assert due[0].attempts == 1 and due[0].last_error == "HTTP 500" and due[0].next_attempt_at == retry_at
 
-    await store.mark_delivered("evt_job_a_3", T0 + timedelta(seconds=6))
-    assert await store.pending_event_count() == 1
     await store.mark_delivered("evt_job_a_2", retry_at)
+    assert [e.id for e in await store.due_events(retry_at)] == ["evt_job_a_3"]
+    await store.mark_delivered("evt_job_a_3", retry_at)
+    assert await store.pending_event_count() == 0
     # a late reschedule (e.g. from another replica) never revives a delivered event
     await store.reschedule("evt_job_a_2", next_attempt_at=retry_at, attempts=2, last_error="late")
     assert await store.due_events(retry_at + timedelta(days=1)) == []
