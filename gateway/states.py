@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -90,6 +91,6 @@ def clamp_progress(value: Any) -> int | None:
     """A vendor's progress as a whole percent in 0..100, or None when it is not a number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if value != value:  # NaN
+    if not math.isfinite(value):  # NaN, or Infinity (json.loads accepts both)
         return None
     return max(0, min(100, int(value)))

@@ -15,7 +15,10 @@ def lenient(model: type[M], body: Any, *, max_prunes: int = 200) -> M | None:
     missing required field) until what remains is valid. None when the body is not an object at all."""
     if not isinstance(body, dict):
         return None
-    data = copy.deepcopy(body)
+    try:
+        data = copy.deepcopy(body)
+    except RecursionError:  # absurdly deep nesting: nothing usable
+        return None
     for _ in range(max_prunes):
         try:
             return model.model_validate(data)

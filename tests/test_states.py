@@ -51,7 +51,8 @@ def test_terminal_is_sticky():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(45, 45), (45.9, 45), (-3, 0), (250, 100), ("45", None), (None, None), (True, None), (float("nan"), None)],
+    [(45, 45), (45.9, 45), (-3, 0), (250, 100), ("45", None), (None, None), (True, None),
+     (float("nan"), None), (float("inf"), None), (float("-inf"), None)],
 )
 def test_clamp_progress(raw, expected):
     assert clamp_progress(raw) == expected

@@ -8,6 +8,7 @@ import re
 import time
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -191,24 +192,45 @@ async def events(request: web.Request) -> web.StreamResponse:
     last_seen = _last_event_id(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    sent = -1
-    if last_seen is None or job.version != last_seen:
-        await _send_event(response, gw, job)
-        sent = job.version
-    else:
-        sent = last_seen
-    while not job.terminal:
+    try:
+        await _stream_events(response, gw, store, job, last_seen)
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        pass  # the client went away: nothing to answer
+    return response
+
+
+async def _stream_events(
+    response: web.StreamResponse, gw: Gateway, store: Store, job: JobRecord, last_seen: int | None
+) -> None:
+    """The first event is the current snapshot (or, after Last-Event-ID, every version since); then each
+    version in order, with no gaps: versions that came between two wake-ups are read from the history."""
+    sent = last_seen if last_seen is not None and last_seen <= job.version else job.version - 1
+    while True:
+        if job.version > sent:
+            for version in await _versions_since(store, job, sent):
+                await _send_event(response, gw, version)
+            sent = job.version
+        if job.terminal:
+            break
         woke = await gw.watcher.notifier.wait(job.id, 15.0)
         job = await store.get_job(job.id) or job
-        if job.version != sent:
-            await _send_event(response, gw, job)
-            sent = job.version
-        elif not woke:
+        if not woke and job.version == sent:
             await response.write(b": keep-alive\n\n")
-    if sent != job.version:
-        await _send_event(response, gw, job)
     await response.write_eof()
-    return response
+
+
+async def _versions_since(store: Store, job: JobRecord, sent: int) -> list[JobRecord]:
+    """The job as it was at each version after `sent`, ending with the current record."""
+    if job.version == sent + 1:
+        return [job]
+    history = await store.transitions(job.id, after_version=sent)
+    earlier = [
+        job.model_copy(update={"status": t.status, "version": t.version, "updated_at": t.at, "finished_at": None,
+                               "result_available": False})
+        for t in history
+        if t.version < job.version
+    ]
+    return [*earlier, job]
 
 
 def _last_event_id(request: web.Request) -> int | None:

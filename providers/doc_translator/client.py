@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -108,6 +110,21 @@ def _decode_pdf(value: Any) -> bytes:
     return content
 
 
+def multipart_file(filename: str, content: bytes, field: str = "file") -> tuple[bytes, str]:
+    """A multipart/form-data body holding one file, and its Content-Type. The filename is written raw (UTF-8,
+    as browsers do; FastAPI does not undo percent-quoting) after `_upload_name` removed quotes and paths."""
+    boundary = uuid.uuid4().hex
+    while boundary.encode() in content:  # pragma: no cover - 128 random bits
+        boundary = uuid.uuid4().hex
+    name = filename.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
+    return head + content + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
 def download_filename(value: str | None, fallback: str) -> str:
     """A filename from the vendor's Content-Disposition made harmless (no directories, no control characters)."""
     if not value:
@@ -168,11 +185,13 @@ class DocTranslatorProvider(Provider):
         return await self._translate(conn, upload_id, source, target, native=False)
 
     async def _upload(self, conn: VendorConnection, filename: str, content: bytes) -> str:
-        # raw (browser-style) filename: FastAPI does not undo aiohttp's default percent-quoting of filenames
-        form = aiohttp.FormData(quote_fields=False)
-        form.add_field("file", content, filename=filename, content_type="application/pdf")
-        _, body = await conn.request_json("POST", _prefix(conn) + "/upload", data=form)
-        upload = lenient(UploadResponse, body)
+        body, content_type = multipart_file(filename, content)
+        # the body goes as plain bytes (an aiohttp FormData object cannot be recorded into a cassette), so its
+        # multipart Content-Type travels on a copy of the connection that differs only in its headers
+        upload_conn = copy.copy(conn)
+        upload_conn.headers = {**conn.headers, "Content-Type": content_type}
+        _, answer = await upload_conn.request_json("POST", _prefix(conn) + "/upload", data=body)
+        upload = lenient(UploadResponse, answer)
         if upload is None or not upload.upload_id:
             raise VendorMalformed("vendor upload answer has no upload_id", provider=conn.provider)
         return upload.upload_id

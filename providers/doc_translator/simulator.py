@@ -162,7 +162,10 @@ class DocTranslatorSimulator(Simulator):
     # -- the vendor's routes -------------------------------------------------------------------------
     async def _upload(self, request: web.Request) -> web.Response:
         self._purge()
-        form = await request.post() if request.content_type.startswith("multipart/") else {}
+        try:
+            form = await request.post() if request.content_type.startswith("multipart/") else {}
+        except (ValueError, AssertionError, web.HTTPException):
+            return web.json_response({"detail": "There was an error parsing the body"}, status=400)
         field = form.get("file")
         if not isinstance(field, web.FileField):
             return _missing(["file"], "body")

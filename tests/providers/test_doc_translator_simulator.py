@@ -120,6 +120,13 @@ async def test_upload_without_file_is_fastapi_422(client: Any, send: dict[str, A
     assert detail == [{"type": "missing", "loc": ["body", "file"], "msg": "Field required", "input": None}]
 
 
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=xx"])
+async def test_upload_with_a_broken_multipart_body_is_400(client: Any, content_type: str) -> None:
+    resp = await client.post(API + "/upload", data=b"garbage", headers={"Content-Type": content_type})
+    assert resp.status == 400
+    assert await resp.json() == {"detail": "There was an error parsing the body"}
+
+
 async def test_translate_answers_started(client: Any) -> None:
     upload_id = await upload(client)
     params = {"file_path": upload_id, "source_language": "en", "target_language": "de"}

@@ -100,6 +100,9 @@ async def test_sse_resumes_after_last_event_id_and_ends_after_terminal(make):
     all_events = await _sse_events(demo, job["id"])
     assert [int(e["id"]) for e in all_events] == [done["version"]]  # the snapshot, then the stream ends
     assert await _sse_events(demo, job["id"], last_event_id=done["version"]) == []
+    replayed = await _sse_events(demo, job["id"], last_event_id=1)  # reconnecting after version 1
+    assert [int(e["id"]) for e in replayed] == list(range(2, done["version"] + 1))
+    assert [json.loads(e["data"])["version"] for e in replayed] == list(range(2, done["version"] + 1))
 
 
 async def test_many_readers_share_one_upstream_poll(make):

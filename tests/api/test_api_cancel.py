@@ -1,0 +1,86 @@
+"""Cancel through HTTP with a provider that supports it (none of the four vendors documents a cancel
+endpoint, so a throwaway plugin and a tiny vendor stand in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from gateway.config import parse_config
+from gateway.hookspecs import hookimpl
+from gateway.plugins import pm
+from gateway.provider import Capabilities, Provider
+from gateway.server.app import create_app
+from gateway.states import CanonicalStatus, State
+from gateway.tolerant import status_string
+from gateway.vendor_http import path_segment
+
+
+class CancellableProvider(Provider):
+    name = "cancel_test"
+    display_name = "Cancellable (test)"
+    capabilities = Capabilities(cancel=True)
+    mapping = {"open": State.RUNNING, "stopped": State.CANCELLED}
+
+    def normalize(self, body: Any) -> CanonicalStatus:
+        status = status_string(body)
+        return CanonicalStatus(state=self.mapping.get(status or "", State.UNKNOWN), vendor_status=status)
+
+    async def submit(self, conn, input):
+        _, body = await conn.request_json("POST", "/jobs", json_body=input)
+        return {"id": body["id"]}
+
+    async def fetch_status(self, conn, ref):
+        return (await conn.request_json("GET", f"/jobs/{path_segment(ref['id'])}"))[1]
+
+    async def cancel(self, conn, ref):
+        await conn.request_json("POST", f"/jobs/{path_segment(ref['id'])}/cancel")
+
+
+class Plugin:
+    @hookimpl
+    def register_providers(self, register):
+        register(CancellableProvider())
+
+
+@pytest.fixture
+def plugin():
+    pm.register(Plugin(), name="cancel-test")
+    yield
+    pm.unregister(name="cancel-test")
+
+
+async def test_cancel_is_202_then_the_job_ends_cancelled(plugin, aiohttp_server, aiohttp_client, tmp_path):
+    jobs: dict[str, str] = {}
+
+    async def create(request):
+        jobs["j1"] = "open"
+        return web.json_response({"id": "j1"})
+
+    async def status(request):
+        return web.json_response({"status": jobs[request.match_info["id"]]})
+
+    async def cancel(request):
+        jobs[request.match_info["id"]] = "stopped"
+        return web.json_response({}, status=202)
+
+    vendor = web.Application()
+    vendor.add_routes([web.post("/jobs", create), web.get("/jobs/{id}", status), web.post("/jobs/{id}/cancel", cancel)])
+    server = await aiohttp_server(vendor)
+    config, settings = parse_config({
+        "tenants": {"t": {"keys": ["tenant-key-1"]}},
+        "providers": {"cancel_test": {"base_url": str(server.make_url("")).rstrip("/"), "poll": {"initial_s": 5}}},
+    })
+    client = await aiohttp_client(create_app(config, settings, state_dir=tmp_path))
+    auth = {"Authorization": "Bearer tenant-key-1"}
+    async with client.post("/v1/jobs", json={"provider": "cancel_test", "input": {}}, headers=auth) as resp:
+        job = await resp.json()
+        assert resp.status == 201
+    async with client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth) as resp:
+        cancelled = await resp.json()
+        assert resp.status == 202
+    assert cancelled["state"] == "cancelled" and cancelled["terminal"] and jobs["j1"] == "stopped"
+    async with client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth) as resp:
+        assert resp.status == 409 and (await resp.json())["code"] == "not_cancellable"
