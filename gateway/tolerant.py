@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+
+from gateway.states import CanonicalStatus, State
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,3 +67,16 @@ def status_string(body: Any, key: str = "status") -> str | None:
         if isinstance(value, str):
             return value
     return None
+
+
+def never_raises(normalize: Callable[[Any], CanonicalStatus]) -> Callable[[Any], CanonicalStatus]:
+    """Make a provider's normalize total: whatever slips through its rules maps to `unknown`."""
+
+    @functools.wraps(normalize)
+    def total(body: Any) -> CanonicalStatus:
+        try:
+            return normalize(body)
+        except Exception:
+            return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body))
+
+    return total

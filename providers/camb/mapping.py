@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.states import CanonicalStatus, JobError, State
-from gateway.tolerant import status_string
+from gateway.tolerant import never_raises, status_string
 
 MAPPING: dict[str, State] = {
     "PENDING": State.RUNNING,
@@ -43,15 +43,9 @@ _DETAIL_KEYS = ("message", "error", "detail", "error_message", "reason")
 _MAX_DETAIL = 500
 
 
+@never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """The canonical status of one `GET /translate/{task_id}` body. Never raises."""
-    try:
-        return _normalize(body)
-    except Exception:  # totality: whatever slipped through, the answer is `unknown`
-        return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body))
-
-
-def _normalize(body: Any) -> CanonicalStatus:
     status = status_string(body)
     state = MAPPING.get(status) if status is not None else None
     if state is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.states import Action, CanonicalStatus, Issue, JobError, State
-from gateway.tolerant import lenient, status_string
+from gateway.tolerant import lenient, never_raises, status_string
 from providers.datafold.models import VALID_TRANSLATION, ApiTranslatedModel
 
 MAPPING: dict[str, State] = {
@@ -105,15 +105,9 @@ def _failure_message(body: Any) -> str:
     return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
 
 
+@never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """Map one ApiTranslateTask body to the canonical status. Never raises."""
-    try:
-        return _normalize(body)
-    except Exception:  # totality: a body no rule foresaw still maps, to unknown
-        return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body))
-
-
-def _normalize(body: Any) -> CanonicalStatus:
     status = status_string(body)
     state = MAPPING.get(status) if status is not None else None
     if state is None:

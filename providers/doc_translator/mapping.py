@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from gateway.states import CanonicalStatus, JobError, State, clamp_progress
-from gateway.tolerant import lenient, status_string
+from gateway.tolerant import lenient, never_raises, status_string
 from providers.doc_translator.models import COMPLETED, ERROR, FAILED, PROCESSING, STARTED, JobStatus
 
 MAPPING: dict[str, State] = {
@@ -42,6 +42,7 @@ def _progress(value: Any) -> int | None:
     return clamp_progress(value)
 
 
+@never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """One `GET /status/{job_id}` body to the canonical status; any body, however strange, gives an answer."""
     status = status_string(body)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.states import CanonicalStatus, Issue, JobError, State, clamp_progress
-from gateway.tolerant import lenient, status_string
+from gateway.tolerant import lenient, never_raises, status_string
 from providers.segment_qa.models import DeliveryNote, JobStatus, SegmentId
 
 MAPPING: dict[str, State] = {
@@ -40,6 +40,7 @@ NEEDS_REVIEW_MESSAGE = "The QA score stayed below the vendor's minimum after the
 MAX_MESSAGE = 2000
 
 
+@never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """Map one Segment-QA status body to the canonical status. Never raises, whatever the body."""
     status = status_string(body)
