@@ -80,7 +80,14 @@ def create_app(
             await store.close()
 
     app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(_end_streams)
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    """On shutdown, end every SSE stream and long poll now rather than after their timeouts."""
+    if GATEWAY in app:
+        app[GATEWAY].watcher.notifier.close()
 
 
 async def _openapi(request: web.Request) -> web.Response:

@@ -169,7 +169,7 @@ async def get_job(request: web.Request) -> web.Response:
         deadline = time.monotonic() + seconds
         while job.version == known and not job.terminal:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or gw.watcher.notifier.closing:
                 break
             await gw.watcher.notifier.wait(job.id, remaining)
             job = await request.app[STORE].get_job(job.id) or job
@@ -210,9 +210,11 @@ async def _stream_events(
             for version in await _versions_since(store, job, sent):
                 await _send_event(response, gw, version)
             sent = job.version
-        if job.terminal:
+        if job.terminal or gw.watcher.notifier.closing:
             break
         woke = await gw.watcher.notifier.wait(job.id, 15.0)
+        if gw.watcher.notifier.closing:
+            break  # the server is shutting down: end the stream; clients reconnect with Last-Event-ID
         job = await store.get_job(job.id) or job
         if not woke and job.version == sent:
             await response.write(b": keep-alive\n\n")

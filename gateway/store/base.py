@@ -148,6 +148,11 @@ class Store(abc.ABC):
         """Mark the snapshot as not confirmed lately (no transition); None when there is no such job."""
 
     @abc.abstractmethod
+    async def touch(self, job_id: str, *, checked_at: datetime) -> None:
+        """The vendor confirmed the stored snapshot unchanged: set checked_at and clear stale (no transition).
+        The watcher's cheap path for the common poll that finds nothing new."""
+
+    @abc.abstractmethod
     async def transitions(self, job_id: str, *, after_version: int = 0) -> list[TransitionRecord]:
         """The job's transitions with a version above `after_version`, oldest first."""
 

@@ -299,6 +299,10 @@ class SqliteStore(Store):
         self.webhook_payload_factory = webhook_payload_factory
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        #: reads run on their own thread and connection (WAL readers never wait for the writer), so API
+        #: reads do not queue behind the watcher's writes; an in-memory database has only the one connection
+        self._reader: ThreadPoolExecutor | None = None
+        self._rconn: sqlite3.Connection | None = None
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -316,7 +320,14 @@ class SqliteStore(Store):
         return self._conn
 
     def _transaction(self, begin: str, fn: Callable[..., T], *args: Any) -> T:
-        conn = self._connection()
+        return self._transaction_on(self._connection(), begin, fn, *args)
+
+    def _read_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self._rconn if self._rconn is not None else self._connection()
+        return self._transaction_on(conn, "BEGIN", fn, *args)
+
+    @staticmethod
+    def _transaction_on(conn: sqlite3.Connection, begin: str, fn: Callable[..., T], *args: Any) -> T:
         conn.execute(begin)
         try:
             result = fn(conn, *args)
@@ -332,8 +343,10 @@ class SqliteStore(Store):
         return await self._call(self._transaction, "BEGIN IMMEDIATE", fn, *args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(conn, *args)` on one consistent snapshot."""
-        return await self._call(self._transaction, "BEGIN", fn, *args)
+        """`fn(conn, *args)` on one consistent snapshot, on the reader thread."""
+        if self._reader is None:
+            return await self._call(self._transaction, "BEGIN", fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._reader, self._read_transaction, fn, *args)
 
     # lifecycle
 
@@ -347,6 +360,15 @@ class SqliteStore(Store):
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
+        if self.path != ":memory:":
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-store-read")
+            await asyncio.get_running_loop().run_in_executor(self._reader, self._connect_reader)
+
+    def _connect_reader(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys=ON")
+        self._rconn = conn
 
     def _connect(self) -> None:
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -381,6 +403,10 @@ class SqliteStore(Store):
             log.info("store schema migrated to version %d", version)
 
     async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await asyncio.get_running_loop().run_in_executor(reader, self._disconnect_reader)
+            reader.shutdown(wait=False)
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -388,6 +414,11 @@ class SqliteStore(Store):
             await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
         finally:
             executor.shutdown(wait=False)
+
+    def _disconnect_reader(self) -> None:
+        conn, self._rconn = self._rconn, None
+        if conn is not None:
+            conn.close()
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -602,6 +633,13 @@ class SqliteStore(Store):
 
     async def mark_stale(self, job_id: str, *, checked_at: datetime | None = None) -> JobRecord | None:
         return await self._write(self._mark_stale, job_id, None if checked_at is None else to_utc(checked_at))
+
+    async def touch(self, job_id: str, *, checked_at: datetime) -> None:
+        await self._write(
+            lambda conn: conn.execute(
+                "UPDATE jobs SET checked_us = ?, stale = 0 WHERE id = ?", (_us(checked_at), job_id)
+            )
+        )
 
     def _mark_stale(self, conn: sqlite3.Connection, job_id: str, checked_at: datetime | None) -> JobRecord | None:
         job = self._load(conn, job_id)

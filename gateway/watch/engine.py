@@ -19,7 +19,7 @@ from gateway.errors import UnsupportedOperation, VendorError, VendorNotFound
 from gateway.metrics import Metrics
 from gateway.models import ArtifactLink, Result
 from gateway.provider import Provider
-from gateway.states import CanonicalStatus, JobError, State
+from gateway.states import CanonicalStatus, JobError, State, is_transition
 from gateway.store.base import Store
 from gateway.store.records import JobRecord
 from gateway.vendor_http import VendorConnection
@@ -208,18 +208,20 @@ class Watcher:
             self._schedule(job_id, lane.jittered(wait) if not retry_after else wait)
             return
         lane.breaker.success()
+        ref = None
         if outcome == "not_found":
             status = vendor_job_lost(job.status)
         else:
             status = self._normalize(provider, body)
-            job.vendor_ref = provider.refine_ref(job.vendor_ref, body)
+            ref = provider.refine_ref(job.vendor_ref, body)
+        refined = job if ref is None or ref == job.vendor_ref else job.model_copy(update={"vendor_ref": ref})
         if status.terminal and status.state.has_result and not job.terminal:
             # the result is kept before the terminal state is told: whoever sees `succeeded` can fetch it
-            if not await self._keep_result(job, status, provider, conn, body):
+            if not await self._keep_result(refined, status, provider, conn, body):
                 await self.store.mark_stale(job_id, checked_at=None)
                 self._schedule(job_id, lane.jittered(lane.next_interval(interval, changed=False)))
                 return
-        updated = await self._record(job, status)
+        updated = await self._record(job, status, ref)
         if updated.terminal:
             self._unwatch(job_id)
             return
@@ -237,11 +239,19 @@ class Watcher:
             self.metrics.unknown_status.inc(provider=provider.name, vendor_status=str(status.vendor_status)[:64])
         return status
 
-    async def _record(self, job: JobRecord, status: CanonicalStatus) -> JobRecord:
+    async def _record(self, job: JobRecord, status: CanonicalStatus, ref: dict[str, Any] | None = None) -> JobRecord:
+        """Store what the vendor said; `ref` is the vendor_ref after this answer (None: unchanged)."""
+        checked = now_utc()
+        ref_changed = ref is not None and ref != job.vendor_ref
+        if not job.terminal and not ref_changed and not is_transition(job.status, status):
+            await self.store.touch(job.id, checked_at=checked)  # nothing new: the cheap path
+            return job.model_copy(update={"checked_at": checked, "stale": False})
+        if ref_changed:
+            job = job.model_copy(update={"vendor_ref": ref})
         updated, transitioned = await self.store.record_status(
             job.id,
             status,
-            checked_at=now_utc(),
+            checked_at=checked,
             vendor_ref=job.vendor_ref,
             webhook_payload_factory=self.webhook_payload,
         )

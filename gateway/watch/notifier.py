@@ -11,6 +11,15 @@ import contextlib
 class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        #: set when the server shuts down: every wait returns at once, streams end
+        self.closing = False
+
+    def close(self) -> None:
+        """Wake every waiting reader for good (server shutdown)."""
+        self.closing = True
+        for event in self._events.values():
+            event.set()
+        self._events.clear()
 
     def publish(self, job_id: str) -> None:
         """Wake every reader waiting on this job."""
@@ -20,6 +29,8 @@ class Notifier:
 
     async def wait(self, job_id: str, seconds: float) -> bool:
         """Wait until the next publish for this job or the timeout; True when woken by a publish."""
+        if self.closing:
+            return False
         event = self._events.get(job_id)
         if event is None:
             event = self._events[job_id] = asyncio.Event()

@@ -56,6 +56,11 @@ def backoff_delay(attempts: int, settings: WebhookConfig, rand: Callable[[], flo
     return base * (JITTER + (1.0 - JITTER) * rand())
 
 
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 def _redact(text: str, secret: str | None) -> str:
     if secret:
         text = text.replace(secret, "[redacted]")
@@ -100,7 +105,8 @@ class WebhookDispatcher:
         self.session = session
         #: without a session of its own the dispatcher cannot rely on `GuardedResolver`: names are checked first
         self._own_session = session is None
-        self._wake = asyncio.Event()
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         #: job id -> its delivery in flight (at most one per job: the order per job)
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -125,7 +131,7 @@ class WebhookDispatcher:
                 resolver=GuardedResolver(self.settings.allow_private), limit=self.concurrency
             )
             self.session = aiohttp.ClientSession(connector=connector, trust_env=False)
-        self._wake.set()
+        self._woken = True
         self._task = asyncio.create_task(self._run(), name="gateway-webhooks")
 
     async def stop(self) -> None:
@@ -148,13 +154,14 @@ class WebhookDispatcher:
 
     def wake(self) -> None:
         """An event was queued (a transition of a job with a webhook URL): look at the outbox now."""
-        self._wake.set()
+        self._woken = True
+        _resolve(self._waiter)
 
     # the loop
 
     async def _run(self) -> None:
         while True:
-            self._wake.clear()
+            self._woken = False
             try:
                 delay = await self._dispatch_due()
             except asyncio.CancelledError:
@@ -162,8 +169,25 @@ class WebhookDispatcher:
             except Exception:  # the store failed: try again shortly, never die
                 log.exception("webhook outbox could not be read; retrying in %g s", STORE_RETRY_S)
                 delay = STORE_RETRY_S
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await self._sleep(delay)
+
+    async def _sleep(self, delay: float) -> None:
+        """Until `delay` passes or `wake()` is called (also a call made while the round ran).
+
+        Not `asyncio.wait_for(event.wait())`: on Python 3.11 that can swallow a cancellation arriving as the
+        event is set, and `stop()` would then wait forever.
+        """
+        if self._woken:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(delay, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     def _blocked(self, event: OutboxEvent) -> bool:
         """True when the event must not start now: its job is in flight, it is held, or the read may be stale."""
@@ -216,7 +240,7 @@ class WebhookDispatcher:
         self._settled.add(event.id)
         if not task.cancelled() and task.exception() is not None:  # _deliver_safely catches; never expected
             log.error("webhook %s: delivery task failed", event.id, exc_info=task.exception())
-        self._wake.set()  # the job's next event may be due now, and a slot is free
+        self.wake()  # the job's next event may be due now, and a slot is free
 
     async def _deliver_safely(self, event: OutboxEvent) -> None:
         try:

@@ -184,3 +184,20 @@ async def test_vendor_outage_marks_stale_and_recovers(make):
     assert recovered["checked_at"] > stale["checked_at"]
     _, text, _ = await demo.call("GET", "/metrics", key=None)
     assert 'outcome="VendorServerError",provider="camb"' in text.decode()
+
+
+async def test_shutdown_ends_sse_streams_and_long_polls_at_once(make, caplog):
+    import logging
+
+    caplog.set_level(logging.ERROR)
+    demo = await make()
+    job = await demo.submit("camb", load_case("camb").valid_input)
+    sse = asyncio.create_task(_sse_events(demo, job["id"]))
+    poll = asyncio.create_task(demo.call("GET", f"/v1/jobs/{job['id']}?wait=60&version={job['version'] + 50}"))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await demo.client.server.close()
+    await asyncio.wait({sse, poll}, timeout=5)
+    assert time.monotonic() - started < 3
+    assert sse.done() and poll.done()
+    assert not [r for r in caplog.records if "unhandled error" in r.getMessage()]
