@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+
 from gateway.webhooks.signing import verify
 
 ROOT = Path(__file__).resolve().parents[2]
