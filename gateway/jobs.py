@@ -189,6 +189,8 @@ class Gateway:
         )
         if created:
             self.watcher.watch(job)
+            if job.webhook_url and self.watcher.on_event:
+                self.watcher.on_event()  # version 1 is in the outbox: deliver it now
         return job, created
 
     async def cancel(self, job: JobRecord) -> JobRecord:

@@ -24,7 +24,7 @@ from gateway.store.base import Store
 from gateway.store.records import JobRecord
 from gateway.vendor_http import VendorConnection
 from gateway.watch.lanes import Lane
-from gateway.watch.notifier import Notifier
+from gateway.watch.notifier import Notifier, wait_event
 
 log = logging.getLogger("gateway.watch")
 
@@ -135,10 +135,7 @@ class Watcher:
                 if job_id not in self._inflight:
                     self._start_poll(job_id)
             timeout = (self._heap[0][0] - now) if self._heap else 3600.0
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, timeout))
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, timeout)
 
     def _start_poll(self, job_id: str) -> asyncio.Task[None]:
         task = asyncio.create_task(self._poll(job_id), name=f"poll-{job_id}")

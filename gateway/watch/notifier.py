@@ -5,7 +5,6 @@ In-process today; a shared-store deployment replaces it with one fed by the stor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 
 class Notifier:
@@ -34,8 +33,7 @@ class Notifier:
         event = self._events.get(job_id)
         if event is None:
             event = self._events[job_id] = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+        await wait_event(event, seconds)
         if not event.is_set() and self._events.get(job_id) is event and not _has_waiters(event):
             self._events.pop(job_id, None)
         return event.is_set()
@@ -46,3 +44,14 @@ class Notifier:
 
 def _has_waiters(event: asyncio.Event) -> bool:
     return bool(getattr(event, "_waiters", None))
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for the event or the timeout; True when set. Unlike `wait_for(event.wait())` on Python 3.11,
+    a cancellation arriving as the event is set is never swallowed (shutdown cannot hang)."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, seconds))
+    finally:
+        waiter.cancel()
+    return bool(done)

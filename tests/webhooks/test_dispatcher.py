@@ -24,7 +24,12 @@ from gateway.webhooks.dispatcher import NO_SECRET, WebhookDispatcher, backoff_de
 from gateway.webhooks.signing import verify
 
 SECRET = "whsec-Sup3r-s3cret-value-42"
-FAST = WebhookConfig(allow_private=True, initial_backoff_s=0.01, max_backoff_s=0.05, timeout_s=0.25)
+#: tiny backoffs; a generous timeout so that a loaded machine does not turn an answer into a timeout
+FAST = WebhookConfig(allow_private=True, initial_backoff_s=0.01, max_backoff_s=0.05, timeout_s=2.0)
+#: for the try that times out on purpose
+SHORT_TIMEOUT = FAST.model_copy(update={"timeout_s": 0.5})
+#: the "timeout" behaviour answers this late (well past SHORT_TIMEOUT)
+LATE_S = 1.5
 FAR = timedelta(days=1)
 
 
@@ -95,7 +100,7 @@ class Receiver:
             "valid": verify(self.secret, body, request.headers.get("Gateway-Signature", "")),
         })
         if behaviour == "timeout":
-            await asyncio.sleep(FAST.timeout_s * 2)  # the dispatcher has given up by then
+            await asyncio.sleep(LATE_S)  # the dispatcher has given up by then
             return web.Response(status=200)
         self._active[job] += 1
         self.active += 1
@@ -173,7 +178,7 @@ async def test_a_receiver_failing_three_times_still_gets_the_event_acknowledged_
 ):
     await add_job(store, "job_a", receiver.url)
     receiver.script["evt_job_a_1"] = list(failures)
-    dispatcher = await dispatcher_for(store)
+    dispatcher = await dispatcher_for(store, settings=SHORT_TIMEOUT)
 
     await until(lambda: receiver.acked)
     await asyncio.sleep(0.15)  # time for any (wrong) further try
@@ -198,7 +203,8 @@ async def test_events_of_one_job_go_in_order_even_when_an_earlier_one_fails(stor
     await add_job(store, "job_b", receiver.url, versions=2)
     receiver.script["evt_job_a_1"] = ["500", "500", "500", "500"]
     receiver.script["evt_job_a_2"] = ["503"]
-    await dispatcher_for(store)
+    # job_a's first event is acknowledged no sooner than 0.05 + 0.1 * 3 s: ample time for job_b's two
+    await dispatcher_for(store, settings=FAST.model_copy(update={"initial_backoff_s": 0.05, "max_backoff_s": 0.1}))
 
     await until(lambda: len(receiver.acked) == 5)
     assert receiver.versions("job_a") == [1, 2, 3]
@@ -276,38 +282,44 @@ def test_backoff_doubles_and_is_capped_with_jitter(attempts, expected):
 
 
 class RecordingStore:
-    """The real store, with every `reschedule` call recorded as (attempts, delay in seconds, last_error)."""
+    """The real store, with every `reschedule` call recorded as (attempts, next attempt, last_error)."""
 
     def __init__(self, inner: SqliteStore) -> None:
         self.inner = inner
-        self.reschedules: list[tuple[int, float, str | None]] = []
+        self.reschedules: list[tuple[int, datetime, str | None]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def reschedule(self, event_id: str, *, next_attempt_at: datetime, attempts: int, last_error: str | None):
-        delay = (next_attempt_at - datetime.now(UTC)).total_seconds()
-        self.reschedules.append((attempts, delay, last_error))
+        self.reschedules.append((attempts, next_attempt_at, last_error))
         await self.inner.reschedule(event_id, next_attempt_at=next_attempt_at, attempts=attempts, last_error=last_error)
 
 
-async def test_retries_back_off_exponentially_up_to_the_cap(store, receiver, dispatcher_for):
-    settings = WebhookConfig(allow_private=True, initial_backoff_s=0.01, max_backoff_s=0.04, timeout_s=0.5)
+async def test_retries_back_off_exponentially_up_to_the_cap(store, receiver, dispatcher_for, monkeypatch):
+    settings = WebhookConfig(allow_private=True, initial_backoff_s=0.01, max_backoff_s=0.04, timeout_s=2.0)
+    drawn: list[tuple[int, float]] = []
+
+    def recorded_backoff(attempts: int, settings: WebhookConfig) -> float:
+        delay = backoff_delay(attempts, settings)
+        drawn.append((attempts, delay))
+        return delay
+
+    monkeypatch.setattr("gateway.webhooks.dispatcher.backoff_delay", recorded_backoff)
     receiver.down = True
     recording = RecordingStore(store)
     await add_job(store, "job_a", receiver.url)
     await dispatcher_for(recording, settings=settings)
 
-    await until(lambda: len(recording.reschedules) >= 6)
-    attempts = [a for a, _, _ in recording.reschedules[:6]]
-    assert attempts == [1, 2, 3, 4, 5, 6]
-    for n, (_, delay, error) in enumerate(recording.reschedules[:6]):
-        nominal = min(0.04, 0.01 * 2**n)
-        assert 0.8 * nominal - 0.005 <= delay <= nominal, (n, delay)
-        assert error == "receiver answered HTTP 500"
-    gaps = [b["at"] - a["at"] for a, b in zip(receiver.calls, receiver.calls[1:6], strict=False)]
-    for (_, delay, _), gap in zip(recording.reschedules, gaps, strict=False):
-        assert gap >= delay - 0.005  # never tried before its time
+    await until(lambda: len(recording.reschedules) >= 6 and len(receiver.calls) >= 6)
+    assert [a for a, _, _ in recording.reschedules[:6]] == [1, 2, 3, 4, 5, 6]
+    assert all(error == "receiver answered HTTP 500" for _, _, error in recording.reschedules)
+    for n, (attempts, delay) in enumerate(drawn[:6]):
+        nominal = min(0.04, 0.01 * 2**n)  # 0.01, 0.02, 0.04 (cap), 0.04, ...
+        assert attempts == n and 0.8 * nominal <= delay <= nominal, (n, delay)
+    calls = [c["at"] for c in receiver.calls[:6]]
+    for (_, delay), earlier, later in zip(drawn, calls, calls[1:], strict=False):
+        assert later - earlier >= delay - 0.002  # never tried before its time
 
 
 def _closed_port() -> int:
@@ -394,8 +406,8 @@ async def test_wake_delivers_at_once_when_idle(store, receiver, dispatcher_for):
     await add_job(store, "job_a", receiver.url, versions=2)
     started = time.monotonic()
     dispatcher.wake()
-    await until(lambda: len(receiver.acked) == 2, within=2.0)
-    assert time.monotonic() - started < 1.0
+    await until(lambda: len(receiver.acked) == 2, within=3.0)
+    assert time.monotonic() - started < 2.5  # not the idle poll (5 s)
     assert receiver.versions("job_a") == [1, 2]
 
 
