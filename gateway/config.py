@@ -109,15 +109,22 @@ class GatewayConfig(_Strict):
                     raise ValueError(f"routes.{route}: provider {name!r} is not configured under [providers]")
         return self
 
+    def key_table(self) -> list[tuple[bytes, str]]:
+        """(key digest, tenant) for every configured key, environment keys read now."""
+        return [(digest, name) for name, spec in self.tenants.items() for digest in spec.key_digests()]
+
     def tenant_for_key(self, key: str) -> str | None:
-        """The tenant owning this key, compared in constant time against every configured digest."""
-        offered = hashlib.sha256(key.encode()).digest()
-        owner = None
-        for tenant, spec in self.tenants.items():
-            for digest in spec.key_digests():
-                if hmac.compare_digest(offered, digest) and owner is None:
-                    owner = tenant
-        return owner
+        return tenant_for(self.key_table(), key)
+
+
+def tenant_for(table: list[tuple[bytes, str]], key: str) -> str | None:
+    """The tenant owning this key: its digest compared in constant time with every configured digest."""
+    offered = hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+    owner = None
+    for digest, tenant in table:
+        if hmac.compare_digest(offered, digest) and owner is None:
+            owner = tenant
+    return owner
 
 
 def _where(loc: tuple[Any, ...]) -> str:

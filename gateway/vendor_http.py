@@ -92,41 +92,30 @@ class VendorConnection:
         json_body: Any = None,
         params: dict[str, str] | None = None,
         data: Any = None,
+        headers: dict[str, str] | None = None,
         allow: tuple[int, ...] = (),
     ) -> tuple[int, Any]:
         """Send one request; return (status, parsed JSON). Non-2xx statuses not in `allow` raise typed errors."""
-        try:
-            async with self.session.request(
-                method,
-                self.url(path),
-                json=json_body,
-                params=params,
-                data=data,
-                headers=self.headers,
-                timeout=self.timeout,
-            ) as resp:
-                raw = await _read_capped(resp)
-                status = resp.status
-                if not (200 <= status < 300) and status not in allow:
-                    raise self._error_for(status, raw, resp.headers)
-                return status, self._parse(raw)
-        except VendorError:
-            raise
-        except TimeoutError as exc:
-            raise VendorTimeout("vendor did not answer in time", provider=self.provider) from exc
-        except aiohttp.ClientError as exc:
-            raise VendorTimeout(
-                f"vendor connection failed: {self.scrub(type(exc).__name__)}", provider=self.provider
-            ) from exc
+        extra = {"headers": {**self.headers, **headers}} if headers else {}
+        async with self._open(method, path, allow, json=json_body, params=params, data=data, **extra) as resp:
+            return resp.status, self._parse(await _read_capped(resp))
 
     @asynccontextmanager
     async def stream(self, method: str, path: str) -> AsyncIterator[aiohttp.ClientResponse]:
         """An open response whose body the caller streams; errors are raised before it is yielded."""
+        async with self._open(method, path, ()) as resp:
+            yield resp
+
+    @asynccontextmanager
+    async def _open(
+        self, method: str, path: str, allow: tuple[int, ...], **kwargs: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The one place a vendor request is sent: non-2xx answers (but `allow`) and transport failures,
+        including those while the body is read, become typed errors."""
         try:
-            async with self.session.request(
-                method, self.url(path), headers=self.headers, timeout=self.timeout
-            ) as resp:
-                if not (200 <= resp.status < 300):
+            kwargs.setdefault("headers", self.headers)
+            async with self.session.request(method, self.url(path), timeout=self.timeout, **kwargs) as resp:
+                if not (200 <= resp.status < 300) and resp.status not in allow:
                     raw = await _read_capped(resp)
                     raise self._error_for(resp.status, raw, resp.headers)
                 yield resp

@@ -14,7 +14,7 @@ from gateway.jobs import Gateway
 from gateway.metrics import Metrics, _labels
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
-from gateway.server.middleware import KEY_TABLE, METRICS, authenticate, key_table, observe
+from gateway.server.middleware import KEY_TABLE, METRICS, authenticate, observe
 from gateway.server.openapi import openapi_document
 from gateway.server.routes import GATEWAY, JOB_COUNTS, MAX_BODY, MAX_PAGE, STORE, WEBHOOK_SETTINGS, routes
 from gateway.store.base import open_store
@@ -36,7 +36,7 @@ def create_app(
         client_max_size=config.server.max_body_bytes,
     )
     app[METRICS] = metrics
-    app[KEY_TABLE] = key_table({name: t.key_digests() for name, t in config.tenants.items()})
+    app[KEY_TABLE] = config.key_table()
     app[MAX_BODY] = config.server.max_body_bytes
     app[MAX_PAGE] = config.server.max_page
     app[WEBHOOK_SETTINGS] = config.webhooks

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 import time
@@ -12,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from pydantic import ValidationError
 
+from gateway.config import tenant_for
 from gateway.errors import InputError, UnsupportedOperation, VendorError
 from gateway.jobs import SubmitFailed
 from gateway.metrics import Metrics
@@ -97,20 +96,6 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         request.get(TENANT, "-"),
     )
     return response
-
-
-def key_table(tenants: dict[str, list[bytes]]) -> list[tuple[bytes, str]]:
-    return [(digest, tenant) for tenant, digests in tenants.items() for digest in digests]
-
-
-def tenant_for(table: list[tuple[bytes, str]], key: str) -> str | None:
-    """Compare the key's digest with every configured digest in constant time."""
-    offered = hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
-    owner = None
-    for digest, tenant in table:
-        if hmac.compare_digest(offered, digest) and owner is None:
-            owner = tenant
-    return owner
 
 
 @web.middleware

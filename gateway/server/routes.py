@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway.config import WebhookConfig
-from gateway.jobs import Gateway
+from gateway.jobs import Gateway, body_hash
 from gateway.server.middleware import METRICS, TENANT
 from gateway.server.problems import Problem, not_found, validation_problem
 from gateway.server.schemas import AttachRequest, SubmitRequest, pydantic_errors
@@ -100,8 +100,6 @@ async def submit(request: web.Request) -> web.Response:
     if key is not None:
         if not _IDEMPOTENCY_KEY.match(key):
             raise validation_problem([{"loc": ["header", "Idempotency-Key"], "msg": "1-200 visible ASCII characters"}])
-        from gateway.jobs import body_hash
-
         idem = (key, body_hash(raw))
     job, created = await gw.submit(
         request[TENANT], provider=body.provider, route=body.route, input=body.input,
@@ -308,6 +306,3 @@ async def metrics(request: web.Request) -> web.Response:
 
 JOB_COUNTS = web.AppKey("job_counts", dict[str, int])
 
-
-def pydantic_problem(exc: ValidationError) -> Problem:
-    return validation_problem(pydantic_errors(exc))

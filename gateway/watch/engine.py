@@ -262,10 +262,6 @@ class Watcher:
                 self.on_event()
         return updated
 
-    async def record_external(self, job: JobRecord, status: CanonicalStatus) -> JobRecord:
-        """Record a status the gateway learnt outside a poll (a cancel answer, a submit)."""
-        return await self._record(job, status)
-
     async def _keep_result(
         self, job: JobRecord, status: CanonicalStatus, provider: Provider, conn: VendorConnection, body: Any
     ) -> bool:

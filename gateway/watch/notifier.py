@@ -38,8 +38,6 @@ class Notifier:
             self._events.pop(job_id, None)
         return event.is_set()
 
-    def waiting(self) -> int:
-        return len(self._events)
 
 
 def _has_waiters(event: asyncio.Event) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -186,11 +185,11 @@ class DocTranslatorProvider(Provider):
 
     async def _upload(self, conn: VendorConnection, filename: str, content: bytes) -> str:
         body, content_type = multipart_file(filename, content)
-        # the body goes as plain bytes (an aiohttp FormData object cannot be recorded into a cassette), so its
-        # multipart Content-Type travels on a copy of the connection that differs only in its headers
-        upload_conn = copy.copy(conn)
-        upload_conn.headers = {**conn.headers, "Content-Type": content_type}
-        _, answer = await upload_conn.request_json("POST", _prefix(conn) + "/upload", data=body)
+        # the body goes as plain bytes (an aiohttp FormData object cannot be recorded into a cassette), with its
+        # multipart Content-Type as a per-request header
+        _, answer = await conn.request_json(
+            "POST", _prefix(conn) + "/upload", data=body, headers={"Content-Type": content_type}
+        )
         upload = lenient(UploadResponse, answer)
         if upload is None or not upload.upload_id:
             raise VendorMalformed("vendor upload answer has no upload_id", provider=conn.provider)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from gateway.states import CanonicalStatus, JobError, State, clamp_progress
@@ -35,13 +34,6 @@ def _error_message(status: str, error: str | None) -> str:
     return text[:MAX_MESSAGE]
 
 
-def _progress(value: Any) -> int | None:
-    """clamp_progress, guarded against infinities (json.loads reads `Infinity`, and int(inf) raises)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return clamp_progress(value)
-
-
 @never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """One `GET /status/{job_id}` body to the canonical status; any body, however strange, gives an answer."""
@@ -49,7 +41,7 @@ def normalize(body: Any) -> CanonicalStatus:
     if status is None:
         return CanonicalStatus(state=State.UNKNOWN, vendor_status=None)
     parsed = lenient(JobStatus, body) or JobStatus()
-    progress = _progress(parsed.progress)
+    progress = clamp_progress(parsed.progress)
     state = MAPPING.get(status, State.UNKNOWN)
     if state is State.SUCCEEDED:
         # the vendor reaches 100 when the output file exists; a completed job without a number is done all the same
