@@ -140,14 +140,25 @@ class Gateway:
             self.metrics.upstream.inc(provider=name, operation="submit", outcome="ok")
             attempts.append({"provider": name, "outcome": "accepted"})
             return await self._create(
-                tenant, name, ref, route=route, attempts=attempts if route else [],
-                webhook_url=webhook_url, metadata=metadata, idempotency=idempotency,
+                tenant,
+                name,
+                ref,
+                route=route,
+                attempts=attempts if route else [],
+                webhook_url=webhook_url,
+                metadata=metadata,
+                idempotency=idempotency,
             )
         assert last_error is not None
         raise SubmitFailed(last_error, attempts)
 
     async def attach(
-        self, tenant: str, *, provider: str, vendor_ref: dict[str, Any], webhook_url: str | None,
+        self,
+        tenant: str,
+        *,
+        provider: str,
+        vendor_ref: dict[str, Any],
+        webhook_url: str | None,
         metadata: dict[str, Any],
     ) -> JobRecord:
         """Adopt a job started at the vendor directly; the vendor must know it."""
@@ -159,15 +170,29 @@ class Gateway:
             raise InputError("the vendor does not know this job", loc=["body", "vendor_ref"]) from exc
         ref = chosen.refine_ref(ref, body)
         job, _ = await self._create(
-            tenant, provider, ref, route=None, attempts=[], webhook_url=webhook_url, metadata=metadata,
+            tenant,
+            provider,
+            ref,
+            route=None,
+            attempts=[],
+            webhook_url=webhook_url,
+            metadata=metadata,
             idempotency=None,
         )
         await self.watcher.poll_now(job.id)  # record what the vendor says now, and keep its result if finished
         return await self.store.get_job(job.id) or job
 
     async def _create(
-        self, tenant: str, provider: str, ref: dict[str, Any], *, route: str | None, attempts: list[dict[str, Any]],
-        webhook_url: str | None, metadata: dict[str, Any], idempotency: tuple[str, str] | None,
+        self,
+        tenant: str,
+        provider: str,
+        ref: dict[str, Any],
+        *,
+        route: str | None,
+        attempts: list[dict[str, Any]],
+        webhook_url: str | None,
+        metadata: dict[str, Any],
+        idempotency: tuple[str, str] | None,
     ) -> tuple[JobRecord, bool]:
         now = now_utc()
         record = JobRecord(

@@ -94,7 +94,15 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        for metric in (self.requests, self.upstream, self.upstream_latency, self.unknown_status, self.anomalies,
-                       self.transitions, self.webhooks, *self.gauges):
+        for metric in (
+            self.requests,
+            self.upstream,
+            self.upstream_latency,
+            self.unknown_status,
+            self.anomalies,
+            self.transitions,
+            self.webhooks,
+            *self.gauges,
+        ):
             lines += metric.render()
         return "\n".join(lines) + "\n"

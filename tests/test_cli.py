@@ -18,8 +18,13 @@ COMMANDS = ["serve", "simulate", "providers", "submit", "status", "wait", "resul
 def test_providers_text_shows_each_mapping_table(capsys):
     assert main(["providers"]) == 0
     out = capsys.readouterr().out
-    for status, state in (("PENDING", "running"), ("needs_confirmation", "action_required"), ("dead", "failed"),
-                          ("completed_with_blocks", "completed_with_issues"), ("started", "running")):
+    for status, state in (
+        ("PENDING", "running"),
+        ("needs_confirmation", "action_required"),
+        ("dead", "failed"),
+        ("completed_with_blocks", "completed_with_issues"),
+        ("started", "running"),
+    ):
         assert re.search(rf"\n  {status} +-> {state}\b", out), status
     for name in ("datafold", "camb", "segment_qa", "doc_translator"):
         assert f"\n{name}  (" in "\n" + out

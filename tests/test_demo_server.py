@@ -33,7 +33,10 @@ def demo_server(tmp_path_factory):
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--demo", "--port", str(port), "--step", "1"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -59,14 +62,16 @@ def test_demo_prints_urls_and_keys(demo_server):
 
 def _cli(url, *args, key="demo-key"):
     env = {**os.environ, "GATEWAY_URL": url, "GATEWAY_KEY": key}
-    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True, text=True, env=env,
-                          timeout=60, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, env=env, timeout=60, cwd=ROOT
+    )
 
 
 def test_client_commands_submit_wait_status_result(demo_server):
     url, _ = demo_server
-    text_input = json.dumps({"kind": "text", "source_language": "en-us", "target_language": "de-de",
-                             "texts": ["Hello from the CLI"]})
+    text_input = json.dumps(
+        {"kind": "text", "source_language": "en-us", "target_language": "de-de", "texts": ["Hello from the CLI"]}
+    )
     out = _cli(url, "submit", "--provider", "camb", "--input", text_input)
     assert out.returncode == 0, out.stderr
     job = json.loads(out.stdout)
@@ -97,9 +102,20 @@ def test_openapi_document_is_valid_openapi_3_1(demo_server):
     doc = json.loads(urllib.request.urlopen(url + "/openapi.json", timeout=5).read())
     assert doc["openapi"] == "3.1.0"
     validate(doc)
-    expected = {"/v1/providers", "/v1/jobs", "/v1/jobs/attach", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events",
-                "/v1/jobs/{job_id}/transitions", "/v1/jobs/{job_id}/result", "/v1/jobs/{job_id}/artifact",
-                "/v1/jobs/{job_id}/cancel", "/healthz", "/readyz", "/metrics"}
+    expected = {
+        "/v1/providers",
+        "/v1/jobs",
+        "/v1/jobs/attach",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/events",
+        "/v1/jobs/{job_id}/transitions",
+        "/v1/jobs/{job_id}/result",
+        "/v1/jobs/{job_id}/artifact",
+        "/v1/jobs/{job_id}/cancel",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    }
     assert expected <= set(doc["paths"])
 
 
@@ -107,10 +123,26 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(demo_server):
     url, _ = demo_server
     examples = os.environ.get("SCHEMATHESIS_EXAMPLES", "15")
     out = subprocess.run(
-        [str(BIN / "schemathesis"), "run", f"{url}/openapi.json", "--max-examples", examples,
-         "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,"
-         "content_type_conformance", "-H", "Authorization: Bearer demo-key", "--seed", "1",
-         "--phases", "examples,coverage,fuzzing", "--request-timeout", "20"],
-        capture_output=True, text=True, timeout=400, cwd=ROOT,
+        [
+            str(BIN / "schemathesis"),
+            "run",
+            f"{url}/openapi.json",
+            "--max-examples",
+            examples,
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+            "-H",
+            "Authorization: Bearer demo-key",
+            "--seed",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--request-timeout",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]

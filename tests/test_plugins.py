@@ -125,7 +125,11 @@ def _providers_json(env_extra, extra_path=None):
         env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
     out = subprocess.run(
         [sys.executable, "-m", "gateway", "providers", "--json"],
-        capture_output=True, text=True, env=env, check=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=ROOT,
     )
     return {p["name"] for p in json.loads(out.stdout)["providers"]}
 
@@ -138,7 +142,8 @@ def test_load_restriction_variable_loads_only_named_entry_points():
 
 def test_a_third_party_package_is_discovered_through_the_entry_point_group(tmp_path):
     """An installed distribution (a dist-info with entry_points.txt) adds a provider with no core change."""
-    (tmp_path / "acme_gateway_plugin.py").write_text(textwrap.dedent('''
+    (tmp_path / "acme_gateway_plugin.py").write_text(
+        textwrap.dedent("""
         from gateway.hookspecs import hookimpl
         from gateway.provider import Provider
         from gateway.states import CanonicalStatus, State
@@ -154,7 +159,8 @@ def test_a_third_party_package_is_discovered_through_the_entry_point_group(tmp_p
         @hookimpl
         def register_providers(register):
             register(AcmeProvider())
-    '''))
+    """)
+    )
     dist = tmp_path / "acme_gateway_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-gateway-plugin\nVersion: 1.0\n")

@@ -7,8 +7,14 @@ from gateway.states import TERMINAL_STATES, CanonicalStatus, State, clamp_progre
 
 def test_eight_states_with_their_terminal_flags():
     assert {s.value for s in State} == {
-        "queued", "running", "action_required", "succeeded",
-        "completed_with_issues", "failed", "cancelled", "unknown",
+        "queued",
+        "running",
+        "action_required",
+        "succeeded",
+        "completed_with_issues",
+        "failed",
+        "cancelled",
+        "unknown",
     }
     assert TERMINAL_STATES == {State.SUCCEEDED, State.COMPLETED_WITH_ISSUES, State.FAILED, State.CANCELLED}
     assert not State.UNKNOWN.terminal and not State.ACTION_REQUIRED.terminal
@@ -51,8 +57,18 @@ def test_terminal_is_sticky():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(45, 45), (45.9, 45), (-3, 0), (250, 100), ("45", None), (None, None), (True, None),
-     (float("nan"), None), (float("inf"), None), (float("-inf"), None)],
+    [
+        (45, 45),
+        (45.9, 45),
+        (-3, 0),
+        (250, 100),
+        ("45", None),
+        (None, None),
+        (True, None),
+        (float("nan"), None),
+        (float("inf"), None),
+        (float("-inf"), None),
+    ],
 )
 def test_clamp_progress(raw, expected):
     assert clamp_progress(raw) == expected

@@ -42,7 +42,8 @@ def create_app(
     app[WEBHOOK_SETTINGS] = config.webhooks
     app[JOB_COUNTS] = {}
     metrics.gauge(
-        "gateway_jobs", "Jobs by canonical state.",
+        "gateway_jobs",
+        "Jobs by canonical state.",
         lambda: {_labels({"state": s}): float(n) for s, n in app[JOB_COUNTS].items()},
     )
     app.add_routes(routes)
@@ -63,8 +64,12 @@ def create_app(
         dispatcher = WebhookDispatcher(store, secrets.get, config.webhooks, metrics)
         watcher = Watcher(store, providers, connections, lanes, metrics, notifier, on_event=dispatcher.wake)
         gateway = Gateway(
-            store=store, providers=providers, connections=connections,
-            routes={name: r.providers for name, r in config.routes.items()}, watcher=watcher, metrics=metrics,
+            store=store,
+            providers=providers,
+            connections=connections,
+            routes={name: r.providers for name, r in config.routes.items()},
+            watcher=watcher,
+            metrics=metrics,
         )
         watcher.webhook_payload = gateway.webhook_payload
         app[STORE] = store

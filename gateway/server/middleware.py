@@ -63,8 +63,12 @@ def _problem_for(exc: BaseException) -> Problem | None:
     if isinstance(exc, web.HTTPNotFound):
         return Problem(404, "not_found", "no such route")
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        return Problem(405, "method_not_allowed", f"{exc.method} is not allowed here",
-                       headers={"Allow": ",".join(sorted(exc.allowed_methods))})
+        return Problem(
+            405,
+            "method_not_allowed",
+            f"{exc.method} is not allowed here",
+            headers={"Allow": ",".join(sorted(exc.allowed_methods))},
+        )
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         return Problem(exc.status, "validation_error" if exc.status < 500 else "unavailable", exc.reason)
     return None
@@ -92,7 +96,11 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     request.app[METRICS].requests.inc(route=template, method=request.method, status=str(response.status))
     log.info(
         "request_id=%s method=%s route=%s status=%d duration_ms=%.1f tenant=%s",
-        request_id, request.method, template, response.status, (time.monotonic() - started) * 1000,
+        request_id,
+        request.method,
+        template,
+        response.status,
+        (time.monotonic() - started) * 1000,
         request.get(TENANT, "-"),
     )
     return response
@@ -105,7 +113,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         tenant = tenant_for(request.app[KEY_TABLE], key.strip()) if scheme.lower() == "bearer" and key else None
         if tenant is None:
-            raise Problem(401, "unauthorized", "send Authorization: Bearer <gateway key>",
-                          headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
+            raise Problem(
+                401,
+                "unauthorized",
+                "send Authorization: Bearer <gateway key>",
+                headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
+            )
         request[TENANT] = tenant
     return await handler(request)

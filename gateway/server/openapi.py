@@ -63,7 +63,15 @@ class Health(BaseModel):
 
 
 MODELS: list[type[BaseModel]] = [
-    Job, Result, SubmitRequest, AttachRequest, ProblemDetail, JobList, TransitionList, ProviderList, Health,
+    Job,
+    Result,
+    SubmitRequest,
+    AttachRequest,
+    ProblemDetail,
+    JobList,
+    TransitionList,
+    ProviderList,
+    Health,
 ]
 
 
@@ -115,11 +123,17 @@ def openapi_document() -> dict[str, Any]:
         schemas[model.__name__] = model.model_json_schema(ref_template=REF, mode="validation")
     secured = [{"bearer": []}]
     paths: dict[str, Any] = {
-        "/v1/providers": {"get": {"summary": "Installed providers", "security": secured,
-                                  "responses": {"200": _ok(ProviderList), **AUTH_ERRORS}}},
+        "/v1/providers": {
+            "get": {
+                "summary": "Installed providers",
+                "security": secured,
+                "responses": {"200": _ok(ProviderList), **AUTH_ERRORS},
+            }
+        },
         "/v1/jobs": {
             "get": {
-                "summary": "The tenant's jobs, newest first", "security": secured,
+                "summary": "The tenant's jobs, newest first",
+                "security": secured,
                 "parameters": [
                     {"name": "state", "in": "query", "schema": {"type": "string"}},
                     {"name": "provider", "in": "query", "schema": {"type": "string"}},
@@ -129,7 +143,8 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _ok(JobList), **AUTH_ERRORS, "422": _problem("invalid filter or cursor")},
             },
             "post": {
-                "summary": "Submit a job", "security": secured,
+                "summary": "Submit a job",
+                "security": secured,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
                 "requestBody": {"required": True, "content": _json(SubmitRequest)},
                 "responses": {
@@ -143,56 +158,112 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
         },
-        "/v1/jobs/attach": {"post": {
-            "summary": "Adopt a job started at the vendor directly", "security": secured,
-            "requestBody": {"required": True, "content": _json(AttachRequest)},
-            "responses": {"201": _ok(Job, "attached", LOCATION), **AUTH_ERRORS, "413": _problem("payload_too_large"),
-                          "422": _problem("validation_error"), **UPSTREAM},
-        }},
-        "/v1/jobs/{job_id}": {"get": {
-            "summary": "Job status; long poll with wait and version", "security": secured,
-            "parameters": [
-                JOB_ID,
-                {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 60}},
-                {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-            ],
-            "responses": {"200": _ok(Job), **JOB_ERRORS},
-        }},
-        "/v1/jobs/{job_id}/events": {"get": {
-            "summary": "Server-sent events, one per version, ending after a terminal one", "security": secured,
-            "parameters": [JOB_ID, {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {
-                "schema": SSE_EVENT}}}, **JOB_ERRORS},
-        }},
-        "/v1/jobs/{job_id}/transitions": {"get": {
-            "summary": "Every version of the job, oldest first", "security": secured, "parameters": [JOB_ID],
-            "responses": {"200": _ok(TransitionList), **JOB_ERRORS},
-        }},
-        "/v1/jobs/{job_id}/result": {"get": {
-            "summary": "The finished job's result", "security": secured, "parameters": [JOB_ID],
-            "responses": {"200": _ok(Result), **JOB_ERRORS, "409": _problem("not_ready or no_result")},
-        }},
-        "/v1/jobs/{job_id}/artifact": {"get": {
-            "summary": "The output file", "security": secured, "parameters": [JOB_ID],
-            "responses": {"200": {"description": "the file", "content": {"*/*": {
-                "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
-                **JOB_ERRORS, "409": _problem("not_ready")},
-        }},
-        "/v1/jobs/{job_id}/cancel": {"post": {
-            "summary": "Cancel the job", "security": secured, "parameters": [JOB_ID],
-            "responses": {"202": _ok(Job, "cancel requested"), **JOB_ERRORS,
-                          "409": _problem("not_cancellable or unsupported"), **UPSTREAM},
-        }},
+        "/v1/jobs/attach": {
+            "post": {
+                "summary": "Adopt a job started at the vendor directly",
+                "security": secured,
+                "requestBody": {"required": True, "content": _json(AttachRequest)},
+                "responses": {
+                    "201": _ok(Job, "attached", LOCATION),
+                    **AUTH_ERRORS,
+                    "413": _problem("payload_too_large"),
+                    "422": _problem("validation_error"),
+                    **UPSTREAM,
+                },
+            }
+        },
+        "/v1/jobs/{job_id}": {
+            "get": {
+                "summary": "Job status; long poll with wait and version",
+                "security": secured,
+                "parameters": [
+                    JOB_ID,
+                    {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 60}},
+                    {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": {"200": _ok(Job), **JOB_ERRORS},
+            }
+        },
+        "/v1/jobs/{job_id}/events": {
+            "get": {
+                "summary": "Server-sent events, one per version, ending after a terminal one",
+                "security": secured,
+                "parameters": [JOB_ID, {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "event stream", "content": {"text/event-stream": {"schema": SSE_EVENT}}},
+                    **JOB_ERRORS,
+                },
+            }
+        },
+        "/v1/jobs/{job_id}/transitions": {
+            "get": {
+                "summary": "Every version of the job, oldest first",
+                "security": secured,
+                "parameters": [JOB_ID],
+                "responses": {"200": _ok(TransitionList), **JOB_ERRORS},
+            }
+        },
+        "/v1/jobs/{job_id}/result": {
+            "get": {
+                "summary": "The finished job's result",
+                "security": secured,
+                "parameters": [JOB_ID],
+                "responses": {"200": _ok(Result), **JOB_ERRORS, "409": _problem("not_ready or no_result")},
+            }
+        },
+        "/v1/jobs/{job_id}/artifact": {
+            "get": {
+                "summary": "The output file",
+                "security": secured,
+                "parameters": [JOB_ID],
+                "responses": {
+                    "200": {
+                        "description": "the file",
+                        "content": {
+                            "*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
+                        },
+                    },
+                    **JOB_ERRORS,
+                    "409": _problem("not_ready"),
+                },
+            }
+        },
+        "/v1/jobs/{job_id}/cancel": {
+            "post": {
+                "summary": "Cancel the job",
+                "security": secured,
+                "parameters": [JOB_ID],
+                "responses": {
+                    "202": _ok(Job, "cancel requested"),
+                    **JOB_ERRORS,
+                    "409": _problem("not_cancellable or unsupported"),
+                    **UPSTREAM,
+                },
+            }
+        },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _ok(Health)}}},
-        "/readyz": {"get": {"summary": "Readiness (store reachable)",
-                            "responses": {"200": _ok(Health), "503": _problem("unavailable")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-            "description": "text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/readyz": {
+            "get": {
+                "summary": "Readiness (store reachable)",
+                "responses": {"200": _ok(Health), "503": _problem("unavailable")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {"description": "text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Translation gateway", "version": __version__,
-                 "description": "One API and one lifecycle for many asynchronous translation vendors."},
+        "info": {
+            "title": "Translation gateway",
+            "version": __version__,
+            "description": "One API and one lifecycle for many asynchronous translation vendors.",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas,

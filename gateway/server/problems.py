@@ -33,8 +33,9 @@ TITLES = {
 class Problem(Exception):
     """Raised by handlers; the error middleware turns it into a problem+json response."""
 
-    def __init__(self, status: int, code: str, detail: str | None = None, *, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail or code)
         self.status = status
         self.code = code

@@ -37,8 +37,10 @@ MAX_WAIT_S = 60.0
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        body=json.dumps(data, separators=(",", ":")).encode(), status=status,
-        content_type="application/json", headers=headers,
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
     )
 
 
@@ -102,8 +104,13 @@ async def submit(request: web.Request) -> web.Response:
             raise validation_problem([{"loc": ["header", "Idempotency-Key"], "msg": "1-200 visible ASCII characters"}])
         idem = (key, body_hash(raw))
     job, created = await gw.submit(
-        request[TENANT], provider=body.provider, route=body.route, input=body.input,
-        webhook_url=body.webhook_url, metadata=body.metadata, idempotency=idem,
+        request[TENANT],
+        provider=body.provider,
+        route=body.route,
+        input=body.input,
+        webhook_url=body.webhook_url,
+        metadata=body.metadata,
+        idempotency=idem,
     )
     location = f"/v1/jobs/{job.id}"
     return _json(_job_body(gw, job), status=201 if created else 200, headers={"Location": location})
@@ -115,8 +122,11 @@ async def attach(request: web.Request) -> web.Response:
     body, _ = await read_body(request, AttachRequest)
     await _check_webhook(request, body.webhook_url)
     job = await gw.attach(
-        request[TENANT], provider=body.provider, vendor_ref=body.vendor_ref,
-        webhook_url=body.webhook_url, metadata=body.metadata,
+        request[TENANT],
+        provider=body.provider,
+        vendor_ref=body.vendor_ref,
+        webhook_url=body.webhook_url,
+        metadata=body.metadata,
     )
     return _json(_job_body(gw, job), status=201, headers={"Location": f"/v1/jobs/{job.id}"})
 
@@ -143,8 +153,11 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise validation_problem([{"loc": ["query", "state"], "msg": f"one of {', '.join(State)}"}])
     try:
         jobs, cursor = await request.app[STORE].list_jobs(
-            request[TENANT], state=State(state) if state else None, provider=request.query.get("provider"),
-            limit=limit or 50, cursor=request.query.get("cursor"),
+            request[TENANT],
+            state=State(state) if state else None,
+            provider=request.query.get("provider"),
+            limit=limit or 50,
+            cursor=request.query.get("cursor"),
         )
     except ValueError:
         raise validation_problem([{"loc": ["query", "cursor"], "msg": "not a cursor this API gave"}]) from None
@@ -225,8 +238,15 @@ async def _versions_since(store: Store, job: JobRecord, sent: int) -> list[JobRe
         return [job]
     history = await store.transitions(job.id, after_version=sent)
     earlier = [
-        job.model_copy(update={"status": t.status, "version": t.version, "updated_at": t.at, "finished_at": None,
-                               "result_available": False})
+        job.model_copy(
+            update={
+                "status": t.status,
+                "version": t.version,
+                "updated_at": t.at,
+                "finished_at": None,
+                "result_available": False,
+            }
+        )
         for t in history
         if t.version < job.version
     ]
@@ -300,9 +320,12 @@ async def metrics(request: web.Request) -> web.Response:
     counts = await request.app[STORE].count_by_state()
     request.app[JOB_COUNTS].clear()
     request.app[JOB_COUNTS].update(counts)
-    return web.Response(text=request.app[METRICS].render(), content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    return web.Response(
+        text=request.app[METRICS].render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 JOB_COUNTS = web.AppKey("job_counts", dict[str, int])
-

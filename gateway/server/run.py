@@ -93,8 +93,15 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _announce(config: GatewayConfig, settings: dict[str, ProviderConfig], host: str, port: int,
-              sim_url: str | None, state_dir: Path, demo: bool) -> None:
+def _announce(
+    config: GatewayConfig,
+    settings: dict[str, ProviderConfig],
+    host: str,
+    port: int,
+    sim_url: str | None,
+    state_dir: Path,
+    demo: bool,
+) -> None:
     base = f"http://{host}:{port}"
     print(f"gateway listening on {base}  (OpenAPI: {base}/openapi.json)", flush=True)
     print(f"store: {state_dir}", flush=True)

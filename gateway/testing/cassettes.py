@@ -88,9 +88,7 @@ class SimHostResolver(AbstractResolver):
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
         if host != SIM_HOST:
             raise OSError(f"only {SIM_HOST} resolves in recordings")
-        return [
-            {"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}
-        ]
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}]
 
     async def close(self) -> None:
         return None

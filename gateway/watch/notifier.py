@@ -39,7 +39,6 @@ class Notifier:
         return event.is_set()
 
 
-
 def _has_waiters(event: asyncio.Event) -> bool:
     return bool(getattr(event, "_waiters", None))
 

@@ -248,8 +248,13 @@ class WebhookDispatcher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the store failed to record the outcome: leave the event alone for a while
-            log.error("webhook %s for job %s: could not record the outcome (%s); retrying in %g s",
-                      event.id, event.job_id, type(exc).__name__, STORE_RETRY_S)
+            log.error(
+                "webhook %s for job %s: could not record the outcome (%s); retrying in %g s",
+                event.id,
+                event.job_id,
+                type(exc).__name__,
+                STORE_RETRY_S,
+            )
             self._hold[event.id] = asyncio.get_running_loop().time() + STORE_RETRY_S
 
     # one try
@@ -271,8 +276,11 @@ class WebhookDispatcher:
         if secret is None:
             if event.tenant not in self._warned_tenants:
                 self._warned_tenants.add(event.tenant)
-                log.warning("tenant %r has no webhook secret: its webhooks are held, never sent unsigned "
-                            "(set webhook_secret_env for the tenant)", event.tenant)
+                log.warning(
+                    "tenant %r has no webhook secret: its webhooks are held, never sent unsigned "
+                    "(set webhook_secret_env for the tenant)",
+                    event.tenant,
+                )
             await self._retry_later(event, "refused", NO_SECRET, None)
             return
         self._warned_tenants.discard(event.tenant)
@@ -324,8 +332,15 @@ class WebhookDispatcher:
         delay = backoff_delay(event.attempts, self.settings)
         self.metrics.webhooks.inc(outcome=outcome)
         level = logging.WARNING if outcome == "refused" and error != NO_SECRET else logging.INFO
-        log.log(level, "webhook %s for job %s not delivered (try %d): %s; next try in %.3g s",
-                event.id, event.job_id, event.attempts + 1, error, delay)
+        log.log(
+            level,
+            "webhook %s for job %s not delivered (try %d): %s; next try in %.3g s",
+            event.id,
+            event.job_id,
+            event.attempts + 1,
+            error,
+            delay,
+        )
         await self.store.reschedule(
             event.id,
             next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),

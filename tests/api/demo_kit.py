@@ -75,8 +75,9 @@ class Demo:
         return job
 
 
-async def make_demo(aiohttp_client, sim_server, tmp_path, *, poll: dict[str, Any] | None = None,
-                    **config_changes: Any) -> Demo:
+async def make_demo(
+    aiohttp_client, sim_server, tmp_path, *, poll: dict[str, Any] | None = None, **config_changes: Any
+) -> Demo:
     """The gateway app on a temp store, pointed at the live simulators; `poll` overrides FAST_POLL keys."""
     sim_url = str(sim_server.make_url("")).rstrip("/")
     data = demo_config(sim_url, poll={**FAST_POLL, **(poll or {})})

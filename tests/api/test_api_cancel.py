@@ -69,10 +69,12 @@ async def test_cancel_is_202_then_the_job_ends_cancelled(plugin, aiohttp_server,
     vendor = web.Application()
     vendor.add_routes([web.post("/jobs", create), web.get("/jobs/{id}", status), web.post("/jobs/{id}/cancel", cancel)])
     server = await aiohttp_server(vendor)
-    config, settings = parse_config({
-        "tenants": {"t": {"keys": ["tenant-key-1"]}},
-        "providers": {"cancel_test": {"base_url": str(server.make_url("")).rstrip("/"), "poll": {"initial_s": 5}}},
-    })
+    config, settings = parse_config(
+        {
+            "tenants": {"t": {"keys": ["tenant-key-1"]}},
+            "providers": {"cancel_test": {"base_url": str(server.make_url("")).rstrip("/"), "poll": {"initial_s": 5}}},
+        }
+    )
     client = await aiohttp_client(create_app(config, settings, state_dir=tmp_path))
     auth = {"Authorization": "Bearer tenant-key-1"}
     async with client.post("/v1/jobs", json={"provider": "cancel_test", "input": {}}, headers=auth) as resp:

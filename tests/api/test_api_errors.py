@@ -40,8 +40,14 @@ async def test_open_routes_need_no_key(demo, path):
 
 async def test_tenant_b_cannot_see_tenant_a_jobs(demo):
     job = await demo.submit("camb", load_case("camb").valid_input)
-    for method, suffix in [("GET", ""), ("GET", "/result"), ("GET", "/artifact"), ("GET", "/transitions"),
-                           ("GET", "/events"), ("POST", "/cancel")]:
+    for method, suffix in [
+        ("GET", ""),
+        ("GET", "/result"),
+        ("GET", "/artifact"),
+        ("GET", "/transitions"),
+        ("GET", "/events"),
+        ("POST", "/cancel"),
+    ]:
         status, body, _ = await demo.call(method, f"/v1/jobs/{job['id']}{suffix}", key=KEY_B)
         assert status == 404 and body["code"] == "not_found", suffix
     status, unknown, _ = await demo.call("GET", "/v1/jobs/job_ffffffffffffffffffffffff", key=KEY_B)
@@ -180,8 +186,11 @@ async def test_metrics_count_requests_upstream_and_states(demo):
 async def test_unknown_vendor_status_is_counted(demo):
     case = load_case("camb")
     job = await demo.submit("camb", case.valid_input)
-    await demo.sim(get_providers()["camb"].sim_prefix, f"/__sim__/jobs/{case.sim_job_id(job['vendor_ref'])}/state",
-                   {"status": "REBALANCING"})
+    await demo.sim(
+        get_providers()["camb"].sim_prefix,
+        f"/__sim__/jobs/{case.sim_job_id(job['vendor_ref'])}/state",
+        {"status": "REBALANCING"},
+    )
     job = await demo.wait_for(job["id"], lambda j: j["state"] == "unknown")
     assert job["vendor_status"] == "REBALANCING" and not job["terminal"]
     _, text, _ = await demo.call("GET", "/metrics", key=None)

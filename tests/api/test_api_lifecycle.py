@@ -23,9 +23,28 @@ async def test_submit_then_every_vendor_status_then_result(demo, name):
     case = load_case(name)
     job = await demo.submit(name, case.valid_input, metadata={"team": "qa"})
     assert job["provider"] == name and job["version"] == 1 and job["metadata"] == {"team": "qa"}
-    assert set(job) >= {"id", "vendor_ref", "state", "terminal", "vendor_status", "stage", "progress",
-                        "result_available", "error", "action", "issues", "version", "created_at", "updated_at",
-                        "finished_at", "stale", "checked_at", "poll_after_s", "metadata", "links"}
+    assert set(job) >= {
+        "id",
+        "vendor_ref",
+        "state",
+        "terminal",
+        "vendor_status",
+        "stage",
+        "progress",
+        "result_available",
+        "error",
+        "action",
+        "issues",
+        "version",
+        "created_at",
+        "updated_at",
+        "finished_at",
+        "stale",
+        "checked_at",
+        "poll_after_s",
+        "metadata",
+        "links",
+    }
     sim_id = case.sim_job_id(job["vendor_ref"])
     seen_versions = [job["version"]]
     for patch, expected in case.status_patches:
@@ -82,10 +101,16 @@ async def test_result_before_finish_is_not_ready(demo):
 
 async def test_document_artifact_is_streamed_from_the_gateway_store(demo):
     pdf = b"%PDF-1.4\n" + b"hello world " * 5000
-    job = await demo.submit("doc_translator", {
-        "kind": "document", "source_language": "en", "target_language": "de",
-        "filename": "report.pdf", "content_base64": base64.b64encode(pdf).decode(),
-    })
+    job = await demo.submit(
+        "doc_translator",
+        {
+            "kind": "document",
+            "source_language": "en",
+            "target_language": "de",
+            "filename": "report.pdf",
+            "content_base64": base64.b64encode(pdf).decode(),
+        },
+    )
     status, body, _ = await demo.call("GET", f"/v1/jobs/{job['id']}/artifact")
     assert status == 409 and body["code"] == "not_ready"
     sim_id = job["vendor_ref"]["job_id"]
@@ -198,10 +223,14 @@ async def test_providers_route(demo):
 
 async def test_route_fails_over_to_the_next_provider(demo):
     await demo.sim(prefix("segment_qa"), "/__sim__/faults", {"fault": "http_503", "count": 1})
-    status, job, _ = await demo.call("POST", "/v1/jobs", json={
-        "route": "text",
-        "input": {"kind": "text", "source_language": "en-us", "target_language": "de-de", "texts": ["fail over"]},
-    })
+    status, job, _ = await demo.call(
+        "POST",
+        "/v1/jobs",
+        json={
+            "route": "text",
+            "input": {"kind": "text", "source_language": "en-us", "target_language": "de-de", "texts": ["fail over"]},
+        },
+    )
     assert status == 201, job
     assert job["provider"] == "camb" and job["route"] == "text"
     assert [a["provider"] for a in job["attempts"]] == ["segment_qa", "camb"]

@@ -108,7 +108,6 @@ def test_secret_scrubbing_catches_a_leak(tmp_path):
         assert_no_secret_in(tmp_path, CASSETTE_SECRETS.values())
 
 
-
 def _shape(path):
     """What a cassette says, less what changes between recordings (ids, ports, dates)."""
     import re
@@ -132,9 +131,25 @@ def test_re_recording_from_the_simulators_reproduces_equivalent_cassettes(reques
     root = request.config.rootpath
     env = {**os.environ, "GATEWAY_RECORD": "1", "GATEWAY_CASSETTE_DIR": str(tmp_path)}
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/providers/test_cassettes.py", "-k", "test_cassette_",
-         "--record-mode=all", "-p", "no:xdist", "-q", "-p", "no:cacheprovider"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/providers/test_cassettes.py",
+            "-k",
+            "test_cassette_",
+            "--record-mode=all",
+            "-p",
+            "no:xdist",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stdout[-3000:]
     committed = sorted(p.relative_to(root / "cassettes") for p in (root / "cassettes").rglob("*.yaml"))

@@ -41,9 +41,10 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 async def _http(method: str, url: str, body=None, key="demo-key"):
     """One JSON call without blocking the loop (the webhook receiver runs in this test's loop)."""
-    async with aiohttp.ClientSession() as session, session.request(
-        method, url, json=body, headers={"Authorization": f"Bearer {key}"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, json=body, headers={"Authorization": f"Bearer {key}"}) as resp,
+    ):
         assert resp.status < 300, await resp.text()
         return await resp.json()
 
@@ -53,8 +54,12 @@ def simulator(tmp_path):
     port = _free_port()
     log = tmp_path / "sim.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway", "simulate", "--port", str(port), "--step", "3600"],
-                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "simulate", "--port", str(port), "--step", "3600"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     url = f"http://127.0.0.1:{port}"
     _wait_http(url + "/camb/apis/__sim__/stats", proc, log)
     yield url
@@ -77,9 +82,23 @@ class Gateway:
         log = self.tmp / f"gateway-{self.starts}.log"
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "serve", "--demo", "--sim-url", self.sim_url,
-                 "--store", str(self.store), "--port", str(self.port)],
-                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "TMPDIR": str(self.tmp)},
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "serve",
+                    "--demo",
+                    "--sim-url",
+                    self.sim_url,
+                    "--store",
+                    str(self.store),
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, "TMPDIR": str(self.tmp)},
             )
         _wait_http(self.url + "/readyz", self.proc, log)
 
@@ -113,10 +132,15 @@ async def test_sigkill_mid_job_loses_no_transition_and_no_webhook(tmp_path, simu
     gw = Gateway(tmp_path, simulator)
     gw.start()
     try:
-        job = await _http("POST", gw.url + "/v1/jobs", {
-            "provider": "camb", "webhook_url": str(receiver.make_url("/hook")),
-            "input": {"kind": "text", "source_language": "en-us", "target_language": "de-de", "texts": ["restart"]},
-        })
+        job = await _http(
+            "POST",
+            gw.url + "/v1/jobs",
+            {
+                "provider": "camb",
+                "webhook_url": str(receiver.make_url("/hook")),
+                "input": {"kind": "text", "source_language": "en-us", "target_language": "de-de", "texts": ["restart"]},
+            },
+        )
         task = job["vendor_ref"]["task_id"]
         running = await _http("GET", f"{gw.url}/v1/jobs/{job['id']}?wait=10&version=1")
         assert running["state"] == "running"

@@ -34,15 +34,25 @@ FAR = timedelta(days=1)
 
 
 def payload(job: JobRecord, event_id: str) -> dict[str, Any]:
-    return {"id": event_id, "type": "job.transition",
-            "job": {"id": job.id, "version": job.version, "state": job.state.value, "progress": job.status.progress}}
+    return {
+        "id": event_id,
+        "type": "job.transition",
+        "job": {"id": job.id, "version": job.version, "state": job.state.value, "progress": job.status.progress},
+    }
 
 
 async def add_job(store: SqliteStore, job_id: str, url: str, *, versions: int = 1, tenant: str = "acme") -> None:
     """A job with a webhook URL and `versions` transitions: the store queues one event per version."""
     now = datetime.now(UTC)
-    record = JobRecord(id=job_id, tenant=tenant, provider="camb", status=CanonicalStatus(state=State.QUEUED),
-                       created_at=now, updated_at=now, webhook_url=url)
+    record = JobRecord(
+        id=job_id,
+        tenant=tenant,
+        provider="camb",
+        status=CanonicalStatus(state=State.QUEUED),
+        created_at=now,
+        updated_at=now,
+        webhook_url=url,
+    )
     await store.create_job(record, webhook_payload_factory=payload)
     for version in range(2, versions + 1):
         status = CanonicalStatus(state=State.RUNNING, progress=10 * version)
@@ -93,12 +103,20 @@ class Receiver:
         event = json.loads(body)
         job = event["job"]["id"]
         behaviour = "500" if self.down else (self.script.get(event["id"]) or ["ok"]).pop(0)
-        self.calls.append({
-            "event_id": request.headers.get("Gateway-Event-Id"), "id": event["id"], "job": job,
-            "version": event["job"]["version"], "behaviour": behaviour, "body": body, "event": event,
-            "headers": dict(request.headers), "at": time.monotonic(),
-            "valid": verify(self.secret, body, request.headers.get("Gateway-Signature", "")),
-        })
+        self.calls.append(
+            {
+                "event_id": request.headers.get("Gateway-Event-Id"),
+                "id": event["id"],
+                "job": job,
+                "version": event["job"]["version"],
+                "behaviour": behaviour,
+                "body": body,
+                "event": event,
+                "headers": dict(request.headers),
+                "at": time.monotonic(),
+                "valid": verify(self.secret, body, request.headers.get("Gateway-Signature", "")),
+            }
+        )
         if behaviour == "timeout":
             await asyncio.sleep(LATE_S)  # the dispatcher has given up by then
             return web.Response(status=200)
@@ -122,8 +140,11 @@ class Receiver:
             self.active -= 1
 
     def versions(self, job: str, *, acked: bool = True) -> list[int]:
-        return [e["job"]["version"] for e in self.acked if e["job"]["id"] == job] if acked else [
-            c["version"] for c in self.calls if c["job"] == job]
+        return (
+            [e["job"]["version"] for e in self.acked if e["job"]["id"] == job]
+            if acked
+            else [c["version"] for c in self.calls if c["job"] == job]
+        )
 
 
 @pytest.fixture
@@ -191,8 +212,11 @@ async def test_a_receiver_failing_three_times_still_gets_the_event_acknowledged_
     headers = receiver.calls[-1]["headers"]
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"].startswith("translation-gateway/")
-    assert receiver.acked[0] == {"id": "evt_job_a_1", "type": "job.transition",
-                                 "job": {"id": "job_a", "version": 1, "state": "queued", "progress": None}}
+    assert receiver.acked[0] == {
+        "id": "evt_job_a_1",
+        "type": "job.transition",
+        "job": {"id": "job_a", "version": 1, "state": "queued", "progress": None},
+    }
     assert dispatcher.metrics.webhooks.get(outcome="failed") == 3
     assert dispatcher.metrics.webhooks.get(outcome="delivered") == 1
     assert await store.pending_event_count() == 0

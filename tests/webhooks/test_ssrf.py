@@ -18,23 +18,57 @@ from gateway.webhooks.ssrf import (
 )
 
 REFUSED_ADDRESSES = [
-    "127.0.0.1", "127.255.255.254",  # loopback
-    "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",  # RFC 1918
-    "169.254.169.254", "169.254.0.1",  # link-local (cloud metadata)
-    "0.0.0.0", "0.1.2.3",  # unspecified, "this network"
-    "100.64.0.1", "100.127.255.254",  # CGNAT
-    "224.0.0.1", "239.255.255.250", "255.255.255.255",  # multicast, broadcast
-    "240.0.0.1", "192.0.2.1", "198.18.0.1",  # reserved, documentation, benchmarking
-    "::1", "::", "fe80::1", "fc00::1", "fd12:3456::1", "ff02::1", "fec0::1", "2001:db8::1",
-    "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:100.64.0.1",  # IPv4-mapped
-    "64:ff9b::a00:1", "64:ff9b::7f00:1",  # NAT64 of 10.0.0.1, 127.0.0.1
-    "2002:7f00:1::", "2002:a9fe:a9fe::1",  # 6to4 of 127.0.0.1, 169.254.169.254
+    "127.0.0.1",
+    "127.255.255.254",  # loopback
+    "10.1.2.3",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.1.1",  # RFC 1918
+    "169.254.169.254",
+    "169.254.0.1",  # link-local (cloud metadata)
+    "0.0.0.0",
+    "0.1.2.3",  # unspecified, "this network"
+    "100.64.0.1",
+    "100.127.255.254",  # CGNAT
+    "224.0.0.1",
+    "239.255.255.250",
+    "255.255.255.255",  # multicast, broadcast
+    "240.0.0.1",
+    "192.0.2.1",
+    "198.18.0.1",  # reserved, documentation, benchmarking
+    "::1",
+    "::",
+    "fe80::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "ff02::1",
+    "fec0::1",
+    "2001:db8::1",
+    "::ffff:127.0.0.1",
+    "::ffff:10.0.0.1",
+    "::ffff:169.254.169.254",
+    "::ffff:100.64.0.1",  # IPv4-mapped
+    "64:ff9b::a00:1",
+    "64:ff9b::7f00:1",  # NAT64 of 10.0.0.1, 127.0.0.1
+    "2002:7f00:1::",
+    "2002:a9fe:a9fe::1",  # 6to4 of 127.0.0.1, 169.254.169.254
     "fe80::1%eth0",  # scoped
-    "not-an-ip", "",
+    "not-an-ip",
+    "",
 ]
 PUBLIC_ADDRESSES = [
-    "8.8.8.8", "1.1.1.1", "93.184.216.34", "100.63.255.255", "100.128.0.1", "172.32.0.1", "11.0.0.1",
-    "2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.216.34",
+    "100.63.255.255",
+    "100.128.0.1",
+    "172.32.0.1",
+    "11.0.0.1",
+    "2606:4700:4700::1111",
+    "2a00:1450:4001:80b::200e",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+    "2002:808:808::1",
 ]
 
 
@@ -50,9 +84,19 @@ def test_public_addresses_are_allowed(address):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8080/hook", "http://10.0.0.1/", "http://[::1]/h", "http://169.254.169.254/latest/meta-data",
-     "http://[::ffff:127.0.0.1]/h", "http://[::ffff:a9fe:a9fe]/h", "http://100.64.0.1/h", "http://0.0.0.0:80/",
-     "https://[fd00::1]:8443/h", "http://[fe80::1%25eth0]/h", "HTTP://127.0.0.1/upper"],
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://10.0.0.1/",
+        "http://[::1]/h",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::ffff:127.0.0.1]/h",
+        "http://[::ffff:a9fe:a9fe]/h",
+        "http://100.64.0.1/h",
+        "http://0.0.0.0:80/",
+        "https://[fd00::1]:8443/h",
+        "http://[fe80::1%25eth0]/h",
+        "HTTP://127.0.0.1/upper",
+    ],
 )
 async def test_urls_with_refused_literal_addresses_are_refused(url):
     problem = await check_url(url, allow_private=False, resolver=FailingResolver())  # a literal needs no lookup
@@ -108,8 +152,17 @@ class FakeResolver:
 
     async def resolve(self, host, port=0, family=socket.AF_INET):
         self.lookups.append(host)
-        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET6 if ":" in a else socket.AF_INET,
-                 "proto": 0, "flags": 0} for a in self.addresses]
+        return [
+            {
+                "hostname": host,
+                "host": a,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in a else socket.AF_INET,
+                "proto": 0,
+                "flags": 0,
+            }
+            for a in self.addresses
+        ]
 
     async def close(self):
         return None
@@ -124,8 +177,16 @@ class FailingResolver(FakeResolver):
 
 
 @pytest.mark.parametrize(
-    "addresses", [["10.0.0.5"], ["93.184.216.34", "10.0.0.5"], ["::1"], ["169.254.169.254"], ["100.64.1.1"],
-                  ["::ffff:192.168.0.1"], ["2606:4700::1", "fe80::1"]],
+    "addresses",
+    [
+        ["10.0.0.5"],
+        ["93.184.216.34", "10.0.0.5"],
+        ["::1"],
+        ["169.254.169.254"],
+        ["100.64.1.1"],
+        ["::ffff:192.168.0.1"],
+        ["2606:4700::1", "fe80::1"],
+    ],
 )
 async def test_a_name_resolving_to_any_refused_address_is_refused(addresses):
     resolver = FakeResolver(addresses)

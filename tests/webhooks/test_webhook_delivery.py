@@ -29,8 +29,11 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        call = {"event_id": request.headers.get("Gateway-Event-Id"), "body": body,
-                "valid": verify("demo-webhook-secret", body, request.headers.get("Gateway-Signature", ""))}
+        call = {
+            "event_id": request.headers.get("Gateway-Event-Id"),
+            "body": body,
+            "valid": verify("demo-webhook-secret", body, request.headers.get("Gateway-Signature", "")),
+        }
         self.calls.append(call)
         if self.fail > 0:
             self.fail -= 1
@@ -80,11 +83,16 @@ async def test_every_transition_arrives_by_webhook_in_order_signed(
         await demo.session.close()
 
 
-async def test_a_receiver_failing_three_times_still_gets_the_event_once(aiohttp_client, aiohttp_server, sim_server,
-                                                                         tmp_path):
+async def test_a_receiver_failing_three_times_still_gets_the_event_once(
+    aiohttp_client, aiohttp_server, sim_server, tmp_path
+):
     receiver, url = await _receiver(aiohttp_server, fail=3)
-    demo = await make_demo(aiohttp_client, sim_server, tmp_path,
-                           webhooks={"allow_private": True, "initial_backoff_s": 0.05, "max_backoff_s": 0.2})
+    demo = await make_demo(
+        aiohttp_client,
+        sim_server,
+        tmp_path,
+        webhooks={"allow_private": True, "initial_backoff_s": 0.05, "max_backoff_s": 0.2},
+    )
     try:
         job = await demo.submit("camb", load_case("camb").valid_input, webhook_url=url)
         await _until(lambda: len(receiver.acked) >= 1)
@@ -104,8 +112,11 @@ async def test_loopback_webhooks_are_refused_unless_allowed(aiohttp_client, sim_
     demo = await make_demo(aiohttp_client, sim_server, tmp_path, webhooks={"allow_private": False})
     try:
         for url in ("http://127.0.0.1:9/hook", "http://[::1]/h", "http://169.254.169.254/latest", "http://10.0.0.1/"):
-            status, body, _ = await demo.call("POST", "/v1/jobs", json={
-                "provider": "camb", "input": load_case("camb").valid_input, "webhook_url": url})
+            status, body, _ = await demo.call(
+                "POST",
+                "/v1/jobs",
+                json={"provider": "camb", "input": load_case("camb").valid_input, "webhook_url": url},
+            )
             assert status == 422 and body["errors"][0]["loc"] == ["body", "webhook_url"], url
     finally:
         await demo.session.close()
