@@ -17,7 +17,7 @@ from gateway.states import CanonicalStatus, State
 from gateway.store.base import IdempotencyMismatch, Store
 from gateway.store.records import JobRecord
 from gateway.vendor_http import VendorConnection
-from gateway.watch.engine import Watcher, now_utc
+from gateway.watch.engine import Watcher
 
 JOB_ID_PREFIX = "job_"
 
@@ -194,7 +194,7 @@ class Gateway:
         metadata: dict[str, Any],
         idempotency: tuple[str, str] | None,
     ) -> tuple[JobRecord, bool]:
-        now = now_utc()
+        now = self.watcher.clock.now()
         record = JobRecord(
             id=new_job_id(),
             tenant=tenant,

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import GatewayConfig
 from gateway.jobs import Gateway
 from gateway.metrics import Metrics, _labels
@@ -27,7 +28,12 @@ OPENAPI = web.AppKey("openapi", dict)
 
 
 def create_app(
-    config: GatewayConfig, settings: dict[str, ProviderConfig], *, state_dir: Path, store_url: str | None = None
+    config: GatewayConfig,
+    settings: dict[str, ProviderConfig],
+    *,
+    state_dir: Path,
+    store_url: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> web.Application:
     """A gateway application; its store, vendor sessions and watcher live while the app runs."""
     metrics = Metrics()
@@ -58,11 +64,13 @@ def create_app(
         installed = get_providers()
         providers = {name: installed[name] for name in settings}
         connections = {name: providers[name].connect(session, s) for name, s in settings.items()}
-        lanes = {name: Lane(s.poll) for name, s in settings.items()}
+        lanes = {name: Lane(s.poll, clock) for name, s in settings.items()}
         notifier = Notifier()
         secrets = {name: t.secret() for name, t in config.tenants.items()}
         dispatcher = WebhookDispatcher(store, secrets.get, config.webhooks, metrics)
-        watcher = Watcher(store, providers, connections, lanes, metrics, notifier, on_event=dispatcher.wake)
+        watcher = Watcher(
+            store, providers, connections, lanes, metrics, notifier, on_event=dispatcher.wake, clock=clock
+        )
         gateway = Gateway(
             store=store,
             providers=providers,

@@ -10,11 +10,10 @@ import asyncio
 import heapq
 import itertools
 import logging
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import UnsupportedOperation, VendorError, VendorNotFound
 from gateway.metrics import Metrics
 from gateway.models import ArtifactLink, Result
@@ -24,15 +23,11 @@ from gateway.store.base import Store
 from gateway.store.records import JobRecord
 from gateway.vendor_http import VendorConnection
 from gateway.watch.lanes import Lane
-from gateway.watch.notifier import Notifier, wait_event
+from gateway.watch.notifier import Notifier
 
 log = logging.getLogger("gateway.watch")
 
 PayloadFactory = Callable[[JobRecord, str], dict[str, Any]]
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def vendor_job_lost(previous: CanonicalStatus) -> CanonicalStatus:
@@ -54,6 +49,7 @@ class Watcher:
         notifier: Notifier,
         webhook_payload: PayloadFactory | None = None,
         on_event: Callable[[], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -64,6 +60,7 @@ class Watcher:
         self.webhook_payload = webhook_payload
         #: called after a transition that queued a webhook event (wakes the webhook dispatcher)
         self.on_event = on_event
+        self.clock = clock
         self._heap: list[tuple[float, int, str]] = []
         self._due: dict[str, float] = {}
         self._interval: dict[str, float] = {}
@@ -109,10 +106,10 @@ class Watcher:
         if due is None:
             lane = self.lanes.get(job.provider)
             return lane.first_interval() if lane else None
-        return round(max(0.0, due - time.monotonic()) + 0.05, 3)
+        return round(max(0.0, due - self.clock()) + 0.05, 3)
 
     def _schedule(self, job_id: str, delay: float) -> None:
-        due = time.monotonic() + delay
+        due = self.clock() + delay
         self._due[job_id] = due
         heapq.heappush(self._heap, (due, next(self._seq), job_id))
         if self._heap[0][2] == job_id:
@@ -126,7 +123,7 @@ class Watcher:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            now = time.monotonic()
+            now = self.clock()
             while self._heap and self._heap[0][0] <= now:
                 due, _, job_id = heapq.heappop(self._heap)
                 if self._due.get(job_id) != due:
@@ -135,7 +132,7 @@ class Watcher:
                 if job_id not in self._inflight:
                     self._start_poll(job_id)
             timeout = (self._heap[0][0] - now) if self._heap else 3600.0
-            await wait_event(self._wake, timeout)
+            await self.clock.wait(self._wake, timeout)
 
     def _start_poll(self, job_id: str) -> asyncio.Task[None]:
         task = asyncio.create_task(self._poll(job_id), name=f"poll-{job_id}")
@@ -182,7 +179,7 @@ class Watcher:
         interval = self._interval.get(job_id, lane.first_interval())
         async with lane.semaphore:
             await lane.rate.acquire()
-            started = time.monotonic()
+            started = self.clock()
             try:
                 body = await provider.fetch_status(conn, job.vendor_ref)
                 outcome = "ok"
@@ -191,7 +188,7 @@ class Watcher:
             except VendorError as exc:
                 body, outcome = exc, type(exc).__name__
             finally:
-                self.metrics.upstream_latency.observe(time.monotonic() - started, provider=job.provider)
+                self.metrics.upstream_latency.observe(self.clock() - started, provider=job.provider)
         self.metrics.upstream.inc(provider=job.provider, operation="status", outcome=outcome)
 
         if isinstance(body, VendorError):
@@ -238,7 +235,7 @@ class Watcher:
 
     async def _record(self, job: JobRecord, status: CanonicalStatus, ref: dict[str, Any] | None = None) -> JobRecord:
         """Store what the vendor said; `ref` is the vendor_ref after this answer (None: unchanged)."""
-        checked = now_utc()
+        checked = self.clock.now()
         ref_changed = ref is not None and ref != job.vendor_ref
         if not job.terminal and not ref_changed and not is_transition(job.status, status):
             await self.store.touch(job.id, checked_at=checked)  # nothing new: the cheap path

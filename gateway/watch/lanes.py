@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.provider import PollSettings
 
 
 class RateLimiter:
     """A token bucket: at most `rate` acquisitions per second, bursts of up to `rate` (at least one)."""
 
-    def __init__(self, rate: float, clock=time.monotonic) -> None:
+    def __init__(self, rate: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.rate = rate
         self.capacity = max(1.0, rate)
         self.tokens = self.capacity
@@ -29,13 +29,13 @@ class RateLimiter:
                 if self.tokens >= 1:
                     self.tokens -= 1
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                await self.clock.sleep((1 - self.tokens) / self.rate)
 
 
 class CircuitBreaker:
     """Opens after `threshold` consecutive failures; lets one trial request through after `reset_s`."""
 
-    def __init__(self, threshold: int, reset_s: float, clock=time.monotonic) -> None:
+    def __init__(self, threshold: int, reset_s: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.threshold = threshold
         self.reset_s = reset_s
         self.clock = clock
@@ -72,11 +72,11 @@ class CircuitBreaker:
 class Lane:
     """Everything that paces one provider's vendor traffic."""
 
-    def __init__(self, settings: PollSettings) -> None:
+    def __init__(self, settings: PollSettings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.settings = settings
         self.semaphore = asyncio.Semaphore(settings.concurrency)
-        self.rate = RateLimiter(settings.rate_per_s)
-        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+        self.rate = RateLimiter(settings.rate_per_s, clock)
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s, clock)
 
     def first_interval(self) -> float:
         return self.settings.initial_s

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from gateway.clock import wait_event
+
 
 class Notifier:
     def __init__(self) -> None:
@@ -41,14 +43,3 @@ class Notifier:
 
 def _has_waiters(event: asyncio.Event) -> bool:
     return bool(getattr(event, "_waiters", None))
-
-
-async def wait_event(event: asyncio.Event, seconds: float) -> bool:
-    """Wait for the event or the timeout; True when set. Unlike `wait_for(event.wait())` on Python 3.11,
-    a cancellation arriving as the event is set is never swallowed (shutdown cannot hang)."""
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, seconds))
-    finally:
-        waiter.cancel()
-    return bool(done)
