@@ -64,7 +64,7 @@ from _common import (
 
 from gateway.jobs import new_job_id
 from gateway.provider import PollSettings
-from gateway.server.routes import GATEWAY, STORE
+from gateway.server.keys import GATEWAY, STORE
 from gateway.states import State
 from gateway.store.records import JobRecord
 from gateway.watch.engine import Watcher, now_utc

@@ -11,8 +11,9 @@ from typing import Any
 
 from gateway.errors import InputError, UnsupportedOperation, VendorError, VendorNotFound
 from gateway.metrics import Metrics
-from gateway.models import Job, JobLinks
+from gateway.models import Job
 from gateway.provider import Provider
+from gateway.render import job_body, render_job
 from gateway.states import CanonicalStatus, State
 from gateway.store.base import IdempotencyMismatch, Store
 from gateway.store.records import JobRecord
@@ -29,37 +30,6 @@ def new_job_id() -> str:
 def body_hash(body: Any) -> str:
     """A stable digest of a request body, for Idempotency-Key comparison."""
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def render_job(job: JobRecord, poll_after_s: float | None) -> Job:
-    """The public Job shape (contract section 2): every field present, null where unknown."""
-    status = job.status
-    base = f"/v1/jobs/{job.id}"
-    return Job(
-        id=job.id,
-        provider=job.provider,
-        vendor_ref=job.vendor_ref,
-        state=status.state,
-        terminal=status.terminal,
-        vendor_status=status.vendor_status,
-        stage=status.stage,
-        progress=status.progress,
-        result_available=job.result_available,
-        error=status.error,
-        action=status.action,
-        issues=status.issues,
-        version=job.version,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        finished_at=job.finished_at,
-        stale=job.stale,
-        checked_at=job.checked_at,
-        poll_after_s=poll_after_s,
-        metadata=job.metadata,
-        route=job.route,
-        attempts=job.attempts,
-        links=JobLinks(self_=base, result=f"{base}/result", events=f"{base}/events"),
-    )
 
 
 class SubmitFailed(Exception):
@@ -85,9 +55,9 @@ class Gateway:
     def render(self, job: JobRecord) -> Job:
         return render_job(job, self.watcher.poll_after(job))
 
-    def webhook_payload(self, job: JobRecord, event_id: str) -> dict[str, Any]:
-        job_body = self.render(job).model_dump(mode="json", by_alias=True)
-        return {"id": event_id, "type": "job.transition", "job": job_body}
+    def body(self, job: JobRecord) -> dict[str, Any]:
+        """The Job as JSON-ready data, with the watcher's `poll_after_s`."""
+        return job_body(job, self.watcher.poll_after(job))
 
     def provider(self, name: str, loc: str = "provider") -> Provider:
         if name not in self.connections:
@@ -209,9 +179,7 @@ class Gateway:
             attempts=attempts,
         )
         idem = (tenant, idempotency[0], idempotency[1]) if idempotency else None
-        job, created = await self.store.create_job(
-            record, idempotency=idem, webhook_payload_factory=self.webhook_payload if webhook_url else None
-        )
+        job, created = await self.store.create_job(record, idempotency=idem)
         if created:
             self.watcher.watch(job)
             if job.webhook_url and self.watcher.on_event:

@@ -1,4 +1,5 @@
-"""The application factory: routes, middlewares, and the resources built and released by cleanup_ctx."""
+"""The application factory: configuration, middlewares, the declared routes, and one cleanup context per
+resource (store, vendor HTTP session, webhook dispatcher, watcher), each released if a later one fails."""
 
 from __future__ import annotations
 
@@ -15,16 +16,37 @@ from gateway.jobs import Gateway
 from gateway.metrics import Metrics, _labels
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
-from gateway.server.middleware import KEY_TABLE, METRICS, authenticate, observe
+from gateway.server.keys import (
+    CONFIG,
+    CONNECTIONS,
+    DISPATCHER,
+    GATEWAY,
+    HTTP,
+    JOB_COUNTS,
+    KEY_TABLE,
+    LIMITS,
+    MAX_BODY,
+    METRICS,
+    OPENAPI,
+    PROVIDER_SETTINGS,
+    PROVIDERS,
+    STORE,
+    WATCHER,
+    WEBHOOK_SETTINGS,
+)
+from gateway.server.middleware import authenticate, observe
 from gateway.server.openapi import openapi_document
-from gateway.server.routes import GATEWAY, JOB_COUNTS, MAX_BODY, MAX_PAGE, STORE, WEBHOOK_SETTINGS, routes
-from gateway.store.base import open_store
+from gateway.server.routes import APIS, operations
+from gateway.store import open_store
 from gateway.watch.engine import Watcher
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
 from gateway.webhooks.dispatcher import WebhookDispatcher
 
-OPENAPI = web.AppKey("openapi", dict)
+
+def limits_of(config: GatewayConfig) -> dict[str, float]:
+    """The configured bounds the declared parameters refer to by name."""
+    return {"max_page": config.server.max_page}
 
 
 def create_app(
@@ -37,14 +59,13 @@ def create_app(
 ) -> web.Application:
     """A gateway application; its store, vendor sessions and watcher live while the app runs."""
     metrics = Metrics()
-    app = web.Application(
-        middlewares=[observe, authenticate],
-        client_max_size=config.server.max_body_bytes,
-    )
+    app = web.Application(middlewares=[observe, authenticate], client_max_size=config.server.max_body_bytes)
+    app[CONFIG] = config
+    app[PROVIDER_SETTINGS] = settings
     app[METRICS] = metrics
     app[KEY_TABLE] = config.key_table()
     app[MAX_BODY] = config.server.max_body_bytes
-    app[MAX_PAGE] = config.server.max_page
+    app[LIMITS] = limits_of(config)
     app[WEBHOOK_SETTINGS] = config.webhooks
     app[JOB_COUNTS] = {}
     metrics.gauge(
@@ -52,56 +73,92 @@ def create_app(
         "Jobs by canonical state.",
         lambda: {_labels({"state": s}): float(n) for s, n in app[JOB_COUNTS].items()},
     )
-    app.add_routes(routes)
-    app[OPENAPI] = openapi_document()
-    app.router.add_get("/openapi.json", _openapi)
+    for api in APIS:
+        api.register(app)
+    app[OPENAPI] = openapi_document(operations(), app[LIMITS])
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
         store = open_store(store_url or config.store.url, state_dir=state_dir)
         await store.open()
-        session = aiohttp.ClientSession(raise_for_status=False)
-        installed = get_providers()
-        providers = {name: installed[name] for name in settings}
-        connections = {name: providers[name].connect(session, s) for name, s in settings.items()}
+        app[STORE] = store
+        try:
+            yield
+        finally:
+            await store.close()
+
+    async def watcher_ctx(app: web.Application) -> AsyncIterator[None]:
         lanes = {name: Lane(s.poll, clock) for name, s in settings.items()}
-        notifier = Notifier()
-        secrets = {name: t.secret() for name, t in config.tenants.items()}
-        dispatcher = WebhookDispatcher(store, secrets.get, config.webhooks, metrics)
         watcher = Watcher(
-            store, providers, connections, lanes, metrics, notifier, on_event=dispatcher.wake, clock=clock
+            app[STORE],
+            app[PROVIDERS],
+            app[CONNECTIONS],
+            lanes,
+            metrics,
+            Notifier(),
+            on_event=app[DISPATCHER].wake,
+            clock=clock,
         )
-        gateway = Gateway(
-            store=store,
-            providers=providers,
-            connections=connections,
+        app[WATCHER] = watcher
+        app[GATEWAY] = Gateway(
+            store=app[STORE],
+            providers=app[PROVIDERS],
+            connections=app[CONNECTIONS],
             routes={name: r.providers for name, r in config.routes.items()},
             watcher=watcher,
             metrics=metrics,
         )
-        watcher.webhook_payload = gateway.webhook_payload
-        app[STORE] = store
-        app[GATEWAY] = gateway
-        await watcher.start()
-        await dispatcher.start()  # resumes every undelivered event from the store's outbox
         try:
+            await watcher.start()
             yield
         finally:
-            await dispatcher.stop()
             await watcher.stop()
-            await session.close()
-            await store.close()
 
-    app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.extend([store_ctx, _http_ctx, _dispatcher_ctx, watcher_ctx])
     app.on_shutdown.append(_end_streams)
     return app
 
 
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The one client session to the vendors, and each configured provider's connection over it."""
+    session = aiohttp.ClientSession(raise_for_status=False)
+    installed = get_providers()
+    settings = app[PROVIDER_SETTINGS]
+    app[HTTP] = session
+    app[PROVIDERS] = {name: installed[name] for name in settings}
+    app[CONNECTIONS] = {name: installed[name].connect(session, s) for name, s in settings.items()}
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+async def _dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Webhook delivery from the store's outbox; resumes every undelivered event at start."""
+    config = app[CONFIG]
+    secrets = {name: t.secret() for name, t in config.tenants.items()}
+    dispatcher = WebhookDispatcher(app[STORE], secrets.get, config.webhooks, app[METRICS])
+    app[DISPATCHER] = dispatcher
+    try:
+        await dispatcher.start()
+        yield
+    finally:
+        await dispatcher.stop()
+
+
 async def _end_streams(app: web.Application) -> None:
     """On shutdown, end every SSE stream and long poll now rather than after their timeouts."""
-    if GATEWAY in app:
-        app[GATEWAY].watcher.notifier.close()
+    if WATCHER in app:
+        app[WATCHER].notifier.close()
 
 
-async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI])
+async def start(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Start serving `app`; when its startup fails half-way, the resources already made are released."""
+    runner = web.AppRunner(app, access_log=None)
+    try:
+        await runner.setup()
+    except BaseException:
+        await app.cleanup()  # the runner only cleans up an app whose startup finished
+        raise
+    await web.TCPSite(runner, host, port).start()
+    return runner

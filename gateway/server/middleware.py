@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from gateway.config import tenant_for
 from gateway.errors import InputError, UnsupportedOperation, VendorError
 from gateway.jobs import SubmitFailed
-from gateway.metrics import Metrics
+from gateway.server.keys import KEY_TABLE, METRICS, REQUEST_ID, TENANT
 from gateway.server.problems import Problem, validation_problem
 from gateway.server.schemas import pydantic_errors
 from gateway.store.base import IdempotencyMismatch
@@ -21,11 +21,6 @@ from gateway.store.base import IdempotencyMismatch
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("gateway.access")
 errlog = logging.getLogger("gateway.server")
-
-TENANT = web.RequestKey("tenant", str)
-REQUEST_ID = web.RequestKey("request_id", str)
-METRICS = web.AppKey("metrics", Metrics)
-KEY_TABLE = web.AppKey("key_table", list[tuple[bytes, str]])
 
 
 def vendor_problem(exc: VendorError, attempts: list | None = None) -> Problem:

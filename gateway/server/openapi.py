@@ -1,262 +1,81 @@
-"""The OpenAPI 3.1 document, generated from the same pydantic models the handlers use."""
+"""The OpenAPI 3.1 document, built from the declared operations (`gateway.server.api`) and their pydantic models,
+with parameter bounds read from the same configured limits the router enforces."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gateway import __version__
-from gateway.models import Job, Result
-from gateway.server.schemas import AttachRequest, SubmitRequest
+from gateway.server.api import Answer, Limits, Operation
+from gateway.server.schemas import ProblemDetail
 
 REF = "#/components/schemas/{model}"
-
-
-class ProblemDetail(BaseModel):
-    """application/problem+json (RFC 9457) with the contract's `code`."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    code: str
-    detail: str | None = None
-    instance: str | None = None
-    errors: list[dict[str, Any]] | None = None
-    job: Job | None = None
-
-
-class JobList(BaseModel):
-    data: list[Job]
-    next_cursor: str | None
-
-
-class Transition(BaseModel):
-    version: int
-    at: str
-    state: str
-    vendor_status: str | None
-    stage: str | None
-    progress: int | None
-
-
-class TransitionList(BaseModel):
-    data: list[Transition]
-
-
-class ProviderInfo(BaseModel):
-    name: str
-    display_name: str
-    capabilities: dict[str, Any]
-    mapping: dict[str, str]
-
-
-class ProviderList(BaseModel):
-    providers: list[ProviderInfo]
-
-
-class Health(BaseModel):
-    status: str = Field(examples=["ok"])
-
-
-MODELS: list[type[BaseModel]] = [
-    Job,
-    Result,
-    SubmitRequest,
-    AttachRequest,
-    ProblemDetail,
-    JobList,
-    TransitionList,
-    ProviderList,
-    Health,
-]
+PROBLEM_TYPE = "application/problem+json"
+RESPONSE_HEADERS = {
+    "Location": {"description": "the job's URL", "schema": {"type": "string"}},
+    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}},
+}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF.format(model=model.__name__)}
 
 
-def _json(model: type[BaseModel]) -> dict[str, Any]:
-    return {"application/json": {"schema": _ref(model)}}
+def _answer(answer: Answer) -> dict[str, Any]:
+    schema = _ref(answer.model) if answer.model is not None else answer.schema or {}
+    doc: dict[str, Any] = {"description": answer.description, "content": {answer.content_type: {"schema": schema}}}
+    if answer.headers:
+        doc["headers"] = {name: RESPONSE_HEADERS[name] for name in answer.headers}
+    return doc
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": _ref(ProblemDetail)}}}
+def _operation(op: Operation, limits: Limits) -> dict[str, Any]:
+    doc: dict[str, Any] = {"summary": op.summary, "operationId": op.handler.__name__}
+    if op.secured:
+        doc["security"] = [{"bearer": []}]
+    if op.params:
+        doc["parameters"] = [
+            {
+                "name": p.name,
+                "in": p.location,
+                "required": p.required or p.location == "path",
+                "schema": p.schema(limits),
+                **({"description": p.description} if p.description else {}),
+            }
+            for p in op.params
+        ]
+    if op.body is not None:
+        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
+    responses: dict[str, Any] = {str(a.status): _answer(a) for a in op.answers}
+    for status, codes in op.all_problems().items():
+        responses[str(status)] = {
+            "description": codes,
+            "content": {PROBLEM_TYPE: {"schema": _ref(ProblemDetail)}},
+        }
+    doc["responses"] = dict(sorted(responses.items()))
+    return doc
 
 
-def _ok(model: type[BaseModel], description: str = "OK", headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"description": description, "content": _json(model)}
-    if headers:
-        answer["headers"] = headers
-    return answer
-
-
-JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-AUTH_ERRORS = {"401": _problem("missing or unknown key")}
-JOB_ERRORS = {**AUTH_ERRORS, "404": _problem("no such job for this tenant"), "422": _problem("invalid parameters")}
-UPSTREAM = {
-    "502": _problem("upstream_error or upstream_auth_failed"),
-    "503": _problem("upstream_rate_limited (with Retry-After) or unavailable"),
-    "504": _problem("upstream_timeout"),
-}
-#: one server-sent event (OpenAPI 3.1: `schema` describes each event of the stream)
-SSE_EVENT = {
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "id": {"type": "string", "description": "the job's version"},
-        "event": {"const": "job"},
-        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": _ref(Job)},
-    },
-}
-LOCATION = {"Location": {"schema": {"type": "string"}}}
-
-
-def openapi_document() -> dict[str, Any]:
-    _, defs = models_json_schema([(m, "serialization") for m in MODELS], ref_template=REF)
-    schemas = defs.get("$defs", {})
+def _schemas(operations: Iterable[Operation]) -> dict[str, Any]:
+    answers = {a.model for op in operations for a in op.answers if a.model is not None}
+    bodies = {op.body for op in operations if op.body is not None}
+    models = sorted(answers | {ProblemDetail}, key=lambda m: m.__name__)
+    _, defs = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
+    schemas: dict[str, Any] = defs.get("$defs", {})
     # request bodies are validated, so their input schemas are the ones that count
-    for model in (SubmitRequest, AttachRequest):
+    for model in sorted(bodies, key=lambda m: m.__name__):
         schemas[model.__name__] = model.model_json_schema(ref_template=REF, mode="validation")
-    secured = [{"bearer": []}]
-    paths: dict[str, Any] = {
-        "/v1/providers": {
-            "get": {
-                "summary": "Installed providers",
-                "security": secured,
-                "responses": {"200": _ok(ProviderList), **AUTH_ERRORS},
-            }
-        },
-        "/v1/jobs": {
-            "get": {
-                "summary": "The tenant's jobs, newest first",
-                "security": secured,
-                "parameters": [
-                    {"name": "state", "in": "query", "schema": {"type": "string"}},
-                    {"name": "provider", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {"200": _ok(JobList), **AUTH_ERRORS, "422": _problem("invalid filter or cursor")},
-            },
-            "post": {
-                "summary": "Submit a job",
-                "security": secured,
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
-                "requestBody": {"required": True, "content": _json(SubmitRequest)},
-                "responses": {
-                    "200": _ok(Job, "the job an earlier request with this Idempotency-Key created", LOCATION),
-                    "201": _ok(Job, "created", LOCATION),
-                    **AUTH_ERRORS,
-                    "409": _problem("idempotency_mismatch"),
-                    "413": _problem("payload_too_large"),
-                    "422": _problem("validation_error"),
-                    **UPSTREAM,
-                },
-            },
-        },
-        "/v1/jobs/attach": {
-            "post": {
-                "summary": "Adopt a job started at the vendor directly",
-                "security": secured,
-                "requestBody": {"required": True, "content": _json(AttachRequest)},
-                "responses": {
-                    "201": _ok(Job, "attached", LOCATION),
-                    **AUTH_ERRORS,
-                    "413": _problem("payload_too_large"),
-                    "422": _problem("validation_error"),
-                    **UPSTREAM,
-                },
-            }
-        },
-        "/v1/jobs/{job_id}": {
-            "get": {
-                "summary": "Job status; long poll with wait and version",
-                "security": secured,
-                "parameters": [
-                    JOB_ID,
-                    {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 60}},
-                    {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                ],
-                "responses": {"200": _ok(Job), **JOB_ERRORS},
-            }
-        },
-        "/v1/jobs/{job_id}/events": {
-            "get": {
-                "summary": "Server-sent events, one per version, ending after a terminal one",
-                "security": secured,
-                "parameters": [JOB_ID, {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {"description": "event stream", "content": {"text/event-stream": {"schema": SSE_EVENT}}},
-                    **JOB_ERRORS,
-                },
-            }
-        },
-        "/v1/jobs/{job_id}/transitions": {
-            "get": {
-                "summary": "Every version of the job, oldest first",
-                "security": secured,
-                "parameters": [JOB_ID],
-                "responses": {"200": _ok(TransitionList), **JOB_ERRORS},
-            }
-        },
-        "/v1/jobs/{job_id}/result": {
-            "get": {
-                "summary": "The finished job's result",
-                "security": secured,
-                "parameters": [JOB_ID],
-                "responses": {"200": _ok(Result), **JOB_ERRORS, "409": _problem("not_ready or no_result")},
-            }
-        },
-        "/v1/jobs/{job_id}/artifact": {
-            "get": {
-                "summary": "The output file",
-                "security": secured,
-                "parameters": [JOB_ID],
-                "responses": {
-                    "200": {
-                        "description": "the file",
-                        "content": {
-                            "*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
-                        },
-                    },
-                    **JOB_ERRORS,
-                    "409": _problem("not_ready"),
-                },
-            }
-        },
-        "/v1/jobs/{job_id}/cancel": {
-            "post": {
-                "summary": "Cancel the job",
-                "security": secured,
-                "parameters": [JOB_ID],
-                "responses": {
-                    "202": _ok(Job, "cancel requested"),
-                    **JOB_ERRORS,
-                    "409": _problem("not_cancellable or unsupported"),
-                    **UPSTREAM,
-                },
-            }
-        },
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _ok(Health)}}},
-        "/readyz": {
-            "get": {
-                "summary": "Readiness (store reachable)",
-                "responses": {"200": _ok(Health), "503": _problem("unavailable")},
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {"description": "text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
-                },
-            }
-        },
-    }
+    return schemas
+
+
+def openapi_document(operations: list[Operation], limits: Limits) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, limits)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -266,7 +85,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": _schemas(operations),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

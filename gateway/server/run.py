@@ -17,7 +17,7 @@ from aiohttp import web
 from gateway.config import ConfigError, GatewayConfig, load_config, parse_config
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
-from gateway.server.app import create_app
+from gateway.server.app import create_app, start
 from gateway.sim.server import build_simulator_app
 
 DEMO_VENDOR_KEY_ENV = "GATEWAY_DEMO_VENDOR_KEY"
@@ -77,9 +77,12 @@ async def _run(args: argparse.Namespace) -> int:
         sim_url = None
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
-    runner = web.AppRunner(create_app(config, settings, state_dir=state_dir, store_url=args.store), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        runner = await start(create_app(config, settings, state_dir=state_dir, store_url=args.store), host, port)
+    except BaseException:
+        for r in reversed(runners):
+            await r.cleanup()
+        raise
     runners.append(runner)
     bound = runner.addresses[0][1]
     _announce(config, settings, host, bound, sim_url, state_dir, args.demo)

@@ -1,10 +1,12 @@
-"""The gateway's own request bodies: strict, unknown fields refused."""
+"""The gateway's own request bodies (strict, unknown fields refused) and the shapes of its other answers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gateway.models import Job
 
 
 class _Strict(BaseModel):
@@ -30,6 +32,54 @@ class AttachRequest(_Strict):
     vendor_ref: dict[str, Any]
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProblemDetail(BaseModel):
+    """application/problem+json (RFC 9457) with the contract's `code`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    job: Job | None = None
+
+
+class JobList(BaseModel):
+    data: list[Job]
+    next_cursor: str | None
+
+
+class Transition(BaseModel):
+    version: int
+    at: str
+    state: str
+    vendor_status: str | None
+    stage: str | None
+    progress: int | None
+
+
+class TransitionList(BaseModel):
+    data: list[Transition]
+
+
+class ProviderInfo(BaseModel):
+    name: str
+    display_name: str
+    capabilities: dict[str, Any]
+    mapping: dict[str, str]
+
+
+class ProviderList(BaseModel):
+    providers: list[ProviderInfo]
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
 
 
 def pydantic_errors(exc: Any) -> list[dict[str, Any]]:

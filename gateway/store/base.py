@@ -1,27 +1,18 @@
-"""The store interface every backend implements, its errors, and `open_store` (choose a backend by URL)."""
+"""The store interface every backend implements, and its errors (`gateway.store.open_store` picks a backend)."""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from gateway.states import CanonicalStatus, State
 from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord
 
-#: builds a webhook body from the job as it is after a transition and the event id; runs inside the
-#: store's write transaction (on the store's worker thread), so it must be quick, sync and not use the store
-WebhookPayloadFactory = Callable[[JobRecord, str], dict[str, Any]]
-
 #: (tenant, idempotency key, hash of the request body)
 Idempotency = tuple[str, str, str]
-
-#: the database file used when a store URL names no path (e.g. `sqlite://`)
-DEFAULT_DB_NAME = "gateway.db"
 
 
 class StoreError(Exception):
@@ -57,9 +48,6 @@ class JobExists(StoreError):
 class Store(abc.ABC):
     """The gateway's durable state: jobs, transitions, idempotency keys, results, artifacts, webhook outbox."""
 
-    #: used by `create_job`/`record_status` when a call passes no factory of its own
-    webhook_payload_factory: WebhookPayloadFactory | None = None
-
     async def __aenter__(self) -> Self:
         await self.open()
         return self
@@ -86,19 +74,12 @@ class Store(abc.ABC):
     # jobs
 
     @abc.abstractmethod
-    async def create_job(
-        self,
-        record: JobRecord,
-        *,
-        idempotency: Idempotency | None = None,
-        webhook_payload_factory: WebhookPayloadFactory | None = None,
-    ) -> tuple[JobRecord, bool]:
+    async def create_job(self, record: JobRecord, *, idempotency: Idempotency | None = None) -> tuple[JobRecord, bool]:
         """Store a new job at version 1 with its first transition; with `idempotency`, at most one job per key.
 
         Returns (job, created). An existing key with the same body hash gives (that job, False); with another
-        hash, `IdempotencyMismatch`; an id already stored, `JobExists`. Only when a
-        `webhook_payload_factory` is passed (the store default is not used here) and the job has a
-        `webhook_url` is version 1 also queued as a webhook event.
+        hash, `IdempotencyMismatch`; an id already stored, `JobExists`. A job with a `webhook_url` also gets
+        version 1 queued in the outbox, in the same transaction.
         """
 
     @abc.abstractmethod
@@ -132,13 +113,11 @@ class Store(abc.ABC):
         *,
         checked_at: datetime,
         vendor_ref: dict[str, Any] | None = None,
-        webhook_payload_factory: WebhookPayloadFactory | None = None,
     ) -> tuple[JobRecord, bool]:
         """Apply a freshly observed status in one transaction; returns (job, transitioned).
 
         A transition bumps the version, stores a TransitionRecord and, for a job with a `webhook_url`,
-        an OutboxEvent whose payload comes from `webhook_payload_factory` (or the store's default; one of
-        them is required then, else ValueError and nothing is applied). A terminal
+        an OutboxEvent for that version (its body is rendered when it is sent). A terminal
         state is sticky: a later different state is not applied and counts as an anomaly. Always sets
         `checked_at`, clears `stale`, and replaces `vendor_ref` when given. Raises JobNotFound.
         """
@@ -155,6 +134,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def transitions(self, job_id: str, *, after_version: int = 0) -> list[TransitionRecord]:
         """The job's transitions with a version above `after_version`, oldest first."""
+
+    @abc.abstractmethod
+    async def get_transition(self, job_id: str, version: int) -> TransitionRecord | None:
+        """The job's transition at `version`, or None."""
 
     @abc.abstractmethod
     async def non_terminal_jobs(self) -> list[JobRecord]:
@@ -204,59 +187,3 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def pending_event_count(self) -> int:
         """Number of events not yet delivered."""
-
-
-def _db_path(raw: str, state_dir: Path) -> str:
-    """A database path: `:memory:`, absolute, or relative to `state_dir` (empty: the default file there)."""
-    if raw == ":memory:":
-        return raw
-    if not raw:
-        return str(state_dir / DEFAULT_DB_NAME)
-    path = Path(raw).expanduser()
-    return str(path if path.is_absolute() else state_dir / path)
-
-
-def _open_sqlite(parts: SplitResult, state_dir: Path) -> Store:
-    """`sqlite:///abs/path.db`, `sqlite://relative/path.db`, `sqlite://:memory:`; option `?synchronous=full`."""
-    from gateway.store.sqlite import SqliteStore
-
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    kwargs: dict[str, Any] = {}
-    if "synchronous" in options:
-        kwargs["synchronous"] = options.pop("synchronous")
-    if options:
-        raise ValueError(f"unknown sqlite store option(s): {', '.join(sorted(options))}")
-    path = _db_path(unquote(parts.netloc + parts.path), state_dir)
-    return SqliteStore(path, state_dir=state_dir, **kwargs)
-
-
-#: store backends by URL scheme. A shared store for several replicas on several hosts belongs here,
-#: e.g. "redis": _open_redis (a RedisStore implementing `Store`) -- not implemented yet.
-_BACKENDS: dict[str, Callable[[SplitResult, Path], Store]] = {
-    "sqlite": _open_sqlite,
-}
-
-
-def open_store(url: str, *, state_dir: Path) -> Store:
-    """The store named by `url` (not yet opened: `await store.open()` or `async with`).
-
-    `sqlite:///abs/path.db`, `sqlite://relative/path.db` or a bare path (relative paths are taken
-    relative to `state_dir`); `sqlite://` alone is `state_dir/gateway.db`. Artifacts live in
-    `state_dir/artifacts`. Any other scheme raises ValueError naming it.
-    """
-    url = url.strip()
-    if not url:
-        raise ValueError("empty store URL")
-    state_dir = Path(state_dir).expanduser()
-    if "://" not in url:
-        # a bare file path (taken verbatim: no options, no URL escapes)
-        from gateway.store.sqlite import SqliteStore
-
-        return SqliteStore(_db_path(url, state_dir), state_dir=state_dir)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    backend = _BACKENDS.get(scheme)
-    if backend is None:
-        known = ", ".join(f"{name}://" for name in sorted(_BACKENDS))
-        raise ValueError(f"unsupported store URL scheme {scheme!r} (supported: {known} or a file path)")
-    return backend(parts, state_dir)

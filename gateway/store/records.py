@@ -67,19 +67,6 @@ class TransitionRecord(_Record):
     progress: int | None = None
     status: CanonicalStatus
 
-    @classmethod
-    def of(cls, job_id: str, version: int, at: datetime, status: CanonicalStatus) -> TransitionRecord:
-        return cls(
-            job_id=job_id,
-            version=version,
-            at=at,
-            state=status.state,
-            vendor_status=status.vendor_status,
-            stage=status.stage,
-            progress=status.progress,
-            status=status,
-        )
-
     def public(self) -> dict[str, Any]:
         """The entry of `GET /v1/jobs/{id}/transitions` (contract section 2)."""
         return {
@@ -93,13 +80,14 @@ class TransitionRecord(_Record):
 
 
 class OutboxEvent(_Record):
-    """A webhook delivery waiting to be acknowledged; its id is the same on every try."""
+    """A webhook delivery of one version of a job, waiting to be acknowledged; its id is the same on every try.
+    The body is rendered when it is sent, from the job and its transition at `version`."""
 
     id: str
     job_id: str
+    version: int = Field(ge=1)
     tenant: str
     url: str
-    payload: dict[str, Any]
     attempts: int = Field(default=0, ge=0)
     next_attempt_at: UtcDatetime
     delivered_at: UtcDatetime | None = None

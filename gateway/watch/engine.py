@@ -27,8 +27,6 @@ from gateway.watch.notifier import Notifier
 
 log = logging.getLogger("gateway.watch")
 
-PayloadFactory = Callable[[JobRecord, str], dict[str, Any]]
-
 
 def vendor_job_lost(previous: CanonicalStatus) -> CanonicalStatus:
     return CanonicalStatus(
@@ -47,7 +45,6 @@ class Watcher:
         lanes: dict[str, Lane],
         metrics: Metrics,
         notifier: Notifier,
-        webhook_payload: PayloadFactory | None = None,
         on_event: Callable[[], None] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -57,7 +54,6 @@ class Watcher:
         self.lanes = lanes
         self.metrics = metrics
         self.notifier = notifier
-        self.webhook_payload = webhook_payload
         #: called after a transition that queued a webhook event (wakes the webhook dispatcher)
         self.on_event = on_event
         self.clock = clock
@@ -247,7 +243,6 @@ class Watcher:
             status,
             checked_at=checked,
             vendor_ref=job.vendor_ref,
-            webhook_payload_factory=self.webhook_payload,
         )
         if updated.anomalies > job.anomalies:
             self.metrics.anomalies.inc(provider=job.provider)

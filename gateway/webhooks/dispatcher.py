@@ -25,7 +25,8 @@ import aiohttp
 from gateway import __version__
 from gateway.config import WebhookConfig
 from gateway.metrics import Metrics
-from gateway.store.base import Store
+from gateway.render import job_at, webhook_body
+from gateway.store.base import Store, StoreError
 from gateway.store.records import OutboxEvent
 from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from gateway.webhooks.ssrf import AddressRefused, GuardedResolver, check_url, check_url_static
@@ -271,6 +272,14 @@ class WebhookDispatcher:
             return check_url_static(url, allow_private=self.settings.allow_private)
         return await check_url(url, allow_private=self.settings.allow_private)
 
+    async def _payload(self, event: OutboxEvent) -> dict[str, object]:
+        """The event's body: the job as it was at the event's version (the same on every try)."""
+        job = await self.store.get_job(event.job_id)
+        transition = await self.store.get_transition(event.job_id, event.version)
+        if job is None or transition is None:  # jobs and transitions are never deleted
+            raise StoreError(f"webhook {event.id}: job {event.job_id} version {event.version} is not stored")
+        return webhook_body(job_at(job, transition), event.id)
+
     async def _deliver(self, event: OutboxEvent) -> None:
         secret = self._secret(event.tenant)
         if secret is None:
@@ -289,7 +298,7 @@ class WebhookDispatcher:
             await self._retry_later(event, "refused", f"webhook URL refused: it {problem}", secret)
             return
         assert self.session is not None
-        body = json.dumps(event.payload, separators=(",", ":")).encode()
+        body = json.dumps(await self._payload(event), separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(secret, body, int(time.time())),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 #: JobStatus enum of the vendor doc
 JOB_STATUSES = (
@@ -85,17 +85,3 @@ class ApiTranslateRequest(BaseModel):
     recreate_all: bool = False
     stages: list[str] | None = None
     transform_group_ids: list[str] | None = None
-
-
-class ValidationErrorItem(_Tolerant):
-    """One entry of the vendor's 422 body."""
-
-    loc: list[str | int] = Field(default_factory=list)
-    msg: str | None = None
-    type: str | None = None
-
-
-class HTTPValidationError(_Tolerant):
-    """The vendor's 422 body: `{"detail": [ValidationError, ...]}`."""
-
-    detail: list[ValidationErrorItem] | None = None

@@ -7,7 +7,6 @@ which drops invalid values instead of failing. Statuses stay plain strings: an u
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -61,18 +60,3 @@ class TranslateResponse(_Tolerant):
     status: StrictStr | None = None
     #: processing type, e.g. "advanced"
     type: StrictStr | None = None
-
-
-class ValidationItem(_Tolerant):
-    """One entry of a FastAPI 422 `detail` list."""
-
-    loc: list[StrictStr | StrictInt] | None = None
-    msg: StrictStr | None = None
-    type: StrictStr | None = None
-    input: Any = None
-
-
-class ErrorBody(_Tolerant):
-    """The vendor's error answers: `{"detail": "..."}` or, for 422, `{"detail": [ValidationItem, ...]}`."""
-
-    detail: StrictStr | list[ValidationItem] | None = None

@@ -115,18 +115,6 @@ class JobResult(_Vendor):
 
 
 # -- POST /v1/jobs --------------------------------------------------------------------------------
-class CreateJob(_Vendor):
-    """The create body (contract section 5); further vendor options pass through as extra fields."""
-
-    mode: str | None = "translation"
-    source_lang: str | None = None
-    target_lang: str | None = None
-    text: str | None = None
-    texts: list[str] | None = None
-    glossary: Any = None
-    instructions: str | None = None
-
-
 class CreateAccepted(_Vendor):
     """202 answer to a create."""
 
@@ -139,11 +127,4 @@ class DuplicateContent(_Vendor):
 
     detail: str | None = None
     job_id: str | None = None
-    status: str | None = None
-
-
-class ErrorBody(_Vendor):
-    """Every vendor error body: `{"detail": str}` (a result 409 adds the job's current `status`)."""
-
-    detail: str | None = None
     status: str | None = None

@@ -7,7 +7,7 @@ import pytest
 from demo_kit import KEY_B, load_case, make_demo
 
 from gateway.plugins import get_providers
-from gateway.server.routes import GATEWAY
+from gateway.server.keys import GATEWAY
 
 V1_ROUTES = [
     ("GET", "/v1/providers"),

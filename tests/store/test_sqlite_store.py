@@ -13,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -32,7 +31,8 @@ from gateway.store import (
     StoreError,
     open_store,
 )
-from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
+from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -61,10 +61,6 @@ def job(
 
 def status(state: State = State.RUNNING, **kw: Any) -> CanonicalStatus:
     return CanonicalStatus(state=state, **kw)
-
-
-def payload(record: JobRecord, event_id: str) -> dict[str, Any]:
-    return {"id": event_id, "type": "job.transition", "job": {"id": record.id, "version": record.version}}
 
 
 @pytest.fixture
@@ -365,21 +361,14 @@ async def test_non_terminal_jobs_and_counts(store: SqliteStore) -> None:
 
 
 async def test_transitions_queue_webhook_events(store: SqliteStore) -> None:
-    threads: list[str] = []
-
-    def factory(record: JobRecord, event_id: str) -> dict[str, Any]:
-        threads.append(threading.current_thread().name)
-        return payload(record, event_id)
-
     hook = "https://hooks.example/a"
-    await store.create_job(job("job_a", webhook_url=hook), webhook_payload_factory=factory)
+    await store.create_job(job("job_a", webhook_url=hook))
     await store.create_job(job("job_b"))  # no webhook
-    await store.create_job(job("job_c", webhook_url=hook))  # no factory at creation: no event for version 1
     for job_id in ("job_a", "job_b"):
-        await store.record_status(job_id, status(State.RUNNING), checked_at=T0, webhook_payload_factory=factory)
-        await store.record_status(job_id, status(State.RUNNING), checked_at=T0, webhook_payload_factory=factory)
-        await store.record_status(job_id, status(State.SUCCEEDED), checked_at=T0, webhook_payload_factory=factory)
-    await store.record_status("job_a", status(State.FAILED), checked_at=T0, webhook_payload_factory=factory)
+        await store.record_status(job_id, status(State.RUNNING), checked_at=T0)
+        await store.record_status(job_id, status(State.RUNNING), checked_at=T0)  # no transition, no event
+        await store.record_status(job_id, status(State.SUCCEEDED), checked_at=T0)
+    await store.record_status("job_a", status(State.FAILED), checked_at=T0)  # an anomaly, no event
 
     assert await store.pending_event_count() == 3
     events = []
@@ -388,25 +377,23 @@ async def test_transitions_queue_webhook_events(store: SqliteStore) -> None:
         assert len(due) == 1
         events += due
         await store.mark_delivered(due[0].id, T0)
-    assert [e.id for e in events] == ["evt_job_a_1", "evt_job_a_2", "evt_job_a_3"]
-    assert events[2].payload == {"id": "evt_job_a_3", "type": "job.transition", "job": {"id": "job_a", "version": 3}}
+    assert [(e.id, e.job_id, e.version) for e in events] == [
+        ("evt_job_a_1", "job_a", 1),
+        ("evt_job_a_2", "job_a", 2),
+        ("evt_job_a_3", "job_a", 3),
+    ]
     assert all(e.url == hook and e.tenant == "t1" and e.attempts == 0 and e.delivered_at is None for e in events)
-    # the factory ran inside the write transaction, on the store's worker thread
-    assert threads and all(name.startswith("gateway-store") for name in threads)
-
-    # a job with a webhook_url needs a factory; without one nothing is applied
-    with pytest.raises(ValueError):
-        await store.record_status("job_c", status(State.RUNNING), checked_at=T0)
-    assert (await store.get_job("job_c")).version == 1
-    store.webhook_payload_factory = payload  # the store-wide default
-    _, transitioned = await store.record_status("job_c", status(State.RUNNING), checked_at=T0)
-    assert transitioned
-    assert [e.id for e in await store.due_events(T0)][-1] == "evt_job_c_2"
+    # each event names a stored version of its job: its body is rendered from that transition when sent
+    third = await store.get_transition("job_a", 3)
+    assert third is not None and third.state is State.SUCCEEDED
+    assert await store.get_transition("job_a", 4) is None
 
 
 async def test_outbox_due_reschedule_delivered(store: SqliteStore) -> None:
-    store.webhook_payload_factory = payload
-    await store.create_job(job("job_a", webhook_url="https://h.example/"))
+    await store.create_job(
+        job("job_a", webhook_url="https://h.example/"),
+    )
+    await store.mark_delivered("evt_job_a_1", T0)
     await store.record_status("job_a", status(State.RUNNING), checked_at=T0)
     await store.record_status("job_a", status(State.SUCCEEDED), checked_at=T0 + timedelta(seconds=1))
     assert await store.due_events(T0 - timedelta(seconds=1)) == []
@@ -438,11 +425,11 @@ async def test_outbox_due_reschedule_delivered(store: SqliteStore) -> None:
 async def test_everything_survives_close_and_reopen(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path}/state/gw.db"  # tmp_path is absolute: sqlite:///abs/...
     async with open_store(url, state_dir=tmp_path) as s:
-        s.webhook_payload_factory = payload
         await s.create_job(job("job_a", webhook_url="https://h.example/"), idempotency=("t1", "k", "h"))
         await s.record_status("job_a", status(State.SUCCEEDED), checked_at=T0)
         await s.save_result("job_a", {"outputs": [{"target": "hallo"}]})
         await s.save_artifact("job_a", content_type="application/pdf", filename="a.pdf", chunks=_chunks(b"%PDF", 3))
+        await s.mark_delivered("evt_job_a_1", T0)
         await s.mark_delivered("evt_job_a_2", T0)
     async with open_store(url, state_dir=tmp_path) as s:
         record = await s.get_job("job_a")
@@ -471,8 +458,7 @@ _KILLED_WRITER = textwrap.dedent(
         record = JobRecord(id="job_k", tenant="t1", provider="camb", status=CanonicalStatus(state=State.QUEUED),
                            created_at=now, updated_at=now, webhook_url="https://h.example/")
         await store.create_job(record)
-        await store.record_status("job_k", CanonicalStatus(state=State.RUNNING, progress=42), checked_at=now,
-                                  webhook_payload_factory=lambda job, event_id: {"id": event_id})
+        await store.record_status("job_k", CanonicalStatus(state=State.RUNNING, progress=42), checked_at=now)
         os.kill(os.getpid(), signal.SIGKILL)
 
     asyncio.run(main())
@@ -493,7 +479,8 @@ async def test_a_transition_survives_sigkill(tmp_path: Path) -> None:
         record = await s.get_job("job_k")
         assert record is not None and record.version == 2 and record.status.progress == 42
         assert [t.state for t in await s.transitions("job_k")] == [State.QUEUED, State.RUNNING]
-        assert [e.id for e in await s.due_events(datetime.now(UTC))] == ["evt_job_k_2"]
+        assert [e.id for e in await s.due_events(datetime.now(UTC))] == ["evt_job_k_1"]  # then _2, in order
+        assert await s.pending_event_count() == 2
         assert [j.id for j in await s.non_terminal_jobs()] == ["job_k"]
 
 
@@ -605,7 +592,7 @@ def test_open_store_urls(tmp_path: Path, url: str, expected: str) -> None:
     s = open_store(url.format(tmp=tmp_path), state_dir=state)
     assert isinstance(s, SqliteStore)
     assert s.path == expected.format(tmp=tmp_path, state=state)
-    assert s.synchronous == ("full" if "synchronous=full" in url else "normal")
+    assert s.db.synchronous == ("full" if "synchronous=full" in url else "normal")
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway.config import WebhookConfig
 from gateway.metrics import Metrics
 from gateway.states import CanonicalStatus, State
+from gateway.models import Job
 from gateway.store.records import JobRecord, OutboxEvent
 from gateway.store.sqlite import SqliteStore
 from gateway.webhooks.dispatcher import NO_SECRET, WebhookDispatcher, backoff_delay
@@ -33,14 +34,6 @@ LATE_S = 1.5
 FAR = timedelta(days=1)
 
 
-def payload(job: JobRecord, event_id: str) -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "type": "job.transition",
-        "job": {"id": job.id, "version": job.version, "state": job.state.value, "progress": job.status.progress},
-    }
-
-
 async def add_job(store: SqliteStore, job_id: str, url: str, *, versions: int = 1, tenant: str = "acme") -> None:
     """A job with a webhook URL and `versions` transitions: the store queues one event per version."""
     now = datetime.now(UTC)
@@ -53,10 +46,10 @@ async def add_job(store: SqliteStore, job_id: str, url: str, *, versions: int = 
         updated_at=now,
         webhook_url=url,
     )
-    await store.create_job(record, webhook_payload_factory=payload)
+    await store.create_job(record)
     for version in range(2, versions + 1):
         status = CanonicalStatus(state=State.RUNNING, progress=10 * version)
-        _, moved = await store.record_status(job_id, status, checked_at=now, webhook_payload_factory=payload)
+        _, moved = await store.record_status(job_id, status, checked_at=now)
         assert moved
 
 
@@ -212,10 +205,16 @@ async def test_a_receiver_failing_three_times_still_gets_the_event_acknowledged_
     headers = receiver.calls[-1]["headers"]
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"].startswith("translation-gateway/")
-    assert receiver.acked[0] == {
-        "id": "evt_job_a_1",
-        "type": "job.transition",
-        "job": {"id": "job_a", "version": 1, "state": "queued", "progress": None},
+    acked = receiver.acked[0]
+    assert (acked["id"], acked["type"]) == ("evt_job_a_1", "job.transition")
+    # the body is the public Job at the event's version, rendered when sent
+    assert Job.model_validate(acked["job"]).model_dump(mode="json", by_alias=True) == acked["job"]
+    assert {k: acked["job"][k] for k in ("id", "version", "state", "progress", "terminal")} == {
+        "id": "job_a",
+        "version": 1,
+        "state": "queued",
+        "progress": None,
+        "terminal": False,
     }
     assert dispatcher.metrics.webhooks.get(outcome="failed") == 3
     assert dispatcher.metrics.webhooks.get(outcome="delivered") == 1

@@ -1,0 +1,75 @@
+"""The public Job shape of a stored job (contract section 2), now and at an earlier version.
+
+Every reader of a job (HTTP responses, server-sent events, webhook bodies) renders it here, so the three
+cannot disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.models import Job, JobLinks
+from gateway.store.records import JobRecord, TransitionRecord
+
+#: the `type` of a webhook event
+TRANSITION_EVENT = "job.transition"
+
+
+def render_job(job: JobRecord, poll_after_s: float | None) -> Job:
+    """The public Job shape: every field present, null where unknown."""
+    status = job.status
+    base = f"/v1/jobs/{job.id}"
+    return Job(
+        id=job.id,
+        provider=job.provider,
+        vendor_ref=job.vendor_ref,
+        state=status.state,
+        terminal=status.terminal,
+        vendor_status=status.vendor_status,
+        stage=status.stage,
+        progress=status.progress,
+        result_available=job.result_available,
+        error=status.error,
+        action=status.action,
+        issues=status.issues,
+        version=job.version,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+        stale=job.stale,
+        checked_at=job.checked_at,
+        poll_after_s=poll_after_s,
+        metadata=job.metadata,
+        route=job.route,
+        attempts=job.attempts,
+        links=JobLinks.model_validate({"self": base, "result": f"{base}/result", "events": f"{base}/events"}),
+    )
+
+
+def job_body(job: JobRecord, poll_after_s: float | None) -> dict[str, Any]:
+    """The Job as JSON-ready data."""
+    return render_job(job, poll_after_s).model_dump(mode="json", by_alias=True)
+
+
+def job_at(job: JobRecord, transition: TransitionRecord) -> JobRecord:
+    """The job as it was at `transition`'s version: that version's status and time, the job's identity.
+
+    Derived from the transition alone, so the same version always renders the same way (a webhook retried
+    days later carries the body of its first try). A terminal version's result was kept before it was recorded.
+    """
+    terminal = transition.status.terminal
+    return job.model_copy(
+        update={
+            "status": transition.status,
+            "version": transition.version,
+            "updated_at": transition.at,
+            "checked_at": transition.at,
+            "finished_at": transition.at if terminal else None,
+            "result_available": terminal and transition.status.state.has_result and job.result_available,
+            "stale": False,
+        }
+    )
+
+
+def webhook_body(job_then: JobRecord, event_id: str) -> dict[str, Any]:
+    """The body of the webhook event for one version of a job (contract section 3)."""
+    return {"id": event_id, "type": TRANSITION_EVENT, "job": job_body(job_then, None)}

@@ -1,0 +1,232 @@
+"""Each HTTP operation declared once: method, path, parameters, request body, answers and problem codes.
+
+The router is built from the declarations (`Api.register`); every handler receives its parameters already
+parsed and checked against them (a bad value is a 422 naming the parameter, never a 500); and the OpenAPI
+document's paths are built from the same declarations (`gateway.server.openapi`), so the document states
+exactly what the server enforces. A bound may name a configured limit (e.g. `maximum="max_page"`): the
+router and the document both read it from the app's limits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from gateway.server.body import read_body
+from gateway.server.keys import LIMITS
+from gateway.server.problems import validation_problem
+
+#: a number, or the name of a configured limit in the app's LIMITS
+Bound = float | str | None
+Limits = Mapping[str, float]
+Params = dict[str, Any]
+Handler = Callable[[web.Request, Params], Awaitable[web.StreamResponse]]
+
+#: the parsed request body, validated as the operation's `body` model (in Params)
+BODY = "body"
+#: the request body as parsed JSON, before validation (in Params)
+RAW_BODY = "raw_body"
+
+_INT = re.compile(r"-?[0-9]{1,18}")
+_FLOAT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,12})?")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One path, query or header parameter and the rules its value must meet."""
+
+    name: str
+    location: Literal["path", "query", "header"]
+    type: type = str
+    description: str = ""
+    required: bool = False
+    minimum: Bound = None
+    maximum: Bound = None
+    pattern: str | None = None
+    max_length: int | None = None
+    enum: tuple[str, ...] | None = None
+
+    def bound(self, value: Bound, limits: Limits) -> float | None:
+        return limits[value] if isinstance(value, str) else value
+
+    def rule(self, limits: Limits) -> str:
+        """What a valid value is, in words (the message of a 422)."""
+        if self.enum:
+            return f"one of {', '.join(self.enum)}"
+        low, high = self.bound(self.minimum, limits), self.bound(self.maximum, limits)
+        kind = {int: "an integer", float: "a number"}.get(self.type, "a string")
+        if self.type is str:
+            kind = f"a non-empty string of at most {self.max_length or 'any number of'} characters"
+            if self.pattern:
+                kind += " of the documented form"
+        if low is not None and high is not None:
+            return f"{kind} from {low:g} to {high:g}"
+        if low is not None:
+            return f"{kind} of at least {low:g}"
+        return kind
+
+    def parse(self, raw: str, limits: Limits) -> Any:
+        """The typed value; ValueError (with `rule`) when it breaks the declaration."""
+        value: Any
+        if self.type is int:
+            if not _INT.fullmatch(raw):
+                raise ValueError(self.rule(limits))
+            value = int(raw)
+        elif self.type is float:
+            if not _FLOAT.fullmatch(raw):
+                raise ValueError(self.rule(limits))
+            value = float(raw)
+        else:
+            if not raw or (self.max_length is not None and len(raw) > self.max_length):
+                raise ValueError(self.rule(limits))
+            if self.pattern is not None and not re.fullmatch(self.pattern, raw):
+                raise ValueError(self.rule(limits))
+            if self.enum is not None and raw not in self.enum:
+                raise ValueError(self.rule(limits))
+            return raw
+        low, high = self.bound(self.minimum, limits), self.bound(self.maximum, limits)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(self.rule(limits))
+        return value
+
+    def schema(self, limits: Limits) -> dict[str, Any]:
+        """The parameter's JSON schema (OpenAPI)."""
+        schema: dict[str, Any] = {"type": {int: "integer", float: "number"}.get(self.type, "string")}
+        for key, value in (("minimum", self.minimum), ("maximum", self.maximum)):
+            bound = self.bound(value, limits)
+            if bound is not None:
+                schema[key] = int(bound) if self.type is int else bound
+        if self.type is str:
+            schema["minLength"] = 1
+            if self.max_length is not None:
+                schema["maxLength"] = self.max_length
+            if self.pattern is not None:
+                schema["pattern"] = f"^{self.pattern}$"
+            if self.enum is not None:
+                schema["enum"] = list(self.enum)
+        return schema
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One documented success answer: a pydantic model as JSON, or another content type with its schema."""
+
+    status: int
+    description: str
+    model: type[BaseModel] | None = None
+    content_type: str = "application/json"
+    schema: dict[str, Any] | None = None
+    headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    #: the path as OpenAPI writes it (`/v1/jobs/{job_id}`)
+    path: str
+    summary: str
+    handler: Handler
+    params: tuple[Param, ...] = ()
+    body: type[BaseModel] | None = None
+    answers: tuple[Answer, ...] = ()
+    #: problem answers beyond the ones every operation of its kind has: status -> the codes it carries
+    problems: Mapping[int, str] = field(default_factory=dict)
+    secured: bool = True
+
+    @property
+    def router_path(self) -> str:
+        """The aiohttp path: path parameters with a pattern only match values of that form."""
+        path = self.path
+        for param in self.params:
+            if param.location == "path" and param.pattern:
+                path = path.replace("{" + param.name + "}", "{" + param.name + ":" + param.pattern + "}")
+        return path
+
+    def all_problems(self) -> dict[int, str]:
+        """Every problem status this operation may answer, with the codes it carries."""
+        found: dict[int, str] = {}
+        if self.secured:
+            found[401] = "unauthorized"
+        if any(p.location == "path" for p in self.params):
+            found[404] = "not_found"
+        if self.params or self.body is not None:
+            found[422] = "validation_error"
+        if self.body is not None:
+            found[413] = "payload_too_large"
+        for status, codes in self.problems.items():
+            found[status] = f"{found[status]} or {codes}" if status in found else codes
+        return dict(sorted(found.items()))
+
+    def parse(self, request: web.Request, limits: Limits) -> Params:
+        """Every declared parameter, typed and checked; one 422 listing every bad one."""
+        params: Params = {}
+        errors: list[dict[str, Any]] = []
+        for param in self.params:
+            source: Mapping[str, str]
+            if param.location == "path":
+                source = request.match_info
+            elif param.location == "query":
+                source = request.query
+            else:
+                source = request.headers
+            raw = source.get(param.name)
+            if raw is None:
+                if param.required:
+                    errors.append({"loc": [param.location, param.name], "msg": "required"})
+                continue
+            try:
+                params[param.name] = param.parse(raw, limits)
+            except ValueError as exc:
+                errors.append({"loc": [param.location, param.name], "msg": f"must be {exc}"})
+        if errors:
+            raise validation_problem(errors)
+        return params
+
+    def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            params = self.parse(request, request.app[LIMITS])
+            if self.body is not None:
+                params[BODY], params[RAW_BODY] = await read_body(request, self.body)
+            return await self.handler(request, params)
+
+        handle.__name__ = self.handler.__name__
+        handle.__doc__ = self.handler.__doc__
+        return handle
+
+
+class Api:
+    """A set of declared operations (one per routes module)."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def operation(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        params: tuple[Param, ...] = (),
+        body: type[BaseModel] | None = None,
+        answers: tuple[Answer, ...] = (),
+        problems: Mapping[int, str] | None = None,
+        secured: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        """Declare the decorated handler as the one implementation of `method path`."""
+
+        def declare(handler: Handler) -> Handler:
+            self.operations.append(
+                Operation(method.upper(), path, summary, handler, params, body, answers, problems or {}, secured)
+            )
+            return handler
+
+        return declare
+
+    def register(self, app: web.Application) -> None:
+        for op in self.operations:
+            app.router.add_route(op.method, op.router_path, op.aiohttp_handler())

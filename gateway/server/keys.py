@@ -1,0 +1,42 @@
+"""The typed keys of the application's and the requests' shared state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from gateway.config import GatewayConfig, WebhookConfig
+from gateway.jobs import Gateway
+from gateway.metrics import Metrics
+from gateway.provider import Provider, ProviderConfig
+from gateway.store.base import Store
+from gateway.vendor_http import VendorConnection
+from gateway.watch.engine import Watcher
+from gateway.webhooks.dispatcher import WebhookDispatcher
+
+# -- configuration, set by the app factory ------------------------------------------------------------
+CONFIG = web.AppKey("config", GatewayConfig)
+PROVIDER_SETTINGS = web.AppKey("provider_settings", dict[str, ProviderConfig])
+#: configured bounds of request parameters by name (e.g. "max_page"), read by the router and the OpenAPI document
+LIMITS = web.AppKey("limits", dict[str, float])
+MAX_BODY = web.AppKey("max_body", int)
+KEY_TABLE = web.AppKey("key_table", list[tuple[bytes, str]])
+WEBHOOK_SETTINGS = web.AppKey("webhook_settings", WebhookConfig)
+METRICS = web.AppKey("metrics", Metrics)
+OPENAPI = web.AppKey("openapi", dict[str, Any])
+JOB_COUNTS = web.AppKey("job_counts", dict[str, int])
+
+# -- resources, each made and released by its own cleanup context ------------------------------------------
+STORE = web.AppKey("store", Store)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+PROVIDERS = web.AppKey("providers", dict[str, Provider])
+CONNECTIONS = web.AppKey("connections", dict[str, VendorConnection])
+DISPATCHER = web.AppKey("dispatcher", WebhookDispatcher)
+WATCHER = web.AppKey("watcher", Watcher)
+GATEWAY = web.AppKey("gateway", Gateway)
+
+# -- per request ------------------------------------------------------------------------------------------
+TENANT = web.RequestKey("tenant", str)
+REQUEST_ID = web.RequestKey("request_id", str)

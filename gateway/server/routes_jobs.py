@@ -1,0 +1,167 @@
+"""Submitting, attaching, listing, reading (with long poll) and cancelling jobs (contract section 2)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.jobs import body_hash
+from gateway.models import Job
+from gateway.server.api import BODY, RAW_BODY, Answer, Api, Param, Params
+from gateway.server.common import JOB_ID, job_body, json_response, owned_job
+from gateway.server.keys import GATEWAY, STORE, TENANT, WEBHOOK_SETTINGS
+from gateway.server.problems import Problem, validation_problem
+from gateway.server.schemas import AttachRequest, JobList, ProviderList, SubmitRequest
+from gateway.states import State
+from gateway.webhooks.ssrf import check_url
+
+api = Api()
+
+MAX_WAIT_S = 60.0
+UPSTREAM = {
+    502: "upstream_error or upstream_auth_failed",
+    503: "upstream_rate_limited (with Retry-After) or unavailable",
+    504: "upstream_timeout",
+}
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key", "header", description="1-200 visible ASCII characters", max_length=200, pattern=r"[\x21-\x7e]+"
+)
+
+
+async def _check_webhook(request: web.Request, url: str | None) -> None:
+    """Refuse webhook URLs of the wrong form, or reaching loopback/private/link-local addresses (SSRF)."""
+    if url is None:
+        return
+    problem = await check_url(url, allow_private=request.app[WEBHOOK_SETTINGS].allow_private)
+    if problem:
+        raise validation_problem([{"loc": ["body", "webhook_url"], "msg": problem}])
+
+
+@api.operation("GET", "/v1/providers", summary="Installed providers", answers=(Answer(200, "OK", ProviderList),))
+async def list_providers(request: web.Request, params: Params) -> web.Response:
+    gw = request.app[GATEWAY]
+    return json_response({"providers": [gw.providers[name].describe() for name in sorted(gw.connections)]})
+
+
+@api.operation(
+    "POST",
+    "/v1/jobs",
+    summary="Submit a job",
+    params=(IDEMPOTENCY_KEY,),
+    body=SubmitRequest,
+    answers=(
+        Answer(200, "the job an earlier request with this Idempotency-Key created", Job, headers=("Location",)),
+        Answer(201, "created", Job, headers=("Location",)),
+    ),
+    problems={409: "idempotency_mismatch", **UPSTREAM},
+)
+async def submit(request: web.Request, params: Params) -> web.Response:
+    gw = request.app[GATEWAY]
+    body: SubmitRequest = params[BODY]
+    await _check_webhook(request, body.webhook_url)
+    key = params.get(IDEMPOTENCY_KEY.name)
+    job, created = await gw.submit(
+        request[TENANT],
+        provider=body.provider,
+        route=body.route,
+        input=body.input,
+        webhook_url=body.webhook_url,
+        metadata=body.metadata,
+        idempotency=None if key is None else (key, body_hash(params[RAW_BODY])),
+    )
+    location = f"/v1/jobs/{job.id}"
+    return json_response(job_body(request, job), status=201 if created else 200, headers={"Location": location})
+
+
+@api.operation(
+    "POST",
+    "/v1/jobs/attach",
+    summary="Adopt a job started at the vendor directly",
+    body=AttachRequest,
+    answers=(Answer(201, "attached", Job, headers=("Location",)),),
+    problems=UPSTREAM,
+)
+async def attach(request: web.Request, params: Params) -> web.Response:
+    gw = request.app[GATEWAY]
+    body: AttachRequest = params[BODY]
+    await _check_webhook(request, body.webhook_url)
+    job = await gw.attach(
+        request[TENANT],
+        provider=body.provider,
+        vendor_ref=body.vendor_ref,
+        webhook_url=body.webhook_url,
+        metadata=body.metadata,
+    )
+    return json_response(job_body(request, job), status=201, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+@api.operation(
+    "GET",
+    "/v1/jobs",
+    summary="The tenant's jobs, newest first",
+    params=(
+        Param("state", "query", enum=tuple(State)),
+        Param("provider", "query", max_length=100),
+        Param("limit", "query", int, description="jobs per page (default 50)", minimum=1, maximum="max_page"),
+        Param("cursor", "query", description="next_cursor of the previous page", max_length=512),
+    ),
+    answers=(Answer(200, "OK", JobList),),
+)
+async def list_jobs(request: web.Request, params: Params) -> web.Response:
+    try:
+        jobs, cursor = await request.app[STORE].list_jobs(
+            request[TENANT],
+            state=params.get("state"),
+            provider=params.get("provider"),
+            limit=params.get("limit", 50),
+            cursor=params.get("cursor"),
+        )
+    except ValueError:
+        raise validation_problem([{"loc": ["query", "cursor"], "msg": "not a cursor this API gave"}]) from None
+    return json_response({"data": [job_body(request, j) for j in jobs], "next_cursor": cursor})
+
+
+@api.operation(
+    "GET",
+    "/v1/jobs/{job_id}",
+    summary="Job status; long poll with wait and version",
+    params=(
+        JOB_ID,
+        Param(
+            "wait", "query", float, description="long poll: seconds to wait for a change", minimum=0, maximum=MAX_WAIT_S
+        ),
+        Param("version", "query", int, description="long poll: the version the caller has", minimum=0, maximum=2**62),
+    ),
+    answers=(Answer(200, "OK", Job),),
+)
+async def get_job(request: web.Request, params: Params) -> web.Response:
+    gw = request.app[GATEWAY]
+    job = await owned_job(request)
+    seconds = params.get("wait")
+    if seconds is not None:
+        known = params.get("version", job.version)
+        clock = gw.watcher.clock
+        deadline = clock() + seconds
+        while job.version == known and not job.terminal:
+            remaining = deadline - clock()
+            if remaining <= 0 or gw.watcher.notifier.closing:
+                break
+            await gw.watcher.notifier.wait(job.id, remaining)
+            job = await request.app[STORE].get_job(job.id) or job
+    return json_response(job_body(request, job))
+
+
+@api.operation(
+    "POST",
+    "/v1/jobs/{job_id}/cancel",
+    summary="Cancel the job",
+    params=(JOB_ID,),
+    answers=(Answer(202, "cancel requested", Job),),
+    problems={409: "not_cancellable or unsupported", **UPSTREAM},
+)
+async def cancel(request: web.Request, params: Params) -> web.Response:
+    gw = request.app[GATEWAY]
+    job = await owned_job(request)
+    if job.terminal:
+        raise Problem(409, "not_cancellable", f"the job is already {job.state.value}", job=job_body(request, job))
+    job = await gw.cancel(job)
+    return json_response(job_body(request, job), status=202)

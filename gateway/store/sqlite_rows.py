@@ -1,0 +1,114 @@
+"""SQLite rows <-> the store's records: the column lists, statements and conversions of `SqliteStore`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from gateway.states import CanonicalStatus
+from gateway.store.codec import dumps, from_us, from_us_or_none, to_us
+from gateway.store.records import JobRecord, OutboxEvent, TransitionRecord
+
+JOB_FIELDS = (
+    "id", "tenant", "provider", "state", "terminal", "version", "created_us", "updated_us", "finished_us",
+    "checked_us", "stale", "webhook_url", "route", "result_available", "anomalies", "vendor_ref", "status",
+    "metadata", "attempts",
+)  # fmt: skip
+JOB_COLUMNS = ", ".join(JOB_FIELDS)
+#: columns a job never changes after it is created
+_JOB_FIXED = ("id", "tenant", "created_us")
+INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join(':' + f for f in JOB_FIELDS)})"
+UPDATE_JOB = f"UPDATE jobs SET {', '.join(f'{f} = :{f}' for f in JOB_FIELDS if f not in _JOB_FIXED)} WHERE id = :id"
+TRANSITION_COLUMNS = "job_id, version, at_us, state, vendor_status, stage, progress, status"
+OUTBOX_COLUMNS = "id, job_id, version, tenant, url, attempts, next_attempt_us, delivered_us, last_error, created_us"
+
+
+def job_values(job: JobRecord) -> dict[str, Any]:
+    """The column values of a job."""
+    return {
+        "id": job.id,
+        "tenant": job.tenant,
+        "provider": job.provider,
+        "state": job.status.state.value,
+        "terminal": int(job.status.terminal),
+        "version": job.version,
+        "created_us": to_us(job.created_at),
+        "updated_us": to_us(job.updated_at),
+        "finished_us": None if job.finished_at is None else to_us(job.finished_at),
+        "checked_us": None if job.checked_at is None else to_us(job.checked_at),
+        "stale": int(job.stale),
+        "webhook_url": job.webhook_url,
+        "route": job.route,
+        "result_available": int(job.result_available),
+        "anomalies": job.anomalies,
+        "vendor_ref": dumps(job.vendor_ref),
+        "status": job.status.model_dump_json(),
+        "metadata": dumps(job.metadata),
+        "attempts": dumps(job.attempts),
+    }
+
+
+def job_from(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        tenant=row["tenant"],
+        provider=row["provider"],
+        vendor_ref=json.loads(row["vendor_ref"]),
+        status=CanonicalStatus.model_validate_json(row["status"]),
+        version=row["version"],
+        created_at=from_us(row["created_us"]),
+        updated_at=from_us(row["updated_us"]),
+        finished_at=from_us_or_none(row["finished_us"]),
+        checked_at=from_us_or_none(row["checked_us"]),
+        stale=bool(row["stale"]),
+        metadata=json.loads(row["metadata"]),
+        webhook_url=row["webhook_url"],
+        route=row["route"],
+        attempts=json.loads(row["attempts"]),
+        result_available=bool(row["result_available"]),
+        anomalies=row["anomalies"],
+    )
+
+
+def transition_values(job: JobRecord, at_us: int) -> tuple[Any, ...]:
+    """The row of the job's current version in `transitions` (TRANSITION_COLUMNS order)."""
+    status = job.status
+    return (
+        job.id,
+        job.version,
+        at_us,
+        status.state.value,
+        status.vendor_status,
+        status.stage,
+        status.progress,
+        status.model_dump_json(),
+    )
+
+
+def transition_from(row: sqlite3.Row) -> TransitionRecord:
+    return TransitionRecord(
+        job_id=row["job_id"],
+        version=row["version"],
+        at=from_us(row["at_us"]),
+        state=row["state"],
+        vendor_status=row["vendor_status"],
+        stage=row["stage"],
+        progress=row["progress"],
+        status=CanonicalStatus.model_validate_json(row["status"]),
+    )
+
+
+def event_from(row: sqlite3.Row) -> OutboxEvent:
+    return OutboxEvent(
+        id=row["id"],
+        job_id=row["job_id"],
+        version=row["version"],
+        tenant=row["tenant"],
+        url=row["url"],
+        attempts=row["attempts"],
+        next_attempt_at=from_us(row["next_attempt_us"]),
+        delivered_at=from_us_or_none(row["delivered_us"]),
+        last_error=row["last_error"],
+        created_at=from_us_or_none(row["created_us"]),
+    )

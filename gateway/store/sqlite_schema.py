@@ -1,0 +1,138 @@
+"""The SQLite store's schema: an ordered list of migrations, applied in one transaction at open."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from gateway.store.base import StoreError
+from gateway.store.codec import now_us
+
+log = logging.getLogger("gateway.store")
+
+#: The schema, as an ordered list of migrations: entry N-1 brings a database from version N-1 to N.
+#: Append only; never edit a released entry. The applied version is PRAGMA user_version, and every
+#: applied migration is also logged in `schema_version`.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (  # 1: initial schema
+        """CREATE TABLE schema_version (
+            version INTEGER PRIMARY KEY,
+            applied_at INTEGER NOT NULL
+        )""",
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL,
+            terminal INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL,
+            finished_us INTEGER,
+            checked_us INTEGER,
+            stale INTEGER NOT NULL DEFAULT 0,
+            webhook_url TEXT,
+            route TEXT,
+            result_available INTEGER NOT NULL DEFAULT 0,
+            anomalies INTEGER NOT NULL DEFAULT 0,
+            vendor_ref TEXT NOT NULL,
+            status TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            attempts TEXT NOT NULL
+        )""",
+        "CREATE INDEX jobs_by_tenant ON jobs (tenant, created_us, id)",
+        "CREATE INDEX jobs_by_tenant_state ON jobs (tenant, state, created_us, id)",
+        "CREATE INDEX jobs_by_tenant_provider ON jobs (tenant, provider, created_us, id)",
+        "CREATE INDEX jobs_open ON jobs (created_us, id) WHERE terminal = 0",
+        """CREATE TABLE idempotency (
+            tenant TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body_hash TEXT NOT NULL,
+            job_id TEXT NOT NULL REFERENCES jobs (id),
+            created_us INTEGER NOT NULL,
+            PRIMARY KEY (tenant, key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE transitions (
+            job_id TEXT NOT NULL REFERENCES jobs (id),
+            version INTEGER NOT NULL,
+            at_us INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            vendor_status TEXT,
+            stage TEXT,
+            progress INTEGER,
+            status TEXT NOT NULL,
+            PRIMARY KEY (job_id, version)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            job_id TEXT NOT NULL REFERENCES jobs (id),
+            tenant TEXT NOT NULL,
+            url TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_us INTEGER NOT NULL,
+            delivered_us INTEGER,
+            last_error TEXT,
+            created_us INTEGER NOT NULL
+        )""",
+        "CREATE INDEX outbox_due ON outbox (next_attempt_us, seq) WHERE delivered_us IS NULL",
+        """CREATE TABLE results (
+            job_id TEXT PRIMARY KEY REFERENCES jobs (id),
+            result TEXT NOT NULL,
+            saved_us INTEGER NOT NULL
+        )""",
+        """CREATE TABLE artifacts (
+            job_id TEXT PRIMARY KEY REFERENCES jobs (id),
+            content_type TEXT NOT NULL,
+            filename TEXT,
+            size INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            saved_us INTEGER NOT NULL
+        )""",
+    ),
+    (  # 2: webhook events are delivered in order per job: find a job's earliest pending event quickly
+        "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL",
+    ),
+    (  # 3: the outbox holds (job, version); the webhook body is rendered when it is sent, not stored
+        """CREATE TABLE outbox_v3 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            job_id TEXT NOT NULL REFERENCES jobs (id),
+            version INTEGER NOT NULL,
+            tenant TEXT NOT NULL,
+            url TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_us INTEGER NOT NULL,
+            delivered_us INTEGER,
+            last_error TEXT,
+            created_us INTEGER NOT NULL,
+            UNIQUE (job_id, version)
+        )""",
+        # event ids are "evt_<job id>_<version>"
+        """INSERT INTO outbox_v3 (seq, id, job_id, version, tenant, url, attempts, next_attempt_us, delivered_us,
+                                  last_error, created_us)
+           SELECT seq, id, job_id, CAST(substr(id, length(job_id) + 6) AS INTEGER), tenant, url, attempts,
+                  next_attempt_us, delivered_us, last_error, created_us
+           FROM outbox""",
+        "DROP TABLE outbox",
+        "ALTER TABLE outbox_v3 RENAME TO outbox",
+        "CREATE INDEX outbox_due ON outbox (next_attempt_us, seq) WHERE delivered_us IS NULL",
+        "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL",
+    ),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database to SCHEMA_VERSION (inside the caller's write transaction)."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise StoreError(f"the store's schema version {current} is newer than this gateway's ({SCHEMA_VERSION})")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[version - 1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, now_us()))
+        conn.execute(f"PRAGMA user_version = {version:d}")
+        log.info("store schema migrated to version %d", version)
