@@ -20,11 +20,14 @@ simulate: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --record-mode=none --block-network --allowed-hosts=127.0.0.1,localhost,::1
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Re-record every provider's cassettes from the simulators (started in-process by the tests).
 cassettes: $(STAMP)

@@ -7,9 +7,14 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any
+
+from aiohttp import web
 
 from gateway import __version__
+from gateway.client_cli import run_client
+from gateway.plugins import get_providers
+from gateway.server.run import serve
+from gateway.sim.server import SIMULATORS, build_simulator_app
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _providers(args: argparse.Namespace) -> int:
-    from gateway.plugins import get_providers
-
     providers = get_providers()
     if args.json:
         print(json.dumps({"providers": [p.describe() for _, p in sorted(providers.items())]}, indent=2))
@@ -98,11 +101,6 @@ def _providers(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from gateway.plugins import get_providers
-    from gateway.sim.server import SIMULATORS, build_simulator_app
-
     app = build_simulator_app(step_s=args.step)
     providers = get_providers()
     for name in app[SIMULATORS]:
@@ -112,8 +110,6 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.server.run import serve
-
     return serve(args)
 
 
@@ -123,17 +119,7 @@ def _client(args: argparse.Namespace) -> int:
     if not url or not key:
         print("gateway: set GATEWAY_URL and GATEWAY_KEY (e.g. http://127.0.0.1:8080 and demo-key)", file=sys.stderr)
         return 2
-    from gateway.client_cli import run_client
-
     return asyncio.run(run_client(args, url.rstrip("/"), key))
-
-
-def _load_json_arg(text: str) -> Any:
-    """A JSON value from the command line, or from a file when it starts with @."""
-    if text.startswith("@"):
-        with open(text[1:], encoding="utf-8") as fh:
-            return json.load(fh)
-    return json.loads(text)
 
 
 if __name__ == "__main__":

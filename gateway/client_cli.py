@@ -14,6 +14,14 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+def load_json_arg(text: str) -> Any:
+    """A JSON value from the command line, or from a file when it starts with @."""
+    if text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as fh:
+            return json.load(fh)
+    return json.loads(text)
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -72,10 +80,8 @@ def _show(status: int, body: Any) -> int:
 
 
 async def _submit(session: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> int:
-    from gateway.cli import _load_json_arg
-
     try:
-        data = _load_json_arg(args.input)
+        data = load_json_arg(args.input)
     except (OSError, ValueError) as exc:
         print(f"gateway: --input is not JSON: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -85,10 +85,18 @@ class VendorRateLimited(VendorError):
 
 
 class VendorTimeout(VendorError):
-    """The vendor did not answer in time, or the connection broke."""
+    """The vendor did not answer in time."""
 
     problem_code = "upstream_timeout"
     http_status = 504
+    failover = True
+
+
+class VendorConnectionError(VendorError):
+    """The vendor could not be reached, or the connection broke (refused, reset, closed mid-answer)."""
+
+    problem_code = "upstream_error"
+    http_status = 502
     failover = True
 
 

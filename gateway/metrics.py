@@ -94,7 +94,7 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        for metric in (
+        metrics: tuple[Counter | Histogram | Gauge, ...] = (
             self.requests,
             self.upstream,
             self.upstream_latency,
@@ -103,6 +103,7 @@ class Metrics:
             self.transitions,
             self.webhooks,
             *self.gauges,
-        ):
+        )
+        for metric in metrics:
             lines += metric.render()
         return "\n".join(lines) + "\n"

@@ -6,17 +6,15 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.errors import InputError, UnsupportedOperation
 from gateway.models import ResultParts
+from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, State
 from gateway.vendor_http import VendorConnection
-
-if TYPE_CHECKING:
-    from gateway.sim.base import Simulator
 
 
 class Capabilities(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from gateway.states import CanonicalStatus, State
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("gateway.normalize")
 
 
 def lenient(model: type[M], body: Any, *, max_prunes: int = 200) -> M | None:
@@ -69,14 +71,26 @@ def status_string(body: Any, key: str = "status") -> str | None:
     return None
 
 
+def safe_normalize(normalize: Callable[[Any], CanonicalStatus], body: Any) -> CanonicalStatus:
+    """`normalize(body)`, made total: when the rules raise or answer something that is not a canonical status
+    (a plugin's bug), the body maps to `unknown` with the vendor's status string where one is readable.
+    The one guard every caller of a provider's `normalize` goes through."""
+    try:
+        status = normalize(body)
+    except Exception:
+        log.exception("%s raised on a vendor body; mapped to unknown", getattr(normalize, "__qualname__", normalize))
+        return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body))
+    if not isinstance(status, CanonicalStatus):
+        log.error("%s answered %r, not a CanonicalStatus; mapped to unknown", normalize, type(status).__name__)
+        return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body))
+    return status
+
+
 def never_raises(normalize: Callable[[Any], CanonicalStatus]) -> Callable[[Any], CanonicalStatus]:
-    """Make a provider's normalize total: whatever slips through its rules maps to `unknown`."""
+    """Make a provider's normalize total (see `safe_normalize`): for a provider's own module-level rules."""
 
     @functools.wraps(normalize)
     def total(body: Any) -> CanonicalStatus:
-        try:
-            return normalize(body)
-        except Exception:
-            return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body))
+        return safe_normalize(normalize, body)
 
     return total

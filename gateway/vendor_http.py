@@ -15,6 +15,7 @@ from gateway.errors import (
     InputError,
     VendorAuthError,
     VendorConflict,
+    VendorConnectionError,
     VendorError,
     VendorMalformed,
     VendorNotFound,
@@ -124,7 +125,9 @@ class VendorConnection:
         except TimeoutError as exc:
             raise VendorTimeout("vendor did not answer in time", provider=self.provider) from exc
         except aiohttp.ClientError as exc:
-            raise VendorTimeout(f"vendor connection failed: {type(exc).__name__}", provider=self.provider) from exc
+            raise VendorConnectionError(
+                f"vendor connection failed: {type(exc).__name__}", provider=self.provider
+            ) from exc
 
     def _parse(self, raw: bytes) -> Any:
         try:
@@ -172,8 +175,12 @@ class VendorConnection:
         errors = []
         for item in detail[:50]:
             if isinstance(item, dict):
-                loc = item.get("loc") if isinstance(item.get("loc"), list) else []
-                loc = [p for p in loc if isinstance(p, str | int) and not isinstance(p, bool)]
+                raw_loc = item.get("loc")
+                loc = (
+                    [p for p in raw_loc if isinstance(p, str | int) and not isinstance(p, bool)]
+                    if isinstance(raw_loc, list)
+                    else []
+                )
                 errors.append({"loc": ["input", *loc], "msg": self.scrub(str(item.get("msg", "invalid")))})
         return errors or None
 

@@ -23,7 +23,7 @@ from gateway.server.problems import validation_problem
 
 #: a number, or the name of a configured limit in the app's LIMITS
 Bound = float | str | None
-Limits = Mapping[str, float]
+Limits = dict[str, float]
 Params = dict[str, Any]
 Handler = Callable[[web.Request, Params], Awaitable[web.StreamResponse]]
 

@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -23,9 +24,9 @@ log = logging.getLogger("gateway.access")
 errlog = logging.getLogger("gateway.server")
 
 
-def vendor_problem(exc: VendorError, attempts: list | None = None) -> Problem:
+def vendor_problem(exc: VendorError, attempts: list[dict[str, Any]] | None = None) -> Problem:
     """A vendor failure as the contract's problem code; never a secret, never the vendor's raw body."""
-    extra = {"attempts": attempts} if attempts else {}
+    extra: dict[str, Any] = {"attempts": attempts} if attempts else {}
     detail = f"{exc.provider}: {exc.message}" if exc.provider else exc.message
     if exc.problem_code == "validation_error":
         return Problem(422, "validation_error", detail, errors=getattr(exc, "errors", []), **extra)

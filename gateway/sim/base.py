@@ -78,7 +78,7 @@ class Simulator:
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
     def key_ok(value: str | None) -> bool:
-        return bool(value) and value.strip() != "" and value.strip() != "invalid"
+        return value is not None and value.strip() not in ("", "invalid")
 
     def new_job(self, view: dict[str, Any], *, job_id: str | None = None, **private: Any) -> SimJob:
         job = SimJob(id=job_id or str(uuid.uuid4()), view=view, created=self.clock(), private=dict(private))
@@ -181,7 +181,7 @@ class Simulator:
     @staticmethod
     def _with_unknown_status(response: web.Response) -> web.Response:
         try:
-            body = json.loads(response.body) if response.body else None
+            body = json.loads(response.body) if isinstance(response.body, bytes | bytearray) else None
         except (TypeError, ValueError):
             return response
         if isinstance(body, dict) and "status" in body:

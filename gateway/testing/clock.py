@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 #: the wall time a FakeClock starts at unless told otherwise
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,10 +47,10 @@ class FakeClock:
     async def wait(self, event: asyncio.Event, seconds: float) -> bool:
         if event.is_set():
             return True
-        timer = self._timer(seconds)
-        waiter = asyncio.ensure_future(event.wait())
+        timer: asyncio.Future[Any] = self._timer(seconds)
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(event.wait())
         try:
-            await asyncio.wait({timer, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([timer, waiter], return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
             timer.cancel()

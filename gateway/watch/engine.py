@@ -21,6 +21,7 @@ from gateway.provider import Provider
 from gateway.states import CanonicalStatus, JobError, State, is_transition
 from gateway.store.base import Store
 from gateway.store.records import JobRecord
+from gateway.tolerant import safe_normalize
 from gateway.vendor_http import VendorConnection
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
@@ -133,7 +134,7 @@ class Watcher:
     def _start_poll(self, job_id: str) -> asyncio.Task[None]:
         task = asyncio.create_task(self._poll(job_id), name=f"poll-{job_id}")
         self._inflight[job_id] = task
-        task.add_done_callback(lambda _t, j=job_id: self._inflight.pop(j, None))
+        task.add_done_callback(lambda _done: self._inflight.pop(job_id, None))
         return task
 
     async def poll_now(self, job_id: str) -> None:
@@ -220,11 +221,7 @@ class Watcher:
         self._schedule(job_id, lane.jittered(self._interval[job_id]))
 
     def _normalize(self, provider: Provider, body: Any) -> CanonicalStatus:
-        try:
-            status = provider.normalize(body)
-        except Exception:
-            log.exception("%s.normalize raised; treating as unknown", provider.name)
-            status = CanonicalStatus(state=State.UNKNOWN)
+        status = safe_normalize(provider.normalize, body)
         if status.state is State.UNKNOWN:
             self.metrics.unknown_status.inc(provider=provider.name, vendor_status=str(status.vendor_status)[:64])
         return status

@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import field_validator, model_validator
@@ -16,6 +16,7 @@ from pydantic import field_validator, model_validator
 from gateway.errors import (
     InputError,
     VendorConflict,
+    VendorConnectionError,
     VendorError,
     VendorMalformed,
     VendorNotFound,
@@ -29,9 +30,7 @@ from gateway.tolerant import lenient
 from gateway.vendor_http import VendorConnection, path_segment
 from providers.doc_translator import mapping as table
 from providers.doc_translator.models import TranslateResponse, UploadResponse
-
-if TYPE_CHECKING:
-    from providers.doc_translator.simulator import DocTranslatorSimulator
+from providers.doc_translator.simulator import DocTranslatorSimulator
 
 CHUNK = 64 * 1024
 PDF_MAGIC = b"%PDF-"
@@ -255,8 +254,6 @@ class DocTranslatorProvider(Provider):
 
     # -- simulator -----------------------------------------------------------------------------------
     def simulator(self, step_s: float = 1.0) -> DocTranslatorSimulator:
-        from providers.doc_translator.simulator import DocTranslatorSimulator
-
         return DocTranslatorSimulator(step_s=step_s)
 
 
@@ -267,4 +264,4 @@ async def _chunks(conn: VendorConnection, resp: aiohttp.ClientResponse) -> Async
     except TimeoutError as exc:
         raise VendorTimeout("vendor stopped sending the file in time", provider=conn.provider) from exc
     except aiohttp.ClientError as exc:
-        raise VendorTimeout(f"vendor download broke off: {type(exc).__name__}", provider=conn.provider) from exc
+        raise VendorConnectionError(f"vendor download broke off: {type(exc).__name__}", provider=conn.provider) from exc

@@ -176,7 +176,9 @@ def _result_issues(result: JobResult, status_body: Any) -> list[Issue]:
     issues: list[Issue] = []
     if status == "completed_with_blocks":
         errors = {s.id: s.error for s in known.segments if s.id is not None}
-        issues = qa_mapping.blocked_issues((s.id, s.status, errors.get(s.id)) for s in result.segments)
+        issues = qa_mapping.blocked_issues(
+            (s.id, s.status, None if s.id is None else errors.get(s.id)) for s in result.segments
+        )
     elif status == "needs_review":
         issues = [qa_mapping.needs_review_issue(result.warning or known.warning)]
     return issues + qa_mapping.delivery_note_issues(result.delivery_notes)

@@ -333,8 +333,9 @@ def _result_body(job: SimJob) -> dict[str, Any]:
     texts: list[str] = job.private["texts"]
     target_lang: str = job.private["target_lang"]
     by_id = {s.get("id"): s for s in _segments(job)}
-    segments = []
-    notes = []
+    segments: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    translations: list[str] = []
     for i, source in enumerate(texts):
         seen = by_id.get(i, {})
         status = seen.get("status") if seen.get("status") in FINAL_SEGMENT_STATUSES else "done"
@@ -342,11 +343,14 @@ def _result_body(job: SimJob) -> dict[str, Any]:
         score = _number(seen.get("qa_score"))
         if score is None and translated:
             score = LOW_SCORE if "LOWQ" in source else 95.0
+        translation = f"[{target_lang}] {source}" if translated else None
+        if translation:
+            translations.append(translation)
         segments.append(
             {
                 "id": i,
                 "source": source,
-                "translation": f"[{target_lang}] {source}" if translated else None,
+                "translation": translation,
                 "qa_score": score if translated else None,
                 "status": status,
             }
@@ -360,11 +364,11 @@ def _result_body(job: SimJob) -> dict[str, Any]:
                     "suggestion": "Have a reviewer check this segment",
                 }
             )
-    usage = job.view.get("token_usage") if isinstance(job.view.get("token_usage"), dict) else {}
+    raw_usage = job.view.get("token_usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
     tokens_in = int(_number(usage.get("input_tokens")) or 0)
     tokens_out = int(_number(usage.get("output_tokens")) or 0)
     scores = [s["qa_score"] for s in segments if s["qa_score"] is not None]
-    translations = [s["translation"] for s in segments if s["translation"]]
     status = job.view.get("status")
     warning = None
     if status == "needs_review":

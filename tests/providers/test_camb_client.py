@@ -15,6 +15,7 @@ from gateway.errors import (
     InputError,
     VendorAuthError,
     VendorConflict,
+    VendorConnectionError,
     VendorMalformed,
     VendorNotFound,
     VendorRateLimited,
@@ -405,7 +406,7 @@ async def test_timeout(
 
 async def test_connection_reset(conn: VendorConnection, server: TestServer, session: aiohttp.ClientSession) -> None:
     await fault(server, session, fault="reset")
-    with pytest.raises(VendorTimeout):
+    with pytest.raises(VendorConnectionError):
         await provider.submit(conn, NATIVE)
 
 

@@ -14,6 +14,7 @@ from gateway.errors import (
     InputError,
     UnsupportedOperation,
     VendorAuthError,
+    VendorConnectionError,
     VendorMalformed,
     VendorNotFound,
     VendorRateLimited,
@@ -436,7 +437,7 @@ async def test_timeout(session: aiohttp.ClientSession, live: Sim) -> None:
 
 async def test_connection_reset_on_submit(conn: VendorConnection, live: Sim) -> None:
     await live.fault(fault="reset")
-    with pytest.raises(VendorTimeout):
+    with pytest.raises(VendorConnectionError):
         await PROVIDER.submit(conn, {})
 
 
@@ -444,7 +445,7 @@ async def test_connection_reset_on_status(conn: VendorConnection, live: Sim) -> 
     ref = await PROVIDER.submit(conn, {})
     # aiohttp retries an idempotent request once when a kept-alive connection drops: reset both tries
     await live.fault(fault="reset", count=2)
-    with pytest.raises(VendorTimeout):
+    with pytest.raises(VendorConnectionError):
         await PROVIDER.fetch_status(conn, ref)
 
 

@@ -16,6 +16,7 @@ from gateway.errors import (
     InputError,
     UnsupportedOperation,
     VendorConflict,
+    VendorConnectionError,
     VendorError,
     VendorMalformed,
     VendorNotFound,
@@ -332,12 +333,12 @@ async def test_timeout(env: Env) -> None:
 
 async def test_connection_reset(env: Env) -> None:
     env.fault("reset")
-    with pytest.raises(VendorTimeout):
+    with pytest.raises(VendorConnectionError):
         await PROVIDER.submit(env.conn(), document())
     ref = await submitted(env)
     # aiohttp itself retries an idempotent GET once when a kept-alive connection drops: reset both tries
     env.fault("reset", count=2)
-    with pytest.raises(VendorTimeout):
+    with pytest.raises(VendorConnectionError):
         await PROVIDER.fetch_status(env.conn(), ref)
 
 

@@ -18,6 +18,7 @@ from gateway.errors import (
     UnsupportedOperation,
     VendorAuthError,
     VendorConflict,
+    VendorConnectionError,
     VendorMalformed,
     VendorNotFound,
     VendorRateLimited,
@@ -330,7 +331,7 @@ async def test_timeout(live: Live) -> None:
 async def test_connection_reset(live: Live) -> None:
     # two: aiohttp retries an idempotent request once when a reused keep-alive connection drops
     await live.fault(fault="reset", count=2)
-    with pytest.raises(VendorTimeout):
+    with pytest.raises(VendorConnectionError):
         await PROVIDER.fetch_status(live.conn, CASE.unknown_ref)
 
 

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from gateway.config import WebhookConfig
 from gateway.metrics import Metrics
-from gateway.states import CanonicalStatus, State
 from gateway.models import Job
+from gateway.states import CanonicalStatus, State
 from gateway.store.records import JobRecord, OutboxEvent
 from gateway.store.sqlite import SqliteStore
 from gateway.webhooks.dispatcher import NO_SECRET, WebhookDispatcher, backoff_delay
