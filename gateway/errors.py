@@ -72,16 +72,20 @@ class VendorPaymentRequired(VendorError):
     failover = True
 
 
-class VendorRateLimited(VendorError):
-    """The vendor asked us to slow down (429); `retry_after` in seconds when it said."""
-
-    problem_code = "upstream_rate_limited"
-    http_status = 503
-    failover = True
+class _RetryLater(VendorError):
+    """A failure the vendor may say when to retry after (`Retry-After`, in seconds; None when it did not)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class VendorRateLimited(_RetryLater):
+    """The vendor asked us to slow down (429)."""
+
+    problem_code = "upstream_rate_limited"
+    http_status = 503
+    failover = True
 
 
 class VendorTimeout(VendorError):
@@ -100,16 +104,12 @@ class VendorConnectionError(VendorError):
     failover = True
 
 
-class VendorServerError(VendorError):
+class VendorServerError(_RetryLater):
     """The vendor answered 5xx."""
 
     problem_code = "upstream_error"
     http_status = 502
     failover = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
 
 
 class VendorMalformed(VendorError):
