@@ -64,20 +64,26 @@ class VendorValidationError(VendorError):
         self.errors = errors or [{"loc": ["input"], "msg": message}]
 
 
-class VendorPaymentRequired(VendorError):
-    """The vendor wants money before it works (402)."""
-
-    problem_code = "upstream_error"
-    http_status = 502
-    failover = True
-
-
 class _RetryLater(VendorError):
     """A failure the vendor may say when to retry after (`Retry-After`, in seconds; None when it did not)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class VendorQuotaExceeded(_RetryLater):
+    """The vendor account's quota is used up or the vendor wants payment (402, and whatever unusual status a
+    provider maps here, e.g. 456). A route moves on to its next provider; a watched job stays as it was,
+    marked stale with this reason, and is polled again on the backoff ladder."""
+
+    problem_code = "upstream_quota_exceeded"
+    http_status = 402
+    failover = True
+
+
+#: the earlier name of VendorQuotaExceeded (HTTP 402 "payment required" is the same condition)
+VendorPaymentRequired = VendorQuotaExceeded
 
 
 class VendorRateLimited(_RetryLater):
@@ -118,6 +124,16 @@ class VendorMalformed(VendorError):
     problem_code = "upstream_error"
     http_status = 502
     failover = True
+
+
+class ResultGone(VendorError):
+    """The finished job's result can never be read again: the one-time download was already taken, or the
+    vendor purged it. Raised by `fetch_result` or `open_artifact`; the gateway ends the job at once with the
+    issue `result_unavailable` instead of retrying."""
+
+    problem_code = "result_unavailable"
+    http_status = 502
+    failover = False
 
 
 class UnsupportedOperation(Exception):

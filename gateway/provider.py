@@ -10,11 +10,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.errors import InputError, UnsupportedOperation
+from gateway.errors import InputError, UnsupportedOperation, VendorError
 from gateway.models import ResultParts
 from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, State
-from gateway.vendor_http import VendorConnection
+from gateway.vendor_http import DEFAULT_ERROR_FIELDS, VendorConnection
 
 
 class Capabilities(BaseModel):
@@ -91,6 +91,10 @@ class Provider:
     config_model: ClassVar[type[ProviderConfig]] = ProviderConfig
     #: URL prefix of this vendor's simulator inside `gateway simulate`
     sim_prefix: ClassVar[str | None] = None
+    #: dotted paths of the vendor's error bodies where its message is, tried in order
+    error_fields: ClassVar[tuple[str, ...]] = DEFAULT_ERROR_FIELDS
+    #: unusual HTTP statuses of this vendor and the typed error each means, e.g. `{456: VendorQuotaExceeded}`
+    status_errors: ClassVar[Mapping[int, type[VendorError]]] = {}
 
     # -- pure -------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:
@@ -121,6 +125,8 @@ class Provider:
             timeout_s=config.timeout_s,
             secrets=[key] if key else [],
             settings=config,
+            error_fields=self.error_fields,
+            status_errors=self.status_errors,
         )
 
     # -- I/O ----------------------------------------------------------------------------------

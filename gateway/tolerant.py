@@ -62,13 +62,19 @@ def _walk(data: Any, loc: list[Any]) -> Any:
     return data
 
 
+def field_at(body: Any, path: str) -> Any:
+    """The value at a dotted path of nested objects (`"error.message"`), or None where the path breaks off."""
+    for key in path.split("."):
+        if not isinstance(body, dict):
+            return None
+        body = body.get(key)
+    return body
+
+
 def status_string(body: Any, key: str = "status") -> str | None:
-    """The vendor's status value as a string, or None when absent or not a string."""
-    if isinstance(body, dict):
-        value = body.get(key)
-        if isinstance(value, str):
-            return value
-    return None
+    """The vendor's status value (at `key`, a dotted path) as a string, or None when absent or not a string."""
+    value = field_at(body, key)
+    return value if isinstance(value, str) else None
 
 
 def safe_normalize(normalize: Callable[[Any], CanonicalStatus], body: Any) -> CanonicalStatus:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -19,14 +20,20 @@ from gateway.errors import (
     VendorError,
     VendorMalformed,
     VendorNotFound,
-    VendorPaymentRequired,
+    VendorQuotaExceeded,
     VendorRateLimited,
     VendorServerError,
     VendorTimeout,
     VendorValidationError,
+    _RetryLater,
 )
+from gateway.tolerant import field_at
 
 MAX_VENDOR_BODY = 32 * 1024 * 1024
+#: where most vendors put the message of an error body (FastAPI `detail`, `message`, `{"error": {"message"}}`)
+DEFAULT_ERROR_FIELDS = ("detail", "message", "error.message", "error")
+#: the longest vendor message the gateway repeats
+MAX_MESSAGE = 500
 _SEGMENT_OK = re.compile(r"^[A-Za-z0-9._~:@!$&'()*+,;=-]{1,200}$")
 
 
@@ -52,7 +59,12 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class VendorConnection:
-    """What a provider's async methods use to talk to its vendor. Owned by the gateway, one per provider."""
+    """What a provider's async methods use to talk to its vendor. Owned by the gateway, one per provider.
+
+    Every request goes through `request_json` or `stream`; a non-2xx answer (but the statuses in `allow`) and
+    every transport failure come back as a typed error of `gateway.errors`, whose message is the vendor's own
+    (read from `error_fields` of the answer's JSON body), scrubbed of every secret the connection knows.
+    """
 
     def __init__(
         self,
@@ -64,6 +76,8 @@ class VendorConnection:
         timeout_s: float = 30.0,
         secrets: Iterable[str] = (),
         settings: Any = None,
+        error_fields: Sequence[str] = DEFAULT_ERROR_FIELDS,
+        status_errors: Mapping[int, type[VendorError]] | None = None,
     ) -> None:
         self.provider = provider
         self.session = session
@@ -73,8 +87,12 @@ class VendorConnection:
         self.secrets = [s for s in secrets if s]
         #: the provider's validated config model (e.g. Datafold's project_id)
         self.settings = settings
-        #: per-connection cache for the provider (e.g. CAMB's language ids)
+        #: per-connection cache for the provider (e.g. CAMB's language ids); shared by `with_secrets` views
         self.cache: dict[str, Any] = {}
+        #: dotted paths of the vendor's error body where its message is, tried in order
+        self.error_fields = tuple(error_fields)
+        #: unusual HTTP statuses and the typed error each means (e.g. {456: VendorQuotaExceeded})
+        self.status_errors = dict(status_errors or {})
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -85,42 +103,84 @@ class VendorConnection:
             text = text.replace(secret, "***")
         return text
 
+    def with_secrets(self, secrets: Iterable[str]) -> VendorConnection:
+        """This connection, also scrubbing these per-job secrets (a job's private vendor_ref values) from every
+        message it makes. Same session, settings and cache; the gateway passes such a view to I/O methods."""
+        extra = [s for s in secrets if isinstance(s, str) and s]
+        if not extra:
+            return self
+        view = copy.copy(self)
+        view.secrets = [*self.secrets, *extra]
+        return view
+
     async def request_json(
         self,
         method: str,
         path: str,
         *,
         json_body: Any = None,
-        params: dict[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         data: Any = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         allow: tuple[int, ...] = (),
     ) -> tuple[int, Any]:
-        """Send one request; return (status, parsed JSON). Non-2xx statuses not in `allow` raise typed errors."""
-        extra = {"headers": {**self.headers, **headers}} if headers else {}
-        async with self._open(method, path, allow, json=json_body, params=params, data=data, **extra) as resp:
+        """Send one request; return (status, parsed JSON body).
+
+        `json_body` is sent as JSON; `data` as given instead (bytes, or a dict sent as a form, with a
+        matching Content-Type in `headers` for anything else such as multipart); `params` is the query;
+        `headers` are added to the connection's (auth) headers for this request only. A non-2xx answer
+        whose status is in `allow` is returned like a 2xx one (the caller reads it; `error_for` gives its
+        typed error when the caller wants one); any other non-2xx answer raises its typed error.
+        """
+        async with self._open(method, path, allow, json_body, params, data, headers) as resp:
             return resp.status, self._parse(await _read_capped(resp))
 
     @asynccontextmanager
-    async def stream(self, method: str, path: str) -> AsyncIterator[aiohttp.ClientResponse]:
-        """An open response whose body the caller streams; errors are raised before it is yielded."""
-        async with self._open(method, path, ()) as resp:
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The same request as `request_json`, yielding the open response whose body the caller streams
+        (`resp.content.iter_chunked(n)`); a failed answer raises its typed error before anything is yielded."""
+        async with self._open(method, path, allow, json_body, params, data, headers) as resp:
             yield resp
 
     @asynccontextmanager
     async def _open(
-        self, method: str, path: str, allow: tuple[int, ...], **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        allow: tuple[int, ...],
+        json_body: Any,
+        params: Mapping[str, str] | None,
+        data: Any,
+        headers: Mapping[str, str] | None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """The one place a vendor request is sent: non-2xx answers (but `allow`) and transport failures,
         including those while the body is read, become typed errors."""
         try:
-            kwargs.setdefault("headers", self.headers)
-            async with self.session.request(method, self.url(path), timeout=self.timeout, **kwargs) as resp:
+            async with self.session.request(
+                method,
+                self.url(path),
+                timeout=self.timeout,
+                json=json_body,
+                params=params,
+                data=data,
+                headers={**self.headers, **headers} if headers else self.headers,
+            ) as resp:
                 if not (200 <= resp.status < 300) and resp.status not in allow:
                     raw = await _read_capped(resp)
-                    raise self._error_for(resp.status, raw, resp.headers)
+                    raise self.error_for(resp.status, raw, resp.headers)
                 yield resp
-        except VendorError:
+        except VendorError as exc:  # ours, or the caller's while it read a streamed body: no secret in either
+            self.scrubbed(exc)
             raise
         except TimeoutError as exc:
             raise VendorTimeout("vendor did not answer in time", provider=self.provider) from exc
@@ -135,43 +195,81 @@ class VendorConnection:
         except (ValueError, UnicodeDecodeError) as exc:
             raise VendorMalformed("vendor answered with a body that is not JSON", provider=self.provider) from exc
 
-    def _error_for(self, status: int, raw: bytes, headers: Any) -> VendorError:
+    def scrubbed(self, exc: VendorError) -> VendorError:
+        """`exc` with every secret this connection knows removed from its message and error details."""
+        exc.message = self.scrub(exc.message)
+        exc.args = (exc.message,)
+        errors = getattr(exc, "errors", None)
+        if isinstance(errors, list):
+            exc.errors = [{**e, "msg": self.scrub(str(e.get("msg", "")))} for e in errors]  # type: ignore[attr-defined]
+        return exc
+
+    def message_in(self, body: Any) -> str | None:
+        """The vendor's error message in a parsed error body: the first of `error_fields` holding a non-empty
+        string (or a list of validation entries, summarized), scrubbed and cut to a readable length."""
+        for path in self.error_fields:
+            value = field_at(body, path)
+            if isinstance(value, str) and value.strip():
+                return _cap(self.scrub(" ".join(value.split())))
+            if isinstance(value, list) and (entries := self._validation_errors(value)):
+                return _cap(
+                    "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}" for e in entries[:5])
+                )
+        return None
+
+    def error_for(self, status: int, raw: bytes, headers: Mapping[str, str] | None = None) -> VendorError:
+        """The typed error for a non-2xx vendor answer (its status, raw body and headers): a provider's
+        `status_errors` first, then the usual meaning of the status. Never the raw body in the message."""
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             body = None
-        detail = body.get("detail") if isinstance(body, dict) else None
-        text = self.scrub(detail if isinstance(detail, str) else raw[:200].decode("utf-8", "replace"))
+        headers = headers or {}
+        message = self.message_in(body) if body is not None else self._plain_text(raw)
+        retry_after = parse_retry_after(headers.get("Retry-After"))
         kw: dict[str, Any] = {"provider": self.provider, "status": status}
+        mapped = self.status_errors.get(status)
+        if mapped is not None:
+            return _typed(
+                mapped, message or f"vendor answered HTTP {status}", body, retry_after, self._details(body), kw
+            )
         if status in (401, 403):
-            return VendorAuthError(f"vendor refused the credentials (HTTP {status})", **kw)
+            return VendorAuthError(_joined(f"vendor refused the credentials (HTTP {status})", message), **kw)
         if status == 402:
-            return VendorPaymentRequired("vendor requires payment (HTTP 402)", **kw)
+            return VendorQuotaExceeded(
+                message or "vendor quota used up or payment required (HTTP 402)", retry_after=retry_after, **kw
+            )
         if status == 404:
-            return VendorNotFound(text or "vendor does not know this resource", **kw)
+            return VendorNotFound(message or "vendor does not know this resource", **kw)
         if status == 409:
-            return VendorConflict(text or "vendor reported a conflict", body=body, **kw)
+            return VendorConflict(message or "vendor reported a conflict", body=body, **kw)
         if status in (400, 413, 415, 422):
-            return VendorValidationError(
-                text or f"vendor rejected the request (HTTP {status})", errors=self._validation_errors(detail), **kw
-            )
+            text = message or f"vendor rejected the request (HTTP {status})"
+            return VendorValidationError(text, errors=self._details(body) or [{"loc": ["input"], "msg": text}], **kw)
         if status == 429:
-            return VendorRateLimited(
-                "vendor rate limit", retry_after=parse_retry_after(headers.get("Retry-After")), **kw
-            )
+            return VendorRateLimited(_joined("vendor rate limit", message), retry_after=retry_after, **kw)
         if status >= 500:
             return VendorServerError(
-                f"vendor server error (HTTP {status})",
-                retry_after=parse_retry_after(headers.get("Retry-After")),
-                **kw,
+                _joined(f"vendor server error (HTTP {status})", message), retry_after=retry_after, **kw
             )
-        return VendorError(f"unexpected vendor answer (HTTP {status})", **kw)
+        return VendorError(_joined(f"unexpected vendor answer (HTTP {status})", message), **kw)
 
-    def _validation_errors(self, detail: Any) -> list[dict[str, Any]] | None:
-        if isinstance(detail, str):
-            return [{"loc": ["input"], "msg": self.scrub(detail)}]
-        if not isinstance(detail, list):
+    def _plain_text(self, raw: bytes) -> str | None:
+        """A short plain-text error body as a message (never markup such as an HTML error page, never bytes)."""
+        text = " ".join(raw[:400].decode("utf-8", "replace").split())
+        if not text or text.startswith("<") or "\ufffd" in text or not text.isprintable():
             return None
+        return _cap(self.scrub(text), 200)
+
+    def _details(self, body: Any) -> list[dict[str, Any]] | None:
+        """Validation entries ({loc, msg}) from the first error field holding a list of them."""
+        for path in self.error_fields:
+            value = field_at(body, path)
+            if isinstance(value, list) and (entries := self._validation_errors(value)):
+                return entries
+        return None
+
+    def _validation_errors(self, detail: list[Any]) -> list[dict[str, Any]] | None:
         errors = []
         for item in detail[:50]:
             if isinstance(item, dict):
@@ -181,8 +279,34 @@ class VendorConnection:
                     if isinstance(raw_loc, list)
                     else []
                 )
-                errors.append({"loc": ["input", *loc], "msg": self.scrub(str(item.get("msg", "invalid")))})
+                errors.append({"loc": ["input", *loc], "msg": _cap(self.scrub(str(item.get("msg", "invalid"))))})
         return errors or None
+
+
+def _cap(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _joined(what: str, message: str | None) -> str:
+    return f"{what}: {message}" if message else what
+
+
+def _typed(
+    cls: type[VendorError],
+    message: str,
+    body: Any,
+    retry_after: float | None,
+    details: list[dict[str, Any]] | None,
+    kw: dict[str, Any],
+) -> VendorError:
+    """An error of a provider-chosen class, with the extra fields its kind carries."""
+    if issubclass(cls, _RetryLater):
+        return cls(message, retry_after=retry_after, **kw)
+    if issubclass(cls, VendorValidationError):
+        return cls(message, errors=details, **kw)
+    if issubclass(cls, VendorConflict):
+        return cls(message, body=body, **kw)
+    return cls(message, **kw)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:

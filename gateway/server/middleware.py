@@ -36,6 +36,8 @@ def vendor_problem(exc: VendorError, attempts: list[dict[str, Any]] | None = Non
     retry_after = getattr(exc, "retry_after", None)
     if exc.problem_code == "upstream_rate_limited":
         headers["Retry-After"] = str(max(1, round(retry_after or 1)))
+    elif retry_after:  # e.g. a quota the vendor says when it resets
+        headers["Retry-After"] = str(max(1, round(retry_after)))
     return Problem(exc.http_status, exc.problem_code, detail, headers=headers, **extra)
 
 

@@ -18,6 +18,7 @@ api = Api()
 
 MAX_WAIT_S = 60.0
 UPSTREAM = {
+    402: "upstream_quota_exceeded (the vendor account's quota is used up or needs payment)",
     502: "upstream_error or upstream_auth_failed",
     503: "upstream_rate_limited (with Retry-After) or unavailable",
     504: "upstream_timeout",

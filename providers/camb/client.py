@@ -85,6 +85,8 @@ class CambProvider(Provider):
     mapping_notes: ClassVar[Mapping[str, str]] = camb_mapping.MAPPING_NOTES
     config_model: ClassVar[type[ProviderConfig]] = CambConfig
     sim_prefix: ClassVar[str | None] = "/camb/apis"
+    #: the vendor answers errors as FastAPI does: `{"detail": "..."}` or `{"detail": [{"loc", "msg"}]}`
+    error_fields = ("detail",)
 
     # -- pure -------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:

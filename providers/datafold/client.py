@@ -53,6 +53,8 @@ class DatafoldProvider(Provider):
     mapping_notes = MAPPING_NOTES
     config_model = DatafoldConfig
     sim_prefix = "/datafold"
+    #: the vendor answers errors as FastAPI does: `{"detail": "..."}` or `{"detail": [{"loc", "msg"}]}`
+    error_fields = ("detail",)
 
     # -- pure ---------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:

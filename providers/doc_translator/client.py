@@ -144,6 +144,8 @@ class DocTranslatorProvider(Provider):
     mapping_notes = table.MAPPING_NOTES
     config_model: ClassVar[type[ProviderConfig]] = DocTranslatorConfig
     sim_prefix: ClassVar[str | None] = "/doc-translator"
+    #: the vendor answers errors as FastAPI does: `{"detail": "..."}` or `{"detail": [{"loc", "msg"}]}`
+    error_fields = ("detail",)
 
     # -- pure -------------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:

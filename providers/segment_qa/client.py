@@ -32,6 +32,8 @@ class SegmentQAProvider(Provider):
     mapping_notes: ClassVar[Mapping[str, str]] = qa_mapping.MAPPING_NOTES
     config_model: ClassVar[type[ProviderConfig]] = ProviderConfig
     sim_prefix: ClassVar[str | None] = "/segment-qa"
+    #: the vendor answers errors as FastAPI does: `{"detail": "..."}` or `{"detail": [{"loc", "msg"}]}`
+    error_fields = ("detail",)
 
     # -- pure -------------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:
