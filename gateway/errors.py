@@ -145,4 +145,11 @@ class InputError(ValueError):
 
     def __init__(self, message: str, *, loc: list[str | int] | None = None) -> None:
         super().__init__(message)
-        self.errors = [{"loc": loc or ["input"], "msg": message}]
+        self.errors: list[dict[str, Any]] = [{"loc": loc or ["input"], "msg": message}]
+
+    @classmethod
+    def many(cls, errors: list[dict[str, Any]], message: str) -> InputError:
+        """One error carrying several `{loc, msg}` entries."""
+        exc = cls(message)
+        exc.errors = errors
+        return exc

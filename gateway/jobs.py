@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InputError, UnsupportedOperation, VendorError, VendorNotFound
+from gateway.inputs import check_kind, parse_input
 from gateway.metrics import Metrics
 from gateway.models import Job
 from gateway.provider import Provider
@@ -21,6 +22,8 @@ from gateway.vendor_http import VendorConnection
 from gateway.watch.engine import Watcher
 
 JOB_ID_PREFIX = "job_"
+#: where a submit's input is in the request body (for error locations)
+INPUT_LOC = ("body", "input")
 
 
 def new_job_id() -> str:
@@ -88,15 +91,16 @@ class Gateway:
             candidates = self.routes[route]
         else:
             candidates = [provider or ""]
-        for name in candidates:
-            self.provider(name)
+        for name in candidates:  # every check before any vendor is called
+            check_kind(input, self.provider(name).capabilities.input_kinds, loc=INPUT_LOC)
+        typed = parse_input(input, loc=INPUT_LOC)
         attempts: list[dict[str, Any]] = []
         last_error: VendorError | None = None
         for name in candidates:
             chosen = self.providers[name]
             started = time.monotonic()
             try:
-                ref = await chosen.submit(self.connections[name], input)
+                ref = await chosen.submit(self.connections[name], typed)
             except VendorError as exc:
                 outcome = type(exc).__name__
                 self.metrics.upstream.inc(provider=name, operation="submit", outcome=outcome)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.errors import InputError, UnsupportedOperation, VendorError
+from gateway.inputs import SubmitInput
 from gateway.models import ResultParts
 from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, State
@@ -130,8 +131,9 @@ class Provider:
         )
 
     # -- I/O ----------------------------------------------------------------------------------
-    async def submit(self, conn: VendorConnection, input: dict[str, Any]) -> dict[str, Any]:
-        """Create the vendor job from a native or canonical input; return its vendor_ref."""
+    async def submit(self, conn: VendorConnection, input: SubmitInput) -> dict[str, Any]:
+        """Create the vendor job; return its vendor_ref. `input` is a `TextInput` or `DocumentInput` the gateway
+        validated (only of a kind in `capabilities.input_kinds`), or the vendor's native body as a dict."""
         raise UnsupportedOperation(f"{self.name} cannot submit")
 
     async def fetch_status(self, conn: VendorConnection, ref: dict[str, Any]) -> Any:

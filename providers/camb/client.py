@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from gateway.errors import InputError, VendorConflict, VendorMalformed, VendorValidationError
+from gateway.inputs import SubmitInput, TextInput, parse_input
 from gateway.models import Output, ResultParts
 from gateway.provider import Capabilities, Provider, ProviderConfig
 from gateway.states import CanonicalStatus, Issue, State
@@ -119,18 +120,10 @@ class CambProvider(Provider):
         return {**ref, "run_id": run_id}
 
     # -- I/O ----------------------------------------------------------------------------------
-    async def submit(self, conn: VendorConnection, input: dict[str, Any]) -> dict[str, Any]:
+    async def submit(self, conn: VendorConnection, input: SubmitInput) -> dict[str, Any]:
         """POST /translate with a native body, or a canonical text input mapped to CAMB's language ids."""
-        if not isinstance(input, dict):
-            raise InputError("input must be an object", loc=["input"])
-        if "kind" in input:
-            if input["kind"] != "text":
-                raise InputError(
-                    "camb accepts a native /translate body or a canonical input of kind 'text'", loc=["input", "kind"]
-                )
-            body = await self._native_from_text(conn, input)
-        else:
-            body = _check_native(input)
+        input = parse_input(input, kinds=self.capabilities.input_kinds)
+        body = await self._native_from_text(conn, input) if isinstance(input, TextInput) else _check_native(input)
         try:
             _, answer = await conn.request_json("POST", "/translate", json_body=body)
         except VendorValidationError as exc:
@@ -214,20 +207,18 @@ class CambProvider(Provider):
             raise VendorMalformed(f"CAMB.AI's {kind} language list is not a list", provider=self.name)
         return LanguageTable(item for item in (lenient(CambLanguage, raw) for raw in body) if item is not None)
 
-    async def _native_from_text(self, conn: VendorConnection, input: dict[str, Any]) -> dict[str, Any]:
-        for field in ("source_language", "target_language"):
-            value = input.get(field)
-            if not isinstance(value, str) or not value.strip():
-                raise InputError(f"{field} must be a BCP-47 language code", loc=["input", field])
-        texts = _check_texts(input.get("texts"))
+    async def _native_from_text(self, conn: VendorConnection, input: TextInput) -> dict[str, Any]:
         tables = await self.languages(conn)
         ids: dict[str, int] = {}
-        for field, table in (("source_language", tables.source), ("target_language", tables.target)):
+        for field, code, table in (
+            ("source_language", input.source_language, tables.source),
+            ("target_language", input.target_language, tables.target),
+        ):
             try:
-                ids[field] = table.resolve(input[field])
+                ids[field] = table.resolve(code)
             except LookupError as exc:
                 raise InputError(f"{field}: {exc}", loc=["input", field]) from None
-        return {"source_language": ids["source_language"], "target_language": ids["target_language"], "texts": texts}
+        return {**ids, "texts": list(input.texts)}
 
     # -- simulator ------------------------------------------------------------------------------
     def simulator(self, step_s: float = 1.0) -> CambSimulator:
@@ -282,8 +273,10 @@ def _check_texts(texts: Any) -> list[str]:
     return list(texts)
 
 
-def _check_native(input: dict[str, Any]) -> dict[str, Any]:
+def _check_native(input: SubmitInput) -> dict[str, Any]:
     """A native /translate body with its required fields present and typed; the vendor judges the values."""
+    if not isinstance(input, dict):
+        raise InputError("camb takes its native /translate body or a canonical text input", loc=["input", "kind"])
     for field in ("source_language", "target_language"):
         value = input.get(field)
         if isinstance(value, bool) or not isinstance(value, int):

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from gateway.errors import InputError, VendorMalformed, VendorValidationError
+from gateway.inputs import SubmitInput, parse_input
 from gateway.models import Output, ResultParts
 from gateway.provider import Capabilities, Provider, ProviderConfig
 from gateway.states import CanonicalStatus
@@ -81,11 +82,10 @@ class DatafoldProvider(Provider):
         )
 
     # -- I/O ------------------------------------------------------------------------------------
-    async def submit(self, conn: VendorConnection, input: dict[str, Any]) -> dict[str, Any]:
+    async def submit(self, conn: VendorConnection, input: SubmitInput) -> dict[str, Any]:
         """Start a translation job from a native input: an ApiTranslateRequest body plus `project_id`."""
+        input = parse_input(input, kinds=self.capabilities.input_kinds)
         if not isinstance(input, dict):
-            raise InputError("input must be an object", loc=["input"])
-        if "kind" in input:
             raise InputError(
                 "datafold accepts only its native input (an ApiTranslateRequest body plus project_id)",
                 loc=["input", "kind"],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +21,7 @@ from gateway.errors import (
     VendorTimeout,
     VendorValidationError,
 )
+from gateway.inputs import DocumentInput, SubmitInput, parse_input
 from gateway.models import ResultParts
 from gateway.provider import ArtifactDownload, Capabilities, Provider, ProviderConfig
 from gateway.states import CanonicalStatus, State
@@ -35,7 +34,6 @@ from providers.doc_translator.simulator import DocTranslatorSimulator
 CHUNK = 64 * 1024
 PDF_MAGIC = b"%PDF-"
 NATIVE_KEYS = ("file_path", "source_language", "target_language")
-DOCUMENT_KEYS = ("kind", "source_language", "target_language", "filename", "content_base64")
 _PREFIX_OK = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -95,19 +93,6 @@ def _upload_name(filename: str) -> str:
     return base if base.lower().endswith(".pdf") else base + ".pdf"
 
 
-def _decode_pdf(value: Any) -> bytes:
-    loc: list[str | int] = ["input", "content_base64"]
-    if not isinstance(value, str) or not value.strip():
-        raise InputError("content_base64 is required and must be a non-empty base64 string", loc=loc)
-    try:
-        content = base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InputError("content_base64 is not valid base64", loc=loc) from exc
-    if not content.startswith(PDF_MAGIC):
-        raise InputError("the document translator accepts PDF files only (content must start with %PDF-)", loc=loc)
-    return content
-
-
 def multipart_file(filename: str, content: bytes, field: str = "file") -> tuple[bytes, str]:
     """A multipart/form-data body holding one file, and its Content-Type. The filename is written raw (UTF-8,
     as browsers do; FastAPI does not undo percent-quoting) after `_upload_name` removed quotes and paths."""
@@ -162,27 +147,26 @@ class DocTranslatorProvider(Provider):
         return {"job_id": str(ref["job_id"])}
 
     # -- I/O --------------------------------------------------------------------------------------
-    async def submit(self, conn: VendorConnection, input: dict[str, Any]) -> dict[str, Any]:
+    async def submit(self, conn: VendorConnection, input: SubmitInput) -> dict[str, Any]:
         """Native `{"file_path", "source_language", "target_language"}` (an uploaded file) or a canonical
         `document` input, which is uploaded first and translated from its `upload_id`."""
+        input = parse_input(input, kinds=self.capabilities.input_kinds)
+        if isinstance(input, DocumentInput):
+            content = input.content
+            if not content.startswith(PDF_MAGIC):
+                raise InputError(
+                    "the document translator accepts PDF files only (content must start with %PDF-)",
+                    loc=["input", "content_base64"],
+                )
+            upload_id = await self._upload(conn, _upload_name(input.filename), content)
+            return await self._translate(conn, upload_id, input.source_language, input.target_language, native=False)
         if not isinstance(input, dict):
-            raise InputError("input must be an object", loc=["input"])
-        kind = input.get("kind")
-        if kind is None:
-            _no_extra(input, NATIVE_KEYS, "a native document translator input")
-            file_path = _text(input, "file_path", limit=4096)
-            source = _text(input, "source_language", limit=64)
-            target = _text(input, "target_language", limit=64)
-            return await self._translate(conn, file_path, source, target, native=True)
-        if kind != "document":
             raise InputError("the document translator takes native input or kind 'document'", loc=["input", "kind"])
-        _no_extra(input, DOCUMENT_KEYS, "a document input")
+        _no_extra(input, NATIVE_KEYS, "a native document translator input")
+        file_path = _text(input, "file_path", limit=4096)
         source = _text(input, "source_language", limit=64)
         target = _text(input, "target_language", limit=64)
-        filename = _upload_name(_text(input, "filename", limit=255))
-        content = _decode_pdf(input.get("content_base64"))
-        upload_id = await self._upload(conn, filename, content)
-        return await self._translate(conn, upload_id, source, target, native=False)
+        return await self._translate(conn, file_path, source, target, native=True)
 
     async def _upload(self, conn: VendorConnection, filename: str, content: bytes) -> str:
         body, content_type = multipart_file(filename, content)

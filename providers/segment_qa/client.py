@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from gateway.errors import InputError, VendorConflict, VendorMalformed
+from gateway.inputs import SubmitInput, TextInput, parse_input
 from gateway.models import Cost, Output, ResultParts, Usage
 from gateway.provider import Capabilities, Provider, ProviderConfig
 from gateway.sim.base import Simulator
@@ -50,33 +51,23 @@ class SegmentQAProvider(Provider):
         return {"job_id": ref["job_id"]}
 
     def create_body(self, input: Any) -> dict[str, Any]:
-        """The vendor's create body for a native or canonical (`kind: "text"`) input; InputError when it cannot work.
+        """The vendor's create body for a native or canonical text input; InputError when it cannot work.
 
         Native input is the vendor body itself: only what makes it meaningless is refused here (not an object,
         no languages, no text); value and type checks are left to the vendor, whose 422 detail is more precise.
         `mode` defaults to "translation", the only mode this provider serves.
         """
+        input = parse_input(input, kinds=self.capabilities.input_kinds)
+        if isinstance(input, TextInput):
+            return {
+                "mode": "translation",
+                "source_lang": input.source_language,
+                "target_lang": input.target_language,
+                "texts": list(input.texts),
+            }
         if not isinstance(input, dict):
-            raise InputError("input must be an object", loc=["input"])
-        kind = input.get("kind")
-        if kind is None:
-            return self._native_body(input)
-        if kind != "text":
-            raise InputError(f"segment_qa accepts native or text input, not kind {kind!r}", loc=["input", "kind"])
-        body: dict[str, Any] = {"mode": "translation"}
-        for field, vendor_field in (("source_language", "source_lang"), ("target_language", "target_lang")):
-            value = input.get(field)
-            if not isinstance(value, str) or not value.strip():
-                raise InputError(f"{field} must be a non-empty language tag", loc=["input", field])
-            body[vendor_field] = value
-        texts = input.get("texts")
-        if not isinstance(texts, list) or not texts:
-            raise InputError("texts must be a non-empty list of strings", loc=["input", "texts"])
-        for i, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise InputError("each text must be a non-empty string", loc=["input", "texts", i])
-        body["texts"] = list(texts)
-        return body
+            raise InputError("segment_qa takes its native body or a canonical text input", loc=["input", "kind"])
+        return self._native_body(input)
 
     @staticmethod
     def _native_body(input: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +81,7 @@ class SegmentQAProvider(Provider):
         return body
 
     # -- I/O --------------------------------------------------------------------------------------
-    async def submit(self, conn: VendorConnection, input: dict[str, Any]) -> dict[str, Any]:
+    async def submit(self, conn: VendorConnection, input: SubmitInput) -> dict[str, Any]:
         """Create the vendor job; return `{"job_id"}`.
 
         The vendor deduplicates by content: a create whose texts and languages it already has answers 409

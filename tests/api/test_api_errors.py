@@ -73,8 +73,8 @@ async def test_tenant_b_cannot_see_tenant_a_jobs(demo):
         (b'{"route": "nope", "input": {}}', ["body", "route"]),
         (b'{"provider": "camb", "input": {}, "metadata": "x"}', ["body", "metadata"]),
         (b'{"provider": "camb", "input": {}, "webhook_url": "ftp://x"}', ["body", "webhook_url"]),
-        (b'{"provider": "camb", "input": {"kind": "text"}}', ["input"]),
-        (b'{"provider": "doc_translator", "input": {"kind": "document", "content_base64": "%%%"}}', ["input"]),
+        (b'{"provider": "camb", "input": {"kind": "text"}}', ["body", "input", "source_language"]),
+        (b'{"provider": "doc_translator", "input": {"kind": "document", "content_base64": "%%%"}}', ["body", "input"]),
     ],
 )
 async def test_bad_submit_bodies_are_validation_errors(demo, raw, loc):
