@@ -6,9 +6,8 @@ from typing import Any
 
 from gateway.plugins import get_provider
 from gateway.states import CanonicalStatus
-from gateway.tolerant import safe_normalize
 
 
 def normalize(provider_name: str, vendor_status_body: Any) -> CanonicalStatus:
     """Never raises on a strange body; an unknown provider name raises LookupError."""
-    return safe_normalize(get_provider(provider_name).normalize, vendor_status_body)
+    return get_provider(provider_name).canonical_status(vendor_status_body)

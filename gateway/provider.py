@@ -15,6 +15,7 @@ from gateway.inputs import SubmitInput
 from gateway.models import ResultParts
 from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, State
+from gateway.tolerant import read_status, safe_normalize
 from gateway.vendor_http import DEFAULT_ERROR_FIELDS, VendorConnection
 
 
@@ -68,6 +69,18 @@ class ProviderConfig(BaseModel):
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
 
+class DemoSettings(BaseModel):
+    """How `gateway serve --demo` configures a provider against its own simulator (with `base_url`,
+    `api_key_env` and a quick `poll` set by the demo itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the provider's own config keys the demo needs (e.g. Datafold's `project_id`)
+    config: dict[str, Any] = Field(default_factory=dict)
+    #: the demo routes the provider is on, with its place on each (lower goes first)
+    routes: dict[str, int] = Field(default_factory=dict)
+
+
 @dataclass
 class ArtifactDownload:
     content_type: str
@@ -87,6 +100,8 @@ class Provider:
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: vendor status -> canonical state, as shown to users; `normalize` is the authority
     mapping: ClassVar[Mapping[str, State]] = {}
+    #: where the vendor's status string is in a status body (a dotted path for a nested one: "job.state")
+    status_field: ClassVar[str] = "status"
     #: human notes on mapping rows that depend on more than the status string
     mapping_notes: ClassVar[Mapping[str, str]] = {}
     config_model: ClassVar[type[ProviderConfig]] = ProviderConfig
@@ -99,8 +114,18 @@ class Provider:
 
     # -- pure -------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:
-        """Map one vendor status body to the canonical status. Must never raise."""
-        raise NotImplementedError
+        """Map one vendor status body to the canonical status. Must never raise.
+
+        The default is the mapping table alone: the status string at `status_field`, its state in `mapping`,
+        `unknown` for anything else. Override it to add what depends on more than the status word (errors,
+        issues, progress, stage, eta_s)."""
+        status, state = read_status(body, self.mapping, self.status_field)
+        return CanonicalStatus(state=state, vendor_status=status)
+
+    def canonical_status(self, body: Any) -> CanonicalStatus:
+        """`normalize(body)` made total: a plugin bug (an exception, a wrong return type) gives `unknown` with
+        the vendor's status string. What the gateway calls; not meant to be overridden."""
+        return safe_normalize(self.normalize, body, status_field=self.status_field)
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         """The vendor's own auth header for this key."""
@@ -157,6 +182,11 @@ class Provider:
     def simulator(self, step_s: float = 1.0) -> Simulator | None:
         """A faithful local imitation of the vendor's API, served by `gateway simulate`."""
         return None
+
+    def demo_settings(self) -> DemoSettings | None:
+        """How `gateway serve --demo` configures this provider; None leaves it out of the demo. The default:
+        every provider with a simulator (`sim_prefix`) joins, with no extra keys and on no route."""
+        return DemoSettings() if self.sim_prefix else None
 
     # -- description ------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -77,7 +77,16 @@ def status_string(body: Any, key: str = "status") -> str | None:
     return value if isinstance(value, str) else None
 
 
-def safe_normalize(normalize: Callable[[Any], CanonicalStatus], body: Any) -> CanonicalStatus:
+def read_status(body: Any, mapping: Mapping[str, State], key: str = "status") -> tuple[str | None, State]:
+    """The vendor's status string (at `key`, a dotted path) and the state `mapping` gives it: `State.UNKNOWN`
+    when the status is absent, not a string, or not in the mapping (compared exactly, case included)."""
+    status = status_string(body, key)
+    return status, (mapping.get(status, State.UNKNOWN) if status is not None else State.UNKNOWN)
+
+
+def safe_normalize(
+    normalize: Callable[[Any], CanonicalStatus], body: Any, *, status_field: str = "status"
+) -> CanonicalStatus:
     """`normalize(body)`, made total: when the rules raise or answer something that is not a canonical status
     (a plugin's bug), the body maps to `unknown` with the vendor's status string where one is readable.
     The one guard every caller of a provider's `normalize` goes through."""
@@ -85,18 +94,29 @@ def safe_normalize(normalize: Callable[[Any], CanonicalStatus], body: Any) -> Ca
         status = normalize(body)
     except Exception:
         log.exception("%s raised on a vendor body; mapped to unknown", getattr(normalize, "__qualname__", normalize))
-        return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body))
+        return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body, status_field))
     if not isinstance(status, CanonicalStatus):
         log.error("%s answered %r, not a CanonicalStatus; mapped to unknown", normalize, type(status).__name__)
-        return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body))
+        return CanonicalStatus(state=State.UNKNOWN, vendor_status=status_string(body, status_field))
     return status
 
 
-def never_raises(normalize: Callable[[Any], CanonicalStatus]) -> Callable[[Any], CanonicalStatus]:
-    """Make a provider's normalize total (see `safe_normalize`): for a provider's own module-level rules."""
+Rules = Callable[[Any], CanonicalStatus]
 
-    @functools.wraps(normalize)
-    def total(body: Any) -> CanonicalStatus:
-        return safe_normalize(normalize, body)
 
-    return total
+@overload
+def never_raises(normalize: Rules) -> Rules: ...
+@overload
+def never_raises(*, status_field: str = "status") -> Callable[[Rules], Rules]: ...
+def never_raises(normalize: Rules | None = None, *, status_field: str = "status") -> Rules | Callable[[Rules], Rules]:
+    """Make a provider's normalize total (see `safe_normalize`): for a provider's own module-level rules.
+    `@never_raises`, or `@never_raises(status_field="state")` for a vendor whose status is elsewhere."""
+
+    def wrap(rules: Rules) -> Rules:
+        @functools.wraps(rules)
+        def total(body: Any) -> CanonicalStatus:
+            return safe_normalize(rules, body, status_field=status_field)
+
+        return total
+
+    return wrap(normalize) if normalize is not None else wrap

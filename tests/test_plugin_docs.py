@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.plugins import get_providers, pm
 from gateway.states import State
+from gateway.testing import conformance
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
@@ -65,3 +66,10 @@ async def test_example_plugin_talks_to_a_vendor(acme, aiohttp_server, monkeypatc
     assert ref == {"id": "a1"} and seen == {"key": "k-acme", "body": {"texts": ["Hello"], "to": "de"}}
     assert provider.normalize(body).state is State.SUCCEEDED
     assert [o.target for o in result.outputs] == ["Hallo"]
+
+
+def test_example_plugin_passes_the_conformance_totality_check(acme):
+    """Its vendor calls the status `state`: the kit reads the provider's `status_field`, not a fixed key."""
+    provider = get_providers()["acme"]
+    assert provider.status_field == "state"
+    conformance.check_mapping_total(provider)

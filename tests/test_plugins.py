@@ -14,7 +14,8 @@ import pytest
 from gateway import normalize
 from gateway.hookspecs import hookimpl
 from gateway.plugins import get_provider, get_providers, pm
-from gateway.provider import Capabilities, Provider
+from gateway.provider import Capabilities, DemoSettings, Provider
+from gateway.server.run import demo_config
 from gateway.states import CanonicalStatus, State
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,3 +168,39 @@ def test_a_third_party_package_is_discovered_through_the_entry_point_group(tmp_p
     (dist / "entry_points.txt").write_text("[gateway.providers]\nacme = acme_gateway_plugin\n")
     assert _providers_json({}, extra_path=tmp_path) == BUILTIN | {"acme"}
     assert _providers_json({"GATEWAY_LOAD_PLUGINS": "acme,camb"}, extra_path=tmp_path) == {"acme", "camb"}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def test_core_code_names_no_builtin_provider_or_vendor_setting():
+    """Vendor knowledge lives in the providers: no string in the core's code (docstrings aside) names one."""
+    banned = (*BUILTIN, "project_id")
+    for path in (ROOT / "gateway").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+                assert not any(name in node.value for name in banned), (path, node.lineno, node.value)
+
+
+def test_the_demo_config_comes_from_each_providers_demo_settings(echo_plugin, monkeypatch):
+    monkeypatch.setattr(EchoProvider, "sim_prefix", "/echo", raising=False)
+    settings = DemoSettings(config={"timeout_s": 3}, routes={"text": 15, "echo": 1})
+    monkeypatch.setattr(EchoProvider, "demo_settings", lambda self: settings)
+    config = demo_config("http://127.0.0.1:9")
+    assert config["providers"]["echo_test"]["base_url"] == "http://127.0.0.1:9/echo"
+    assert config["providers"]["echo_test"]["timeout_s"] == 3
+    assert config["providers"]["echo_test"]["api_key_env"] == "GATEWAY_DEMO_VENDOR_KEY"
+    assert config["providers"]["datafold"]["project_id"] == 1  # Datafold's own demo_settings
+    assert config["routes"]["text"]["providers"] == ["segment_qa", "echo_test", "camb"]  # by each one's place
+    assert config["routes"]["echo"]["providers"] == ["echo_test"]
+    monkeypatch.setattr(EchoProvider, "demo_settings", lambda self: None)
+    assert "echo_test" not in demo_config("http://127.0.0.1:9")["providers"]

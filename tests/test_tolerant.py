@@ -2,7 +2,8 @@
 
 from pydantic import BaseModel, ConfigDict
 
-from gateway.tolerant import lenient, status_string
+from gateway.states import State
+from gateway.tolerant import lenient, never_raises, read_status, status_string
 
 
 class Item(BaseModel):
@@ -37,3 +38,22 @@ def test_status_string():
     assert status_string({"status": "done"}) == "done"
     assert status_string({"status": 5}) is None
     assert status_string(["status"]) is None
+
+
+def test_read_status_maps_exactly_and_everything_else_is_unknown():
+    table = {"Running": State.RUNNING}
+    assert read_status({"status": "Running"}, table) == ("Running", State.RUNNING)
+    assert read_status({"status": "running"}, table) == ("running", State.UNKNOWN)  # case counts
+    assert read_status({"status": 5}, table) == (None, State.UNKNOWN)
+    assert read_status(["Running"], table) == (None, State.UNKNOWN)
+    assert read_status({"job": {"state": "Running"}}, table, "job.state") == ("Running", State.RUNNING)
+    assert read_status({"job": "Running"}, table, "job.state") == (None, State.UNKNOWN)
+
+
+def test_never_raises_reads_the_status_where_the_vendor_puts_it():
+    @never_raises(status_field="state")
+    def broken(body):
+        raise KeyError("bug")
+
+    assert broken({"state": "busy"}).vendor_status == "busy"
+    assert broken({"state": "busy"}).state is State.UNKNOWN

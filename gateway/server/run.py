@@ -30,25 +30,28 @@ DEMO_TENANTS = {
 
 
 def demo_config(sim_url: str, *, poll: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The demo's config: every installed provider pointed at the simulators, two tenants, loopback webhooks."""
+    """The demo's config: every installed provider whose `demo_settings()` says so, pointed at its simulator
+    with the vendor key from GATEWAY_DEMO_VENDOR_KEY; the routes the providers put themselves on; two
+    tenants; loopback webhooks. No provider is named here: a plugin with a simulator joins as it is."""
     os.environ.setdefault(DEMO_VENDOR_KEY_ENV, "demo-vendor-key")
     providers: dict[str, Any] = {}
+    places: dict[str, list[tuple[int, str]]] = {}
     for name, provider in sorted(get_providers().items()):
-        if not provider.sim_prefix:
+        demo = provider.demo_settings()
+        if demo is None or not provider.sim_prefix:
             continue
-        table: dict[str, Any] = {
+        providers[name] = {
+            **demo.config,
             "base_url": sim_url.rstrip("/") + provider.sim_prefix,
             "api_key_env": DEMO_VENDOR_KEY_ENV,
+            "poll": poll or DEMO_POLL,
         }
-        if "project_id" in provider.config_model.model_fields:
-            table["project_id"] = 1
-        table["poll"] = poll or DEMO_POLL
-        providers[name] = table
-    routes = {"text": {"providers": [p for p in ("segment_qa", "camb") if p in providers]}}
+        for route, place in demo.routes.items():
+            places.setdefault(route, []).append((place, name))
     return {
         "tenants": DEMO_TENANTS,
         "providers": providers,
-        "routes": routes if routes["text"]["providers"] else {},
+        "routes": {route: {"providers": [name for _, name in sorted(found)]} for route, found in places.items()},
         "webhooks": {"allow_private": True, "initial_backoff_s": 0.5, "max_backoff_s": 30.0},
     }
 
@@ -109,8 +112,10 @@ def _announce(
     print(f"gateway listening on {base}  (OpenAPI: {base}/openapi.json)", flush=True)
     print(f"store: {state_dir}", flush=True)
     print(f"providers: {', '.join(sorted(settings))}", flush=True)
+    for route, members in sorted(config.routes.items()):
+        print(f"route {route}: {' -> '.join(members.providers)}", flush=True)
     if demo:
-        print(f"simulators: {sim_url}", flush=True)
+        print(f"simulators: {sim_url} (vendor key for every provider: ${DEMO_VENDOR_KEY_ENV})", flush=True)
         for tenant, spec in DEMO_TENANTS.items():
             print(f"tenant {tenant}: key {spec['keys'][0]}, webhook secret {spec['webhook_secret']}", flush=True)
         print(f"try: curl -H 'Authorization: Bearer demo-key' {base}/v1/providers", flush=True)

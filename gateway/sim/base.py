@@ -48,6 +48,8 @@ class Simulator:
     """Base class. Subclasses set `prefix`, implement `routes()`, `check_auth()`, `unauthorized()` and `step()`."""
 
     prefix: ClassVar[str] = ""
+    #: where the vendor's status is in its bodies (dotted for a nested one); the `unknown_status` fault sets it
+    status_field: ClassVar[str] = "status"
 
     def __init__(self, step_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.step_s = step_s
@@ -178,14 +180,17 @@ class Simulator:
             return web.Response(body=b'{"status": "proc', content_type="application/json")
         return None  # unknown_status: handled on the way out
 
-    @staticmethod
-    def _with_unknown_status(response: web.Response) -> web.Response:
+    def _with_unknown_status(self, response: web.Response) -> web.Response:
         try:
             body = json.loads(response.body) if isinstance(response.body, bytes | bytearray) else None
         except (TypeError, ValueError):
             return response
-        if isinstance(body, dict) and "status" in body:
-            body["status"] = UNKNOWN_STATUS
+        *parents, last = self.status_field.split(".")
+        node = body
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            node[last] = UNKNOWN_STATUS
             return web.json_response(body, status=response.status)
         return response
 

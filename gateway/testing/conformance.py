@@ -28,6 +28,7 @@ from gateway.states import CanonicalStatus, State
 from gateway.testing.case import ConformanceCase
 from gateway.vendor_http import VendorConnection
 
+#: bodies no vendor should send; `"status"` stands for the provider's own `status_field`
 STRANGE_BODIES: list[Any] = [
     None,
     [],
@@ -51,20 +52,39 @@ STRANGE_BODIES: list[Any] = [
 ]
 
 
+def status_body(provider: Provider, status: Any, **rest: Any) -> dict[str, Any]:
+    """A status body with `status` where this provider's vendor puts its status (`status_field`, dotted for a
+    nested one) and the other fields of `rest`."""
+    body: dict[str, Any] = dict(rest)
+    *parents, last = provider.status_field.split(".")
+    node = body
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = status
+    return body
+
+
+def _in_provider_shape(provider: Provider, body: Any) -> Any:
+    if isinstance(body, dict) and "status" in body:
+        rest = {k: v for k, v in body.items() if k != "status"}
+        return status_body(provider, body["status"], **rest)
+    return body
+
+
 def check_mapping_total(provider: Provider) -> None:
     """Every mapped status, in a body with nothing else, gives its table state; strange bodies never raise;
-    unknown strings give `unknown`."""
+    unknown strings give `unknown`. Bodies carry the status where the provider says (`status_field`)."""
     for status, state in provider.mapping.items():
-        got = provider.normalize({"status": status})
+        got = provider.normalize(status_body(provider, status))
         assert isinstance(got, CanonicalStatus), status
         assert got.vendor_status == status, status
         assert got.state is state, f"{provider.name}: {status!r} gave {got.state}, table says {state}"
     for body in STRANGE_BODIES:
-        got = provider.normalize(body)
+        got = provider.normalize(_in_provider_shape(provider, body))
         assert isinstance(got, CanonicalStatus), body
-    unknown = provider.normalize({"status": "definitely-not-a-vendor-status"})
+    unknown = provider.normalize(status_body(provider, "definitely-not-a-vendor-status"))
     assert unknown.state is State.UNKNOWN and unknown.vendor_status == "definitely-not-a-vendor-status"
-    assert provider.normalize({"status": 17}).vendor_status is None
+    assert provider.normalize(status_body(provider, 17)).vendor_status is None
 
 
 class SimControl:

@@ -21,7 +21,6 @@ from gateway.provider import Provider
 from gateway.states import CanonicalStatus, JobError, State, is_transition
 from gateway.store.base import Store
 from gateway.store.records import JobRecord
-from gateway.tolerant import safe_normalize
 from gateway.vendor_http import VendorConnection
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
@@ -221,7 +220,7 @@ class Watcher:
         self._schedule(job_id, lane.jittered(self._interval[job_id]))
 
     def _normalize(self, provider: Provider, body: Any) -> CanonicalStatus:
-        status = safe_normalize(provider.normalize, body)
+        status = provider.canonical_status(body)
         if status.state is State.UNKNOWN:
             self.metrics.unknown_status.inc(provider=provider.name, vendor_status=str(status.vendor_status)[:64])
         return status

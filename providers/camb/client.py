@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from gateway.errors import InputError, VendorConflict, VendorMalformed, VendorValidationError
 from gateway.inputs import SubmitInput, TextInput, parse_input
 from gateway.models import Output, ResultParts
-from gateway.provider import Capabilities, Provider, ProviderConfig
+from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig
 from gateway.states import CanonicalStatus, Issue, State
 from gateway.tolerant import lenient, status_string
 from gateway.vendor_http import VendorConnection, path_segment
@@ -88,6 +88,10 @@ class CambProvider(Provider):
     sim_prefix: ClassVar[str | None] = "/camb/apis"
     #: the vendor answers errors as FastAPI does: `{"detail": "..."}` or `{"detail": [{"loc", "msg"}]}`
     error_fields = ("detail",)
+
+    def demo_settings(self) -> DemoSettings:
+        """Second on the demo's `text` route."""
+        return DemoSettings(routes={"text": 20})
 
     # -- pure -------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:

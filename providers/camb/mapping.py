@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.states import CanonicalStatus, JobError, State
-from gateway.tolerant import never_raises, status_string
+from gateway.tolerant import never_raises, read_status
 
 MAPPING: dict[str, State] = {
     "PENDING": State.RUNNING,
@@ -46,9 +46,8 @@ _MAX_DETAIL = 500
 @never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """The canonical status of one `GET /translate/{task_id}` body. Never raises."""
-    status = status_string(body)
-    state = MAPPING.get(status) if status is not None else None
-    if state is None:
+    status, state = read_status(body, MAPPING)
+    if status is None or state is State.UNKNOWN:
         return CanonicalStatus(state=State.UNKNOWN, vendor_status=status)
     error = None
     if status in _ERRORS:

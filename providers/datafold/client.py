@@ -9,7 +9,7 @@ from pydantic import Field
 from gateway.errors import InputError, VendorMalformed, VendorValidationError
 from gateway.inputs import SubmitInput, parse_input
 from gateway.models import Output, ResultParts
-from gateway.provider import Capabilities, Provider, ProviderConfig
+from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig
 from gateway.states import CanonicalStatus
 from gateway.vendor_http import VendorConnection, path_segment
 from providers.datafold.mapping import MAPPING, MAPPING_NOTES, has_translated_models, model_issues, translated_models
@@ -56,6 +56,10 @@ class DatafoldProvider(Provider):
     sim_prefix = "/datafold"
     #: the vendor answers errors as FastAPI does: `{"detail": "..."}` or `{"detail": [{"loc", "msg"}]}`
     error_fields = ("detail",)
+
+    def demo_settings(self) -> DemoSettings:
+        """The demo's jobs go to the simulator's project 1."""
+        return DemoSettings(config={"project_id": 1})
 
     # -- pure ---------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:

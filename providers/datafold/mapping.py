@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.states import Action, CanonicalStatus, Issue, JobError, State
-from gateway.tolerant import lenient, never_raises, status_string
+from gateway.tolerant import lenient, never_raises, read_status
 from providers.datafold.models import VALID_TRANSLATION, ApiTranslatedModel
 
 MAPPING: dict[str, State] = {
@@ -108,9 +108,8 @@ def _failure_message(body: Any) -> str:
 @never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """Map one ApiTranslateTask body to the canonical status. Never raises."""
-    status = status_string(body)
-    state = MAPPING.get(status) if status is not None else None
-    if state is None:
+    status, state = read_status(body, MAPPING)
+    if status is None or state is State.UNKNOWN:
         return CanonicalStatus(state=State.UNKNOWN, vendor_status=status)
     if status == "done":
         issues = model_issues(body)

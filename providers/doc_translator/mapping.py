@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.states import CanonicalStatus, JobError, State, clamp_progress
-from gateway.tolerant import lenient, never_raises, status_string
+from gateway.tolerant import lenient, never_raises, read_status
 from providers.doc_translator.models import COMPLETED, ERROR, FAILED, PROCESSING, STARTED, JobStatus
 
 MAPPING: dict[str, State] = {
@@ -37,12 +37,11 @@ def _error_message(status: str, error: str | None) -> str:
 @never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """One `GET /status/{job_id}` body to the canonical status; any body, however strange, gives an answer."""
-    status = status_string(body)
+    status, state = read_status(body, MAPPING)
     if status is None:
         return CanonicalStatus(state=State.UNKNOWN, vendor_status=None)
     parsed = lenient(JobStatus, body) or JobStatus()
     progress = clamp_progress(parsed.progress)
-    state = MAPPING.get(status, State.UNKNOWN)
     if state is State.SUCCEEDED:
         # the vendor reaches 100 when the output file exists; a completed job without a number is done all the same
         return CanonicalStatus(state=state, vendor_status=status, progress=100 if progress is None else progress)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from gateway.errors import InputError, VendorConflict, VendorMalformed
 from gateway.inputs import SubmitInput, TextInput, parse_input
 from gateway.models import Cost, Output, ResultParts, Usage
-from gateway.provider import Capabilities, Provider, ProviderConfig
+from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig
 from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, Issue, State
 from gateway.tolerant import lenient, status_string
@@ -35,6 +35,10 @@ class SegmentQAProvider(Provider):
     sim_prefix: ClassVar[str | None] = "/segment-qa"
     #: the vendor answers errors as FastAPI does: `{"detail": "..."}` or `{"detail": [{"loc", "msg"}]}`
     error_fields = ("detail",)
+
+    def demo_settings(self) -> DemoSettings:
+        """First on the demo's `text` route."""
+        return DemoSettings(routes={"text": 10})
 
     # -- pure -------------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.states import CanonicalStatus, Issue, JobError, State, clamp_progress
-from gateway.tolerant import lenient, never_raises, status_string
+from gateway.tolerant import lenient, never_raises, read_status
 from providers.segment_qa.models import DeliveryNote, JobStatus, SegmentId
 
 MAPPING: dict[str, State] = {
@@ -43,13 +43,10 @@ MAX_MESSAGE = 2000
 @never_raises
 def normalize(body: Any) -> CanonicalStatus:
     """Map one Segment-QA status body to the canonical status. Never raises, whatever the body."""
-    status = status_string(body)
-    job = lenient(JobStatus, body) if isinstance(body, dict) else None
-    if job is None:
-        job = JobStatus()
+    status, state = read_status(body, MAPPING)
+    job = lenient(JobStatus, body) or JobStatus()
     progress = segment_progress(job)
-    state = MAPPING.get(status) if status is not None else None
-    if state is None:
+    if status is None or state is State.UNKNOWN:
         return CanonicalStatus(state=State.UNKNOWN, vendor_status=status, progress=progress)
 
     stage: str | None = None
