@@ -47,15 +47,13 @@ class WebhookConfig(_Strict):
     timeout_s: float = Field(default=10.0, gt=0)
 
 
-class TenantConfig(_Strict):
+class KeysConfig(_Strict):
+    """Bearer keys: given as digests or plain text in the file, or named environment variables."""
+
     #: keys as "sha256:<hex digest>" (preferred) or plain text
     keys: list[str] = Field(default_factory=list)
     #: names of environment variables holding plain keys
     key_envs: list[str] = Field(default_factory=list)
-    #: name of the environment variable holding the webhook signing secret
-    webhook_secret_env: str | None = None
-    #: the secret itself (for demos and tests; prefer webhook_secret_env)
-    webhook_secret: str | None = None
 
     @field_validator("keys")
     @classmethod
@@ -83,10 +81,22 @@ class TenantConfig(_Strict):
                 digests.append(hashlib.sha256(value.encode()).digest())
         return digests
 
+
+class TenantConfig(KeysConfig):
+    #: name of the environment variable holding the webhook signing secret
+    webhook_secret_env: str | None = None
+    #: the secret itself (for demos and tests; prefer webhook_secret_env)
+    webhook_secret: str | None = None
+
     def secret(self) -> str | None:
         if self.webhook_secret_env:
             return os.environ.get(self.webhook_secret_env) or self.webhook_secret
         return self.webhook_secret
+
+
+class OperatorConfig(KeysConfig):
+    """Who may use the operator dashboard (/ui) and the operator API (/v1/operator): keys of their own,
+    never a tenant's. With no key configured, both are closed."""
 
 
 class RouteConfig(_Strict):
@@ -98,6 +108,7 @@ class GatewayConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    operator: OperatorConfig = Field(default_factory=OperatorConfig)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     routes: dict[str, RouteConfig] = Field(default_factory=dict)
 
@@ -107,11 +118,18 @@ class GatewayConfig(_Strict):
             for name in spec.providers:
                 if name not in self.providers:
                     raise ValueError(f"routes.{route}: provider {name!r} is not configured under [providers]")
+        tenant_keys = {digest for spec in self.tenants.values() for digest in spec.key_digests()}
+        if tenant_keys & set(self.operator.key_digests()):
+            raise ValueError("operator: an operator key must not also be a tenant's key")
         return self
 
     def key_table(self) -> list[tuple[bytes, str]]:
         """(key digest, tenant) for every configured key, environment keys read now."""
         return [(digest, name) for name, spec in self.tenants.items() for digest in spec.key_digests()]
+
+    def operator_key_table(self) -> list[tuple[bytes, str]]:
+        """(key digest, "operator") for every operator key, environment keys read now."""
+        return [(digest, "operator") for digest in self.operator.key_digests()]
 
     def tenant_for_key(self, key: str) -> str | None:
         return tenant_for(self.key_table(), key)

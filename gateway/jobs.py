@@ -122,6 +122,7 @@ class Gateway:
                 webhook_url=webhook_url,
                 metadata=metadata,
                 idempotency=idempotency,
+                sources=chosen.source_texts(typed),
             )
         assert last_error is not None
         raise SubmitFailed(last_error, attempts)
@@ -167,6 +168,7 @@ class Gateway:
         webhook_url: str | None,
         metadata: dict[str, Any],
         idempotency: tuple[str, str] | None,
+        sources: list[str] | None = None,
     ) -> tuple[JobRecord, bool]:
         now = self.watcher.clock.now()
         record = JobRecord(
@@ -183,9 +185,10 @@ class Gateway:
             attempts=attempts,
         )
         idem = (tenant, idempotency[0], idempotency[1]) if idempotency else None
-        job, created = await self.store.create_job(record, idempotency=idem)
+        job, created = await self.store.create_job(record, idempotency=idem, sources=sources)
         if created:
             self.watcher.watch(job)
+            self.watcher.notifier.publish(job.id)  # the operator's live view learns of the new job
             if job.webhook_url and self.watcher.on_event:
                 self.watcher.on_event()  # version 1 is in the outbox: deliver it now
         return job, created

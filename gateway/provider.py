@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.errors import InputError, UnsupportedOperation, VendorError
-from gateway.inputs import SubmitInput
+from gateway.inputs import SubmitInput, TextInput
 from gateway.models import ResultParts
 from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, State
@@ -141,6 +141,12 @@ class Provider:
         """The vendor_ref after a status answer (e.g. CAMB adds its run_id)."""
         return ref
 
+    def source_texts(self, input: SubmitInput) -> list[str] | None:
+        """The texts a job of this input translates, in the order the result's outputs come back, so each
+        output can carry its source (None: not a text job). The canonical text input's `texts` by default;
+        a provider whose native input carries texts says where."""
+        return list(input.texts) if isinstance(input, TextInput) else None
+
     def connect(self, session: Any, config: ProviderConfig) -> VendorConnection:
         key = config.api_key()
         return VendorConnection(
@@ -196,3 +202,11 @@ class Provider:
             "capabilities": self.capabilities.model_dump(),
             "mapping": {status: str(state) for status, state in self.mapping.items()},
         }
+
+
+def texts_of(input: dict[str, Any]) -> list[str] | None:
+    """The input's `texts` when it is a list of strings."""
+    texts = input.get("texts")
+    if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
+        return list(texts)
+    return None

@@ -28,6 +28,7 @@ from gateway.server.keys import (
     MAX_BODY,
     METRICS,
     OPENAPI,
+    OPERATOR_KEYS,
     PROVIDER_SETTINGS,
     PROVIDERS,
     STORE,
@@ -64,6 +65,7 @@ def create_app(
     app[PROVIDER_SETTINGS] = settings
     app[METRICS] = metrics
     app[KEY_TABLE] = config.key_table()
+    app[OPERATOR_KEYS] = config.operator_key_table()
     app[MAX_BODY] = config.server.max_body_bytes
     app[LIMITS] = limits_of(config)
     app[WEBHOOK_SETTINGS] = config.webhooks

@@ -23,6 +23,8 @@ PROVIDER_SETTINGS = web.AppKey("provider_settings", dict[str, ProviderConfig])
 LIMITS = web.AppKey("limits", dict[str, float])
 MAX_BODY = web.AppKey("max_body", int)
 KEY_TABLE = web.AppKey("key_table", list[tuple[bytes, str]])
+#: the operator keys' digests (the dashboard and /v1/operator); empty: both closed
+OPERATOR_KEYS = web.AppKey("operator_keys", list[tuple[bytes, str]])
 WEBHOOK_SETTINGS = web.AppKey("webhook_settings", WebhookConfig)
 METRICS = web.AppKey("metrics", Metrics)
 OPENAPI = web.AppKey("openapi", dict[str, Any])

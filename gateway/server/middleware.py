@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from gateway.config import tenant_for
 from gateway.errors import InputError, UnsupportedOperation, VendorError
 from gateway.jobs import SubmitFailed
-from gateway.server.keys import KEY_TABLE, METRICS, REQUEST_ID, TENANT
+from gateway.server.keys import KEY_TABLE, METRICS, OPERATOR_KEYS, REQUEST_ID, TENANT
 from gateway.server.problems import Problem, validation_problem
 from gateway.server.schemas import pydantic_errors
 from gateway.store.base import IdempotencyMismatch
@@ -104,12 +104,31 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+OPERATOR_PREFIX = "/v1/operator"
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every /v1 route needs `Authorization: Bearer <gateway key>`."""
-    if request.path == "/v1" or request.path.startswith("/v1/"):
-        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        tenant = tenant_for(request.app[KEY_TABLE], key.strip()) if scheme.lower() == "bearer" and key else None
+    """Every /v1 route needs `Authorization: Bearer <key>`: a tenant's key, or under /v1/operator an
+    operator key (a tenant key opens no operator route, an operator key no tenant route)."""
+    path = request.path
+    if path == OPERATOR_PREFIX or path.startswith(OPERATOR_PREFIX + "/"):
+        key = _bearer(request)
+        if key is None or tenant_for(request.app[OPERATOR_KEYS], key) is None:
+            raise Problem(
+                401,
+                "unauthorized",
+                "send Authorization: Bearer <operator key> (an operator key from the configuration, not a tenant's)",
+                headers={"WWW-Authenticate": 'Bearer realm="gateway-operator"'},
+            )
+    elif path == "/v1" or path.startswith("/v1/"):
+        key = _bearer(request)
+        tenant = tenant_for(request.app[KEY_TABLE], key) if key is not None else None
         if tenant is None:
             raise Problem(
                 401,

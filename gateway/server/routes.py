@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from gateway.server import routes_history, routes_jobs, routes_ops, routes_results
+from gateway.server import routes_history, routes_jobs, routes_operator, routes_ops, routes_results, routes_ui
 from gateway.server.api import Api, Operation
 
-APIS: tuple[Api, ...] = (routes_jobs.api, routes_history.api, routes_results.api, routes_ops.api)
+APIS: tuple[Api, ...] = (
+    routes_jobs.api,
+    routes_history.api,
+    routes_results.api,
+    routes_ops.api,
+    routes_operator.api,
+    routes_ui.api,
+)
 
 
 def operations() -> list[Operation]:

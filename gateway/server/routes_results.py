@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.models import Result
+from gateway.results import with_sources
 from gateway.server.api import Answer, Api, Params
 from gateway.server.common import JOB_ID, job_body, json_response, owned_job
 from gateway.server.keys import GATEWAY, STORE
@@ -30,7 +31,7 @@ async def result(request: web.Request, params: Params) -> web.Response:
     stored = await request.app[STORE].get_result(job.id) if job.terminal else None
     if stored is None:
         raise Problem(409, "not_ready", "the job has not finished", job=job_body(request, job))
-    return json_response(stored)
+    return json_response(with_sources(stored, await request.app[STORE].get_sources(job.id)))
 
 
 @api.operation(

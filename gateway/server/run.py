@@ -23,6 +23,7 @@ from gateway.sim.server import build_simulator_app
 DEMO_VENDOR_KEY_ENV = "GATEWAY_DEMO_VENDOR_KEY"
 #: the demo polls a little faster than the production defaults, so simulated jobs move visibly
 DEMO_POLL = {"initial_s": 0.5, "factor": 2.0, "max_s": 5.0}
+DEMO_OPERATOR_KEY = "demo-operator-key"
 DEMO_TENANTS = {
     "demo": {"keys": ["demo-key"], "webhook_secret": "demo-webhook-secret"},
     "demo-b": {"keys": ["demo-key-b"], "webhook_secret": "demo-webhook-secret-b"},
@@ -50,6 +51,7 @@ def demo_config(sim_url: str, *, poll: dict[str, Any] | None = None) -> dict[str
             places.setdefault(route, []).append((place, name))
     return {
         "tenants": DEMO_TENANTS,
+        "operator": {"keys": [DEMO_OPERATOR_KEY]},
         "providers": providers,
         "routes": {route: {"providers": [name for _, name in sorted(found)]} for route, found in places.items()},
         "webhooks": {"allow_private": True, "initial_backoff_s": 0.5, "max_backoff_s": 30.0},
@@ -114,10 +116,12 @@ def _announce(
     print(f"providers: {', '.join(sorted(settings))}", flush=True)
     for route, members in sorted(config.routes.items()):
         print(f"route {route}: {' -> '.join(members.providers)}", flush=True)
+    print(f"dashboard: {base}/ui", flush=True)
     if demo:
         print(f"simulators: {sim_url} (vendor key for every provider: ${DEMO_VENDOR_KEY_ENV})", flush=True)
         for tenant, spec in DEMO_TENANTS.items():
             print(f"tenant {tenant}: key {spec['keys'][0]}, webhook secret {spec['webhook_secret']}", flush=True)
+        print(f"operator key (dashboard): {DEMO_OPERATOR_KEY}", flush=True)
         print(f"try: curl -H 'Authorization: Bearer demo-key' {base}/v1/providers", flush=True)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.models import Job
+from gateway.models import Job, Result
 
 
 class _Strict(BaseModel):
@@ -80,6 +81,68 @@ class ProviderList(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
+
+
+class OperatorJob(Job):
+    """A job as the operator sees it: the tenant's Job plus whose it is and where its webhooks go."""
+
+    tenant: str
+    webhook_url: str | None = None
+
+
+class OperatorJobList(BaseModel):
+    data: list[OperatorJob]
+    next_cursor: str | None
+
+
+class Delivery(BaseModel):
+    """One webhook event of a job and how its delivery went."""
+
+    id: str
+    version: int
+    url: str
+    attempts: int
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+class OperatorJobDetail(BaseModel):
+    job: OperatorJob
+    transitions: list[Transition]
+    result: Result | None
+    deliveries: list[Delivery]
+
+
+class BreakerState(BaseModel):
+    state: Literal["closed", "open", "half_open"]
+    #: consecutive failed vendor requests
+    failures: int
+    #: seconds until an open breaker lets a trial request through
+    retry_in_s: float
+
+
+class VendorErrorNote(BaseModel):
+    at: datetime
+    error: str
+    message: str
+
+
+class ProviderHealth(BaseModel):
+    name: str
+    display_name: str
+    breaker: BreakerState
+    recent_errors: list[VendorErrorNote]
+    #: how late the last polls started after they were due (seconds): the worst of the recent ones
+    poll_lag_s: float | None
+    #: jobs this gateway is watching for the provider now
+    watching: int
+    #: jobs of this provider in the store, by state (every state present)
+    jobs: dict[str, int]
+
+
+class ProviderHealthList(BaseModel):
+    providers: list[ProviderHealth]
 
 
 def pydantic_errors(exc: Any) -> list[dict[str, Any]]:

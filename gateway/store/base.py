@@ -74,8 +74,11 @@ class Store(abc.ABC):
     # jobs
 
     @abc.abstractmethod
-    async def create_job(self, record: JobRecord, *, idempotency: Idempotency | None = None) -> tuple[JobRecord, bool]:
+    async def create_job(
+        self, record: JobRecord, *, idempotency: Idempotency | None = None, sources: list[str] | None = None
+    ) -> tuple[JobRecord, bool]:
         """Store a new job at version 1 with its first transition; with `idempotency`, at most one job per key.
+        `sources` (the texts of a text job, in input order) are kept with it, in the same transaction.
 
         Returns (job, created). An existing key with the same body hash gives (that job, False); with another
         hash, `IdempotencyMismatch`; an id already stored, `JobExists`. A job with a `webhook_url` also gets
@@ -104,6 +107,22 @@ class Store(abc.ABC):
 
         Raises ValueError for a malformed cursor or a limit below 1.
         """
+
+    @abc.abstractmethod
+    async def operator_jobs(
+        self,
+        *,
+        tenant: str | None = None,
+        state: State | str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[JobRecord], str | None]:
+        """Every tenant's jobs (or one tenant's), newest first, paged as `list_jobs`: the operator's view."""
+
+    @abc.abstractmethod
+    async def get_sources(self, job_id: str) -> list[str] | None:
+        """The source texts stored with the job at `create_job`, or None."""
 
     @abc.abstractmethod
     async def record_status(
@@ -147,6 +166,10 @@ class Store(abc.ABC):
     async def count_by_state(self) -> dict[str, int]:
         """Number of jobs per state, every state present (zero included)."""
 
+    @abc.abstractmethod
+    async def count_by_provider_state(self) -> dict[str, dict[str, int]]:
+        """Number of jobs per provider and state (every state present for each provider that has jobs)."""
+
     # results and artifacts
 
     @abc.abstractmethod
@@ -183,6 +206,10 @@ class Store(abc.ABC):
         self, event_id: str, *, next_attempt_at: datetime, attempts: int, last_error: str | None
     ) -> None:
         """A delivery failed; try again at `next_attempt_at`."""
+
+    @abc.abstractmethod
+    async def webhook_events(self, job_id: str) -> list[OutboxEvent]:
+        """Every webhook event of the job, delivered or not, in the order they were queued."""
 
     @abc.abstractmethod
     async def pending_event_count(self) -> int:

@@ -26,9 +26,10 @@ from typing import Any
 from gateway.states import CanonicalStatus, State, is_regression, is_transition
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, Store
-from gateway.store.codec import decode_cursor, dumps, encode_cursor, event_id, now_us, to_us
+from gateway.store.codec import dumps, event_id, now_us, to_us
 from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
 from gateway.store.sqlite_db import SqliteDatabase
+from gateway.store.sqlite_reads import SqliteReads
 from gateway.store.sqlite_rows import (
     INSERT_JOB,
     JOB_COLUMNS,
@@ -49,7 +50,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteReads, Store):
     """The embedded store (see the module docstring for durability and concurrency)."""
 
     def __init__(
@@ -117,7 +118,9 @@ class SqliteStore(Store):
                 (event_id(job.id, job.version), job.id, job.version, job.tenant, job.webhook_url, at_us, now_us()),
             )
 
-    async def create_job(self, record: JobRecord, *, idempotency: Idempotency | None = None) -> tuple[JobRecord, bool]:
+    async def create_job(
+        self, record: JobRecord, *, idempotency: Idempotency | None = None, sources: list[str] | None = None
+    ) -> tuple[JobRecord, bool]:
         if idempotency is not None and idempotency[0] != record.tenant:
             raise ValueError("the idempotency key's tenant is not the job's tenant")
         job = record.model_copy(deep=True)
@@ -125,13 +128,13 @@ class SqliteStore(Store):
         if job.status.terminal and job.finished_at is None:
             job.finished_at = job.updated_at
         try:
-            return await self.db.write(self._create, job, idempotency)
+            return await self.db.write(self._create, job, idempotency, sources)
         except _LostRace:
             # another process stored the key between our check and insert: its job is the answer
-            return await self.db.write(self._create, job, idempotency)
+            return await self.db.write(self._create, job, idempotency, sources)
 
     def _create(
-        self, conn: sqlite3.Connection, job: JobRecord, idempotency: Idempotency | None
+        self, conn: sqlite3.Connection, job: JobRecord, idempotency: Idempotency | None, sources: list[str] | None
     ) -> tuple[JobRecord, bool]:
         if idempotency is not None:
             existing = self._idempotent(conn, idempotency[0], idempotency[1])
@@ -152,6 +155,8 @@ class SqliteStore(Store):
             ).rowcount
             if inserted != 1:
                 raise _LostRace
+        if sources is not None:
+            conn.execute("INSERT INTO job_sources (job_id, texts) VALUES (?, ?)", (job.id, dumps(sources)))
         self._add_transition(conn, job, job.created_at)
         return job, True
 
@@ -169,37 +174,6 @@ class SqliteStore(Store):
 
     async def find_idempotent(self, tenant: str, key: str) -> tuple[str, JobRecord] | None:
         return await self.db.read(self._idempotent, tenant, key)
-
-    async def list_jobs(
-        self,
-        tenant: str,
-        *,
-        state: State | str | None = None,
-        provider: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> tuple[list[JobRecord], str | None]:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        where = ["tenant = ?"]
-        params: list[Any] = [tenant]
-        if state is not None:
-            where.append("state = ?")
-            params.append(State(state).value)
-        if provider is not None:
-            where.append("provider = ?")
-            params.append(provider)
-        if cursor is not None:
-            where.append("(created_us, id) < (?, ?)")
-            params.extend(decode_cursor(cursor))
-        sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY created_us DESC, id DESC LIMIT ?"
-        rows = await self.db.read(lambda conn: conn.execute(sql, (*params, limit + 1)).fetchall())
-        jobs = [job_from(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(last["created_us"], last["id"])
-        return jobs, next_cursor
 
     async def record_status(
         self,

@@ -120,6 +120,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX outbox_due ON outbox (next_attempt_us, seq) WHERE delivered_us IS NULL",
         "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL",
     ),
+    (  # 4: the source texts of a text job, to pair each output with what it translates; the operator's
+        # listing of every tenant's jobs, newest first (optionally by state)
+        """CREATE TABLE job_sources (
+            job_id TEXT PRIMARY KEY REFERENCES jobs (id),
+            texts TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX jobs_by_created ON jobs (created_us, id)",
+        "CREATE INDEX jobs_by_state ON jobs (state, created_us, id)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -127,6 +127,9 @@ class Watcher:
                 del self._due[job_id]
                 if job_id not in self._inflight:
                     self._start_poll(job_id)
+                    lane = self.lanes.get(self._provider_of.get(job_id, ""))
+                    if lane is not None:
+                        lane.health.started_late(now - due)
             timeout = (self._heap[0][0] - now) if self._heap else 3600.0
             await self.clock.wait(self._wake, timeout)
 
@@ -189,6 +192,7 @@ class Watcher:
 
         if isinstance(body, VendorError):
             lane.breaker.failure()
+            lane.health.vendor_error(self.clock.now(), body)
             await self.store.mark_stale(job_id, checked_at=None)
             wait = lane.next_interval(interval, changed=False)
             retry_after = getattr(body, "retry_after", None)

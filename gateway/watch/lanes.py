@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.provider import PollSettings
@@ -69,6 +72,32 @@ class CircuitBreaker:
             self.opened_at = self.clock()
 
 
+@dataclass(frozen=True)
+class VendorErrorSeen:
+    at: datetime
+    error: str
+    message: str
+
+
+class LaneHealth:
+    """What an operator wants to know of one provider's polling: its recent vendor errors and how late the
+    recent polls started after they were due."""
+
+    def __init__(self, keep_errors: int = 20, keep_lags: int = 100) -> None:
+        self.errors: deque[VendorErrorSeen] = deque(maxlen=keep_errors)
+        self.lags: deque[float] = deque(maxlen=keep_lags)
+
+    def vendor_error(self, at: datetime, error: Exception) -> None:
+        message = str(getattr(error, "message", None) or error)[:300]
+        self.errors.append(VendorErrorSeen(at, type(error).__name__, message))
+
+    def started_late(self, seconds: float) -> None:
+        self.lags.append(max(0.0, seconds))
+
+    def worst_lag(self) -> float | None:
+        return max(self.lags) if self.lags else None
+
+
 class Lane:
     """Everything that paces one provider's vendor traffic."""
 
@@ -77,6 +106,7 @@ class Lane:
         self.semaphore = asyncio.Semaphore(settings.concurrency)
         self.rate = RateLimiter(settings.rate_per_s, clock)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s, clock)
+        self.health = LaneHealth()
 
     def first_interval(self) -> float:
         return self.settings.initial_s

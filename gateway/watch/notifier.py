@@ -9,9 +9,29 @@ import asyncio
 from gateway.clock import wait_event
 
 
+class Subscription:
+    """Every job id published since the last `next()`: a reader of all jobs (the operator's live view)."""
+
+    def __init__(self) -> None:
+        self.pending: set[str] = set()
+        self.event = asyncio.Event()
+
+    def add(self, job_id: str) -> None:
+        self.pending.add(job_id)
+        self.event.set()
+
+    async def next(self, seconds: float) -> set[str]:
+        """The ids published since the last call (waiting up to `seconds` for one); empty after the timeout."""
+        await wait_event(self.event, seconds)
+        self.event.clear()
+        found, self.pending = self.pending, set()
+        return found
+
+
 class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._subscriptions: set[Subscription] = set()
         #: set when the server shuts down: every wait returns at once, streams end
         self.closing = False
 
@@ -21,12 +41,25 @@ class Notifier:
         for event in self._events.values():
             event.set()
         self._events.clear()
+        for subscription in self._subscriptions:
+            subscription.event.set()
 
     def publish(self, job_id: str) -> None:
-        """Wake every reader waiting on this job."""
+        """Wake every reader waiting on this job, and tell every subscription."""
         event = self._events.pop(job_id, None)
         if event is not None:
             event.set()
+        for subscription in self._subscriptions:
+            subscription.add(job_id)
+
+    def subscribe(self) -> Subscription:
+        """Hear of every job that changes (or is created) from now on; `unsubscribe` when done."""
+        subscription = Subscription()
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
 
     async def wait(self, job_id: str, seconds: float) -> bool:
         """Wait until the next publish for this job or the timeout; True when woken by a publish."""

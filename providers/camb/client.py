@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from gateway.errors import InputError, VendorConflict, VendorMalformed, VendorValidationError
 from gateway.inputs import SubmitInput, TextInput, parse_input
 from gateway.models import Output, ResultParts
-from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig
+from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig, texts_of
 from gateway.states import CanonicalStatus, Issue, State
 from gateway.tolerant import lenient, status_string
 from gateway.vendor_http import VendorConnection, path_segment
@@ -123,6 +123,10 @@ class CambProvider(Provider):
             return ref
         return {**ref, "run_id": run_id}
 
+    def source_texts(self, input: SubmitInput) -> list[str] | None:
+        """The canonical input's texts, or a native /translate body's (outputs come back in the same order)."""
+        return list(input.texts) if isinstance(input, TextInput) else texts_of(input)
+
     # -- I/O ----------------------------------------------------------------------------------
     async def submit(self, conn: VendorConnection, input: SubmitInput) -> dict[str, Any]:
         """POST /translate with a native body, or a canonical text input mapped to CAMB's language ids."""
@@ -151,7 +155,8 @@ class CambProvider(Provider):
     async def fetch_result(self, conn: VendorConnection, ref: dict[str, Any], status_body: Any) -> ResultParts:
         """GET /translation-result/{run_id}: one output per text, named by its index, in input order.
 
-        `source` is None: the vendor's result does not repeat the input and the provider keeps no state."""
+        `source` is None here (the vendor's result does not repeat the input); the gateway fills it in from
+        the texts it kept at submit (`source_texts`)."""
         ref = _ref_dict(ref)
         run_id = ref.get("run_id")
         if run_id is None and isinstance(status_body, dict):

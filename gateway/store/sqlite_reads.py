@@ -1,0 +1,98 @@
+"""The SQLite store's listings: a tenant's jobs and the operator's view across tenants (jobs, counts per
+provider and state, a job's webhook events), and the source texts kept per job for pairing results."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.states import State
+from gateway.store.codec import decode_cursor, encode_cursor
+from gateway.store.records import JobRecord, OutboxEvent
+from gateway.store.sqlite_db import SqliteDatabase
+from gateway.store.sqlite_rows import JOB_COLUMNS, OUTBOX_COLUMNS, event_from, job_from
+
+
+class SqliteReads:
+    """Mixed into `SqliteStore`: the reads that page, count and list."""
+
+    db: SqliteDatabase
+
+    async def _page(
+        self,
+        *,
+        tenant: str | None,
+        state: State | str | None,
+        provider: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[JobRecord], str | None]:
+        """Jobs newest first (one tenant's, or every tenant's when `tenant` is None) and the next cursor."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("tenant", tenant), ("state", None if state is None else State(state).value)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if provider is not None:
+            where.append("provider = ?")
+            params.append(provider)
+        if cursor is not None:
+            where.append("(created_us, id) < (?, ?)")
+            params.extend(decode_cursor(cursor))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY created_us DESC, id DESC LIMIT ?"
+        rows = await self.db.read(lambda conn: conn.execute(sql, (*params, limit + 1)).fetchall())
+        jobs = [job_from(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(last["created_us"], last["id"])
+        return jobs, next_cursor
+
+    async def list_jobs(
+        self,
+        tenant: str,
+        *,
+        state: State | str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[JobRecord], str | None]:
+        return await self._page(tenant=tenant, state=state, provider=provider, limit=limit, cursor=cursor)
+
+    async def operator_jobs(
+        self,
+        *,
+        tenant: str | None = None,
+        state: State | str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[JobRecord], str | None]:
+        return await self._page(tenant=tenant, state=state, provider=provider, limit=limit, cursor=cursor)
+
+    async def count_by_provider_state(self) -> dict[str, dict[str, int]]:
+        rows = await self.db.read(
+            lambda conn: conn.execute("SELECT provider, state, count(*) FROM jobs GROUP BY provider, state").fetchall()
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for provider, state, n in rows:
+            counts.setdefault(provider, {s.value: 0 for s in State})[state] = n
+        return counts
+
+    async def webhook_events(self, job_id: str) -> list[OutboxEvent]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = ? ORDER BY seq", (job_id,)
+            ).fetchall()
+        )
+        return [event_from(row) for row in rows]
+
+    async def get_sources(self, job_id: str) -> list[str] | None:
+        row = await self.db.read(
+            lambda conn: conn.execute("SELECT texts FROM job_sources WHERE job_id = ?", (job_id,)).fetchone()
+        )
+        return None if row is None else json.loads(row[0])

@@ -1,0 +1,79 @@
+"""The operator API (/v1/operator) through HTTP: only an operator key opens it (never a tenant's, and an operator
+key opens no tenant route), it sees every tenant, and a job's page carries its webhook deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from demo_kit import make_demo
+
+from gateway.config import ConfigError, parse_config
+from gateway.server.run import DEMO_OPERATOR_KEY, demo_config
+
+OPERATOR_ROUTES = ["/v1/operator/jobs", "/v1/operator/providers", "/v1/operator/jobs/job_000000000000000000000000"]
+TEXT = {"kind": "text", "source_language": "en-us", "target_language": "de-de", "texts": ["Hi"]}
+
+
+@pytest.mark.parametrize("path", OPERATOR_ROUTES)
+@pytest.mark.parametrize("key", [None, "demo-key", "demo-key-b", "wrong-key"])
+async def test_operator_routes_refuse_every_key_but_the_operators(demo, path, key) -> None:
+    status, body, headers = await demo.call("GET", path, key=key)
+    assert status == 401 and body["code"] == "unauthorized" and "operator key" in body["detail"]
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_an_operator_key_opens_no_tenant_route(demo) -> None:
+    status, body, _ = await demo.call("GET", "/v1/jobs", key=DEMO_OPERATOR_KEY)
+    assert status == 401 and body["code"] == "unauthorized"
+
+
+async def test_without_an_operator_key_configured_the_operator_routes_are_closed(
+    aiohttp_client, sim_server, tmp_path
+) -> None:
+    demo = await make_demo(aiohttp_client, sim_server, tmp_path, operator={"keys": []})
+    try:
+        status, _, _ = await demo.call("GET", "/v1/operator/jobs", key=DEMO_OPERATOR_KEY)
+        assert status == 401
+        status, _, _ = await demo.call("GET", "/ui", key=None)
+        assert status == 200  # the page itself holds no data; it asks for a key
+    finally:
+        await demo.session.close()
+
+
+def test_an_operator_key_that_is_a_tenant_key_is_refused_at_start() -> None:
+    data = demo_config("http://127.0.0.1:9")
+    data["operator"] = {"keys": ["demo-key"]}
+    with pytest.raises(ConfigError, match="operator"):
+        parse_config(data, source="test")
+
+
+async def test_the_operator_sees_every_tenant_and_filters(demo) -> None:
+    a = await demo.submit("camb", TEXT)
+    b = await demo.submit("camb", TEXT, key="demo-key-b")
+    status, page, _ = await demo.call("GET", "/v1/operator/jobs", key=DEMO_OPERATOR_KEY)
+    assert status == 200 and [(j["id"], j["tenant"]) for j in page["data"]] == [(b["id"], "demo-b"), (a["id"], "demo")]
+    status, page, _ = await demo.call("GET", "/v1/operator/jobs?tenant=demo&limit=1", key=DEMO_OPERATOR_KEY)
+    assert [j["id"] for j in page["data"]] == [a["id"]] and page["next_cursor"] is None
+    status, page, _ = await demo.call("GET", "/v1/operator/jobs?state=failed", key=DEMO_OPERATOR_KEY)
+    assert page["data"] == []
+    status, body, _ = await demo.call("GET", "/v1/operator/jobs?cursor=nonsense", key=DEMO_OPERATOR_KEY)
+    assert status == 422 and body["errors"][0]["loc"] == ["query", "cursor"]
+
+
+async def test_a_jobs_page_shows_its_failing_webhook_deliveries(demo) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    job = await demo.submit("camb", TEXT, webhook_url=f"http://127.0.0.1:{port}/hook")
+    detail: dict = {}
+    for _ in range(100):
+        _, detail, _ = await demo.call("GET", f"/v1/operator/jobs/{job['id']}", key=DEMO_OPERATOR_KEY)
+        if detail["deliveries"] and detail["deliveries"][0]["attempts"]:
+            break
+        await asyncio.sleep(0.05)
+    first = detail["deliveries"][0]
+    assert first["version"] == 1 and first["delivered_at"] is None and first["last_error"]
+    assert first["url"].endswith("/hook") and first["next_attempt_at"]
+    assert detail["job"]["webhook_url"] == f"http://127.0.0.1:{port}/hook" and detail["result"] is None
