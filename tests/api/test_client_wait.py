@@ -130,28 +130,21 @@ async def test_a_dropped_stream_is_resumed_without_missing_a_version(demo) -> No
     assert proxy.stream_requests >= 3  # the cut stream, refused reconnects, the resumed one
 
 
-async def test_without_event_streams_wait_falls_back_to_long_polls(demo) -> None:
+@pytest.mark.parametrize(
+    ("refuse_long_polls", "mode"), [(False, Mode.LONG_POLL), (True, Mode.POLL)], ids=["long-poll", "poll"]
+)
+async def test_without_streams_wait_falls_back(demo, refuse_long_polls, mode) -> None:
+    """No event stream: long polls follow the job; no long polls either: polls at the job's poll_after_s."""
     async with proxied(demo) as (proxy, client):
         proxy.refuse_streams = True
+        proxy.refuse_long_polls = refuse_long_polls
         job = await client.submit(PDF_INPUT, provider="doc_translator")
         follower = Follower(client, job.id, timeout=30, on_update=None)
         waiting = asyncio.create_task(follower.run())
         await demo.wait_for(job.id, lambda j: j["version"] >= 2)
         await _vendor(demo, job, load_case("doc_translator").finished_patch)
         done = await asyncio.wait_for(waiting, 20)
-    assert done.state == "succeeded" and follower.mode is Mode.LONG_POLL
-
-
-async def test_without_streams_or_long_polls_wait_polls_at_poll_after(demo) -> None:
-    async with proxied(demo) as (proxy, client):
-        proxy.refuse_streams = proxy.refuse_long_polls = True
-        job = await client.submit(PDF_INPUT, provider="doc_translator")
-        follower = Follower(client, job.id, timeout=30, on_update=None)
-        waiting = asyncio.create_task(follower.run())
-        await demo.wait_for(job.id, lambda j: j["version"] >= 2)
-        await _vendor(demo, job, load_case("doc_translator").finished_patch)
-        done = await asyncio.wait_for(waiting, 20)
-    assert done.state == "succeeded" and follower.mode is Mode.POLL
+    assert done.state == "succeeded" and follower.mode is mode
 
 
 async def test_wait_gives_up_at_its_deadline_with_the_last_version(demo) -> None:
