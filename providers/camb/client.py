@@ -125,7 +125,9 @@ class CambProvider(Provider):
 
     def source_texts(self, input: SubmitInput) -> list[str] | None:
         """The canonical input's texts, or a native /translate body's (outputs come back in the same order)."""
-        return list(input.texts) if isinstance(input, TextInput) else texts_of(input)
+        if isinstance(input, TextInput):
+            return list(input.texts)
+        return texts_of(input) if isinstance(input, dict) else None
 
     # -- I/O ----------------------------------------------------------------------------------
     async def submit(self, conn: VendorConnection, input: SubmitInput) -> dict[str, Any]:
