@@ -37,6 +37,9 @@ class StoreConfig(_Strict):
     #: sqlite:///abs/path.db, or a bare path; relative paths are under state_dir
     url: str = "sqlite://gateway.db"
     state_dir: str = ".state"
+    #: name of the environment variable holding the Fernet key(s) that encrypt providers' private vendor_ref
+    #: fields at rest (comma-separated: the first encrypts, all decrypt); unset: stored apart, unencrypted
+    secret_key_env: str | None = None
 
 
 class WebhookConfig(_Strict):

@@ -14,6 +14,7 @@ from gateway.inputs import check_kind, parse_input
 from gateway.metrics import Metrics
 from gateway.models import Job
 from gateway.provider import Provider
+from gateway.refs import secret_values
 from gateway.render import job_body, render_job
 from gateway.states import CanonicalStatus, State
 from gateway.store.base import IdempotencyMismatch, Store
@@ -56,11 +57,11 @@ class Gateway:
     metrics: Metrics
 
     def render(self, job: JobRecord) -> Job:
-        return render_job(job, self.watcher.poll_after(job))
+        return render_job(job, self.watcher.poll_after(job), self.watcher.clock.now())
 
     def body(self, job: JobRecord) -> dict[str, Any]:
-        """The Job as JSON-ready data, with the watcher's `poll_after_s`."""
-        return job_body(job, self.watcher.poll_after(job))
+        """The Job as JSON-ready data, with the watcher's `poll_after_s` and `eta_s` counted from now."""
+        return job_body(job, self.watcher.poll_after(job), self.watcher.clock.now())
 
     def provider(self, name: str, loc: str = "provider") -> Provider:
         if name not in self.connections:
@@ -138,11 +139,15 @@ class Gateway:
     ) -> JobRecord:
         """Adopt a job started at the vendor directly; the vendor must know it."""
         chosen = self.provider(provider)
-        ref = chosen.validate_ref(vendor_ref)
+        ref = chosen.validate_ref(vendor_ref)  # private fields included: the caller knows them
+        _, private = self.watcher.refs.split(ref, chosen.private_ref_fields)
+        conn = self.connections[provider].with_secrets(secret_values(private))
         try:
-            body = await chosen.fetch_status(self.connections[provider], ref)
+            body = await chosen.fetch_status(conn, ref)
         except VendorNotFound as exc:
             raise InputError("the vendor does not know this job", loc=["body", "vendor_ref"]) from exc
+        except VendorError as exc:
+            raise conn.scrubbed(exc) from None
         ref = chosen.refine_ref(ref, body)
         job, _ = await self._create(
             tenant,
@@ -171,11 +176,13 @@ class Gateway:
         sources: list[str] | None = None,
     ) -> tuple[JobRecord, bool]:
         now = self.watcher.clock.now()
+        public, sealed = self.watcher.refs.sealed_for(ref, self.providers[provider].private_ref_fields)
         record = JobRecord(
             id=new_job_id(),
             tenant=tenant,
             provider=provider,
-            vendor_ref=ref,
+            vendor_ref=public,
+            private_ref=sealed,
             status=CanonicalStatus(state=State.QUEUED),
             created_at=now,
             updated_at=now,
@@ -198,7 +205,11 @@ class Gateway:
         provider = self.providers[job.provider]
         if not provider.capabilities.cancel:
             raise UnsupportedOperation(f"{job.provider} cannot cancel jobs")
-        await provider.cancel(self.connections[job.provider], job.vendor_ref)
+        ref, conn = self.watcher.vendor_io(job)
+        try:
+            await provider.cancel(conn, ref)
+        except VendorError as exc:
+            raise conn.scrubbed(exc) from None
         self.metrics.upstream.inc(provider=job.provider, operation="cancel", outcome="ok")
         await self.watcher.poll_now(job.id)
         return await self.store.get_job(job.id) or job

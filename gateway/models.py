@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.states import Action, Issue, JobError, State
+from gateway.states import Action, Issue, JobError, StaleReason, State
 
 
 class _Out(BaseModel):
@@ -19,10 +20,29 @@ class Cost(_Out):
     currency: str
 
 
+class Unit(StrEnum):
+    """The units vendors count (and bill) translation work in."""
+
+    CHARACTERS = "characters"
+    WORDS = "words"
+    SEGMENTS = "segments"
+    DOCUMENTS = "documents"
+    PAGES = "pages"
+
+
+class UnitCount(_Out):
+    """A quantity the vendor reported for the job, in one of its own units (e.g. billed characters)."""
+
+    unit: Unit
+    quantity: float = Field(ge=0)
+
+
 class Usage(_Out):
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost: Cost | None = None
+    #: what the vendor counted the job as, each in its own unit (one entry per unit)
+    units: list[UnitCount] = Field(default_factory=list)
 
 
 class Output(_Out):
@@ -88,6 +108,12 @@ class Job(_Out):
     stale: bool
     checked_at: datetime | None
     poll_after_s: float | None
+    #: seconds until the vendor expects the job to finish, by its latest estimate; null without one
+    eta_s: float | None = None
+    #: when that is
+    estimated_finish_at: datetime | None = None
+    #: why `stale` is true: the vendor failure's problem code and message; null when not stale
+    stale_reason: StaleReason | None = None
     metadata: dict[str, Any]
     route: str | None = None
     attempts: list[dict[str, Any]] = Field(default_factory=list)

@@ -31,6 +31,10 @@ class Capabilities(BaseModel):
     input_kinds: list[str] = Field(default_factory=lambda: ["native"])
 
 
+#: how long after the vendor's estimate the gateway asks again (the vendor's clock and ours may differ a little)
+ETA_MARGIN_S = 1.0
+
+
 class PollSettings(BaseModel):
     """How the gateway polls one provider (contract section 3); defaults follow CAMB's guidance."""
 
@@ -44,6 +48,8 @@ class PollSettings(BaseModel):
     rate_per_s: float = Field(default=20.0, gt=0)
     breaker_failures: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=30.0, gt=0)
+    #: the longest the gateway waits on a vendor's estimate before asking again (a job may fail early)
+    eta_max_s: float = Field(default=300.0, gt=0, le=86400)
 
 
 class ProviderConfig(BaseModel):
@@ -111,6 +117,8 @@ class Provider:
     error_fields: ClassVar[tuple[str, ...]] = DEFAULT_ERROR_FIELDS
     #: unusual HTTP statuses of this vendor and the typed error each means, e.g. `{456: VendorQuotaExceeded}`
     status_errors: ClassVar[Mapping[int, type[VendorError]]] = {}
+    #: vendor_ref keys holding per-job vendor secrets: kept for the I/O methods, never shown (gateway.refs)
+    private_ref_fields: ClassVar[frozenset[str]] = frozenset()
 
     # -- pure -------------------------------------------------------------------------------
     def normalize(self, body: Any) -> CanonicalStatus:
@@ -126,6 +134,14 @@ class Provider:
         """`normalize(body)` made total: a plugin bug (an exception, a wrong return type) gives `unknown` with
         the vendor's status string. What the gateway calls; not meant to be overridden."""
         return safe_normalize(self.normalize, body, status_field=self.status_field)
+
+    def suggest_poll_s(self, status: CanonicalStatus) -> float | None:
+        """Seconds until the gateway should ask about this (non-terminal) job again, or None for the backoff
+        ladder. The default follows the vendor's own estimate: shortly after `status.eta_s` when there is one.
+        The gateway keeps the answer within [poll.initial_s, poll.eta_max_s]."""
+        if status.eta_s is not None and status.eta_s > 0:
+            return status.eta_s + ETA_MARGIN_S
+        return None
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         """The vendor's own auth header for this key."""

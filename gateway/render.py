@@ -5,19 +5,27 @@ cannot disagree."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.models import Job, JobLinks
+from gateway.states import CanonicalStatus
 from gateway.store.records import JobRecord, TransitionRecord
 
 #: the `type` of a webhook event
 TRANSITION_EVENT = "job.transition"
 
 
-def render_job(job: JobRecord, poll_after_s: float | None) -> Job:
-    """The public Job shape: every field present, null where unknown."""
+def render_job(job: JobRecord, poll_after_s: float | None, now: datetime | None = None) -> Job:
+    """The public Job shape: every field present, null where unknown. `eta_s` counts from `now` (default: when
+    the vendor was last asked). Never a private vendor_ref field: `job.private_ref` is not read here."""
     status = job.status
     base = f"/v1/jobs/{job.id}"
+    finish = None if status.terminal else job.estimated_finish_at
+    eta_s = None
+    if finish is not None:
+        since = now or job.checked_at or job.updated_at
+        eta_s = round(max(0.0, (finish - since).total_seconds()), 3)
     return Job(
         id=job.id,
         provider=job.provider,
@@ -38,6 +46,9 @@ def render_job(job: JobRecord, poll_after_s: float | None) -> Job:
         stale=job.stale,
         checked_at=job.checked_at,
         poll_after_s=poll_after_s,
+        eta_s=eta_s,
+        estimated_finish_at=finish,
+        stale_reason=job.stale_reason if job.stale else None,
         metadata=job.metadata,
         route=job.route,
         attempts=job.attempts,
@@ -45,9 +56,9 @@ def render_job(job: JobRecord, poll_after_s: float | None) -> Job:
     )
 
 
-def job_body(job: JobRecord, poll_after_s: float | None) -> dict[str, Any]:
+def job_body(job: JobRecord, poll_after_s: float | None, now: datetime | None = None) -> dict[str, Any]:
     """The Job as JSON-ready data."""
-    return render_job(job, poll_after_s).model_dump(mode="json", by_alias=True)
+    return render_job(job, poll_after_s, now).model_dump(mode="json", by_alias=True)
 
 
 def job_at(job: JobRecord, transition: TransitionRecord) -> JobRecord:
@@ -66,8 +77,17 @@ def job_at(job: JobRecord, transition: TransitionRecord) -> JobRecord:
             "finished_at": transition.at if terminal else None,
             "result_available": terminal and transition.status.state.has_result and job.result_available,
             "stale": False,
+            "stale_reason": None,
+            "estimated_finish_at": estimated_finish(transition.at, transition.status),
         }
     )
+
+
+def estimated_finish(at: datetime, status: CanonicalStatus) -> datetime | None:
+    """When the vendor expects to finish, by the estimate of a status read at `at`."""
+    if status.eta_s is None or status.terminal:
+        return None
+    return at + timedelta(seconds=status.eta_s)
 
 
 def webhook_body(job_then: JobRecord, event_id: str) -> dict[str, Any]:

@@ -34,6 +34,10 @@ class State(StrEnum):
 TERMINAL_STATES = frozenset({State.SUCCEEDED, State.COMPLETED_WITH_ISSUES, State.FAILED, State.CANCELLED})
 
 
+#: the longest vendor estimate the gateway repeats (30 days); a longer one is no estimate
+MAX_ETA_S = 30 * 24 * 3600.0
+
+
 class _Shape(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,6 +50,13 @@ class JobError(_Shape):
 
 class Action(_Shape):
     kind: str
+    message: str | None = None
+
+
+class StaleReason(_Shape):
+    """Why a job's snapshot is stale: the problem code of the vendor failure (e.g. `upstream_quota_exceeded`)."""
+
+    code: str
     message: str | None = None
 
 
@@ -64,6 +75,8 @@ class CanonicalStatus(_Shape):
     vendor_status: str | None = None
     stage: str | None = None
     progress: int | None = Field(default=None, ge=0, le=100)
+    #: the vendor's own estimate of the seconds left until the job finishes; a change alone is no transition
+    eta_s: float | None = Field(default=None, ge=0, le=MAX_ETA_S)
     error: JobError | None = None
     action: Action | None = None
     issues: list[Issue] = Field(default_factory=list)
@@ -94,3 +107,12 @@ def clamp_progress(value: Any) -> int | None:
     if not math.isfinite(value):  # NaN, or Infinity (json.loads accepts both)
         return None
     return max(0, min(100, int(value)))
+
+
+def clamp_eta(value: Any) -> float | None:
+    """A vendor's estimate of the seconds left, as a number in 0..MAX_ETA_S, or None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if value < 0 or value > MAX_ETA_S:
+        return None
+    return float(value)

@@ -4,6 +4,7 @@ resource (store, vendor HTTP session, webhook dispatcher, watcher), each release
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,11 +12,12 @@ import aiohttp
 from aiohttp import web
 
 from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig
 from gateway.jobs import Gateway
 from gateway.metrics import Metrics, _labels
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
+from gateway.refs import RefSealer
 from gateway.server.keys import (
     CONFIG,
     CONNECTIONS,
@@ -44,10 +46,32 @@ from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
 from gateway.webhooks.dispatcher import WebhookDispatcher
 
+log = logging.getLogger("gateway.server")
+
 
 def limits_of(config: GatewayConfig) -> dict[str, float]:
     """The configured bounds the declared parameters refer to by name."""
     return {"max_page": config.server.max_page}
+
+
+def ref_sealer(config: GatewayConfig, settings: dict[str, ProviderConfig]) -> RefSealer:
+    """The sealer of private vendor_ref fields, with the store key from the environment (ConfigError when the
+    variable holds something that is not a Fernet key); a warning when a provider has private fields to keep
+    and no key encrypts them."""
+    env = config.store.secret_key_env
+    try:
+        refs = RefSealer.from_env(env)
+    except ValueError as exc:
+        raise ConfigError(f"store.secret_key_env: ${env}: {exc}") from None
+    installed = get_providers()
+    private = sorted(name for name in settings if installed[name].private_ref_fields)
+    if private and not refs.encrypts:
+        log.warning(
+            "providers %s keep per-job vendor secrets; they are stored unencrypted (never shown) because no "
+            "store key is configured: set [store] secret_key_env to encrypt them at rest",
+            ", ".join(private),
+        )
+    return refs
 
 
 def create_app(
@@ -60,6 +84,7 @@ def create_app(
 ) -> web.Application:
     """A gateway application; its store, vendor sessions and watcher live while the app runs."""
     metrics = Metrics()
+    refs = ref_sealer(config, settings)
     app = web.Application(middlewares=[observe, authenticate], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[PROVIDER_SETTINGS] = settings
@@ -100,6 +125,7 @@ def create_app(
             Notifier(),
             on_event=app[DISPATCHER].wake,
             clock=clock,
+            refs=refs,
         )
         app[WATCHER] = watcher
         app[GATEWAY] = Gateway(

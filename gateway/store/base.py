@@ -8,7 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from gateway.states import CanonicalStatus, State
+from gateway.states import CanonicalStatus, StaleReason, State
 from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord
 
 #: (tenant, idempotency key, hash of the request body)
@@ -132,23 +132,29 @@ class Store(abc.ABC):
         *,
         checked_at: datetime,
         vendor_ref: dict[str, Any] | None = None,
+        private_ref: str | None = None,
+        estimated_finish_at: datetime | None = None,
     ) -> tuple[JobRecord, bool]:
         """Apply a freshly observed status in one transaction; returns (job, transitioned).
 
         A transition bumps the version, stores a TransitionRecord and, for a job with a `webhook_url`,
-        an OutboxEvent for that version (its body is rendered when it is sent). A terminal
-        state is sticky: a later different state is not applied and counts as an anomaly. Always sets
-        `checked_at`, clears `stale`, and replaces `vendor_ref` when given. Raises JobNotFound.
+        an OutboxEvent for that version (its body is rendered when it is sent). A change of `status.eta_s`
+        alone is no transition. A terminal state is sticky: a later different state is not applied and counts
+        as an anomaly. Always sets `checked_at` and `estimated_finish_at` (None: no estimate), clears `stale`
+        and `stale_reason`, and replaces `vendor_ref` and the sealed `private_ref` when given. Raises JobNotFound.
         """
 
     @abc.abstractmethod
-    async def mark_stale(self, job_id: str, *, checked_at: datetime | None = None) -> JobRecord | None:
-        """Mark the snapshot as not confirmed lately (no transition); None when there is no such job."""
+    async def mark_stale(
+        self, job_id: str, *, checked_at: datetime | None = None, reason: StaleReason | None = None
+    ) -> JobRecord | None:
+        """Mark the snapshot as not confirmed lately, and why (no transition); None when there is no such job."""
 
     @abc.abstractmethod
-    async def touch(self, job_id: str, *, checked_at: datetime) -> None:
-        """The vendor confirmed the stored snapshot unchanged: set checked_at and clear stale (no transition).
-        The watcher's cheap path for the common poll that finds nothing new."""
+    async def touch(self, job_id: str, *, checked_at: datetime, estimated_finish_at: datetime | None = None) -> None:
+        """The vendor confirmed the stored snapshot unchanged: set checked_at and the vendor's latest estimate
+        of the finish (None: none), clear stale and its reason (no transition). The watcher's cheap path for
+        the common poll that finds nothing new."""
 
     @abc.abstractmethod
     async def transitions(self, job_id: str, *, after_version: int = 0) -> list[TransitionRecord]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from gateway.states import CanonicalStatus, State
+from gateway.states import CanonicalStatus, StaleReason, State
 
 
 def to_utc(value: datetime) -> datetime:
@@ -45,6 +45,12 @@ class JobRecord(_Record):
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     result_available: bool = False
     anomalies: int = Field(default=0, ge=0)
+    #: when the vendor expects the job to finish (its last estimate, from `status.eta_s` when it was read)
+    estimated_finish_at: UtcDatetime | None = None
+    #: why the snapshot is stale (None when it is not)
+    stale_reason: StaleReason | None = None
+    #: the provider's private vendor_ref fields, sealed (gateway.refs); never rendered
+    private_ref: str | None = None
 
     @property
     def state(self) -> State:

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.states import CanonicalStatus, State, is_regression, is_transition
+from gateway.states import CanonicalStatus, StaleReason, State, is_regression, is_transition
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, Store
 from gateway.store.codec import dumps, event_id, now_us, to_us
@@ -182,8 +182,18 @@ class SqliteStore(SqliteReads, Store):
         *,
         checked_at: datetime,
         vendor_ref: dict[str, Any] | None = None,
+        private_ref: str | None = None,
+        estimated_finish_at: datetime | None = None,
     ) -> tuple[JobRecord, bool]:
-        return await self.db.write(self._record_status, job_id, status, to_utc(checked_at), vendor_ref)
+        return await self.db.write(
+            self._record_status,
+            job_id,
+            status,
+            to_utc(checked_at),
+            vendor_ref,
+            private_ref,
+            None if estimated_finish_at is None else to_utc(estimated_finish_at),
+        )
 
     def _record_status(
         self,
@@ -192,6 +202,8 @@ class SqliteStore(SqliteReads, Store):
         status: CanonicalStatus,
         checked_at: datetime,
         vendor_ref: dict[str, Any] | None,
+        private_ref: str | None,
+        estimated_finish_at: datetime | None,
     ) -> tuple[JobRecord, bool]:
         job = self._load_or_raise(conn, job_id)
         previous = job.status
@@ -217,28 +229,39 @@ class SqliteStore(SqliteReads, Store):
             transitioned = True
         job.checked_at = checked_at
         job.stale = False
+        job.stale_reason = None
+        job.estimated_finish_at = None if job.status.terminal else estimated_finish_at
         if vendor_ref is not None:
             job.vendor_ref = dict(vendor_ref)
+        if private_ref is not None:
+            job.private_ref = private_ref
         conn.execute(UPDATE_JOB, job_values(job))
         if transitioned:
             self._add_transition(conn, job, checked_at)
         return job, transitioned
 
-    async def mark_stale(self, job_id: str, *, checked_at: datetime | None = None) -> JobRecord | None:
-        return await self.db.write(self._mark_stale, job_id, None if checked_at is None else to_utc(checked_at))
+    async def mark_stale(
+        self, job_id: str, *, checked_at: datetime | None = None, reason: StaleReason | None = None
+    ) -> JobRecord | None:
+        return await self.db.write(self._mark_stale, job_id, None if checked_at is None else to_utc(checked_at), reason)
 
-    async def touch(self, job_id: str, *, checked_at: datetime) -> None:
+    async def touch(self, job_id: str, *, checked_at: datetime, estimated_finish_at: datetime | None = None) -> None:
+        eta_us = None if estimated_finish_at is None else to_us(estimated_finish_at)
         await self.db.write(
             lambda conn: conn.execute(
-                "UPDATE jobs SET checked_us = ?, stale = 0 WHERE id = ?", (to_us(checked_at), job_id)
+                "UPDATE jobs SET checked_us = ?, stale = 0, stale_reason = NULL, eta_us = ? WHERE id = ?",
+                (to_us(checked_at), eta_us, job_id),
             )
         )
 
-    def _mark_stale(self, conn: sqlite3.Connection, job_id: str, checked_at: datetime | None) -> JobRecord | None:
+    def _mark_stale(
+        self, conn: sqlite3.Connection, job_id: str, checked_at: datetime | None, reason: StaleReason | None
+    ) -> JobRecord | None:
         job = self._load(conn, job_id)
         if job is None:
             return None
         job.stale = True
+        job.stale_reason = reason
         if checked_at is not None:
             job.checked_at = checked_at
         conn.execute(UPDATE_JOB, job_values(job))

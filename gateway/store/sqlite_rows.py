@@ -6,14 +6,14 @@ import json
 import sqlite3
 from typing import Any
 
-from gateway.states import CanonicalStatus
+from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.codec import dumps, from_us, from_us_or_none, to_us
 from gateway.store.records import JobRecord, OutboxEvent, TransitionRecord
 
 JOB_FIELDS = (
     "id", "tenant", "provider", "state", "terminal", "version", "created_us", "updated_us", "finished_us",
     "checked_us", "stale", "webhook_url", "route", "result_available", "anomalies", "vendor_ref", "status",
-    "metadata", "attempts",
+    "metadata", "attempts", "eta_us", "stale_reason", "private_ref",
 )  # fmt: skip
 JOB_COLUMNS = ", ".join(JOB_FIELDS)
 #: columns a job never changes after it is created
@@ -46,6 +46,9 @@ def job_values(job: JobRecord) -> dict[str, Any]:
         "status": job.status.model_dump_json(),
         "metadata": dumps(job.metadata),
         "attempts": dumps(job.attempts),
+        "eta_us": None if job.estimated_finish_at is None else to_us(job.estimated_finish_at),
+        "stale_reason": None if job.stale_reason is None else job.stale_reason.model_dump_json(),
+        "private_ref": job.private_ref,
     }
 
 
@@ -68,6 +71,9 @@ def job_from(row: sqlite3.Row) -> JobRecord:
         attempts=json.loads(row["attempts"]),
         result_available=bool(row["result_available"]),
         anomalies=row["anomalies"],
+        estimated_finish_at=from_us_or_none(row["eta_us"]),
+        stale_reason=None if row["stale_reason"] is None else StaleReason.model_validate_json(row["stale_reason"]),
+        private_ref=row["private_ref"],
     )
 
 

@@ -129,6 +129,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX jobs_by_created ON jobs (created_us, id)",
         "CREATE INDEX jobs_by_state ON jobs (state, created_us, id)",
     ),
+    (  # 5: the vendor's estimate of when a job finishes, why a snapshot is stale, sealed private vendor_ref fields
+        "ALTER TABLE jobs ADD COLUMN eta_us INTEGER",
+        "ALTER TABLE jobs ADD COLUMN stale_reason TEXT",
+        "ALTER TABLE jobs ADD COLUMN private_ref TEXT",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -117,6 +117,10 @@ class Lane:
             return self.settings.initial_s
         return min(self.settings.max_s, current * self.settings.factor)
 
+    def after_estimate(self, seconds: float) -> float:
+        """A provider's suggested wait (from the vendor's estimate), kept within [initial_s, eta_max_s]."""
+        return min(max(seconds, self.settings.initial_s), self.settings.eta_max_s)
+
     def jittered(self, interval: float) -> float:
         spread = interval * self.settings.jitter
         return max(0.0, interval + random.uniform(-spread, spread))

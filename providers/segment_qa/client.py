@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from gateway.errors import InputError, VendorConflict, VendorMalformed
 from gateway.inputs import SubmitInput, TextInput, parse_input
-from gateway.models import Cost, Output, ResultParts, Usage
+from gateway.models import Cost, Output, ResultParts, Unit, UnitCount, Usage
 from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig
 from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, Issue, State
@@ -149,14 +149,22 @@ class SegmentQAProvider(Provider):
 
 
 def _usage(result: JobResult) -> Usage | None:
+    """Tokens and EUR as the vendor bills them; its source word count and the number of segments as units."""
     tokens = result.token_usage
     cost = Cost(amount=result.cost_eur, currency="EUR") if result.cost_eur is not None else None
-    if tokens is None and cost is None:
+    units = []
+    words = result.word_count.source if result.word_count is not None else None
+    if words is not None and words >= 0:
+        units.append(UnitCount(unit=Unit.WORDS, quantity=words))
+    if result.segments:
+        units.append(UnitCount(unit=Unit.SEGMENTS, quantity=len(result.segments)))
+    if tokens is None and cost is None and not units:
         return None
     return Usage(
         input_tokens=tokens.input if tokens else None,
         output_tokens=tokens.output if tokens else None,
         cost=cost,
+        units=units,
     )
 
 

@@ -26,7 +26,7 @@ from gateway.errors import (
     VendorTimeout,
     VendorValidationError,
 )
-from gateway.models import Cost, Output, Usage
+from gateway.models import Cost, Output, Unit, UnitCount, Usage
 from gateway.provider import ProviderConfig
 from gateway.states import State
 from gateway.testing.case import ConformanceCase
@@ -245,6 +245,7 @@ async def test_result_of_a_completed_job(live: Live) -> None:
         input_tokens=usage["input_tokens"],
         output_tokens=usage["output_tokens"],
         cost=Cost(amount=status_body["cost_eur"], currency="EUR"),
+        units=[UnitCount(unit=Unit.WORDS, quantity=4), UnitCount(unit=Unit.SEGMENTS, quantity=2)],  # 2 + 2 words
     )
     assert parts.issues == [] and not parts.has_artifact
     assert parts.vendor["job_id"] == ref["job_id"] and parts.vendor["status"] == "completed"
@@ -450,7 +451,12 @@ async def test_doc_result_example_verbatim(scripted: Any) -> None:
             quality=96.5,
         )
     ]
-    assert parts.usage == Usage(input_tokens=1200, output_tokens=800, cost=Cost(amount=0.0014, currency="EUR"))
+    assert parts.usage == Usage(
+        input_tokens=1200,
+        output_tokens=800,
+        cost=Cost(amount=0.0014, currency="EUR"),
+        units=[UnitCount(unit=Unit.WORDS, quantity=8), UnitCount(unit=Unit.SEGMENTS, quantity=1)],
+    )
     assert parts.issues == []
     assert parts.vendor == json.loads(DOC_RESULT_EXAMPLE)
 
@@ -512,7 +518,9 @@ async def test_result_with_strange_fields_still_reads(scripted: Any) -> None:
     answers[("GET", "/v1/jobs/j5/result")] = (200, body)
     parts = await PROVIDER.fetch_result(conn, {"job_id": "j5"}, None)
     assert parts.outputs == [Output(), Output(name="1", target="ok")]
-    assert parts.usage == Usage(input_tokens=None, output_tokens=10, cost=None)
+    assert parts.usage == Usage(
+        input_tokens=None, output_tokens=10, cost=None, units=[UnitCount(unit=Unit.SEGMENTS, quantity=2)]
+    )  # the unreadable segment is dropped: two remain
 
 
 @pytest.mark.parametrize(

@@ -257,6 +257,7 @@ def test_doc_status_example() -> None:
         "vendor_status": "processing",
         "stage": "translator",
         "progress": 0,  # 0 of 5 finished: "translated" still awaits QA
+        "eta_s": None,  # the vendor gives no estimate
         "error": None,
         "action": None,
         "issues": [],
