@@ -12,6 +12,7 @@ from gateway.plugins import get_providers
 from gateway.sim.server import build_simulator_app
 from gateway.testing.cassettes import SIM_HOST, recording, recording_session
 from gateway.testing.cassettes import vcr_config as make_vcr_config
+from gateway.testing.postgres import PostgresServer, find_bin_dir
 
 
 @pytest.fixture
@@ -57,3 +58,26 @@ async def sim_server():
     await server.start_server()
     yield server
     await server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL server for the whole test session (one per xdist worker), on a free loopback port in a
+    temporary directory; stopped and removed at the end. Without PostgreSQL installed the test is skipped, except
+    under CI=true, where it fails (`make postgres` installs it)."""
+    if find_bin_dir() is None:
+        reason = "PostgreSQL is not installed (`make postgres` installs it): PostgreSQL tests skipped"
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true requires the PostgreSQL tests to run, but " + reason)
+        pytest.skip(reason)
+    server = PostgresServer.start_in()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new empty database on the session's private server."""
+    return postgres_server.create_database()

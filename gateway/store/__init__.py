@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from gateway.store.base import IdempotencyMismatch, JobExists, JobNotFound, Store, StoreError
+from gateway.store.base import (
+    IdempotencyMismatch,
+    JobExists,
+    JobNotFound,
+    LeaseLost,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
+from gateway.store.pg import PostgresStore
 from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord
 from gateway.store.sqlite import SqliteStore
 
@@ -16,9 +25,11 @@ __all__ = [
     "JobExists",
     "JobNotFound",
     "JobRecord",
+    "LeaseLost",
     "OutboxEvent",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StoredArtifact",
     "TransitionRecord",
     "open_store",
@@ -50,9 +61,35 @@ def _open_sqlite(parts: SplitResult, state_dir: Path) -> Store:
     return SqliteStore(path, state_dir=state_dir, **kwargs)
 
 
+#: options of a postgresql:// URL that the gateway reads (any other query option is the driver's, e.g. sslmode)
+POSTGRES_OPTIONS: dict[str, Callable[[str], Any]] = {"lease_s": float, "pool_min": int, "pool_max": int, "replica": str}
+
+
+def _open_postgres(parts: SplitResult, state_dir: Path) -> Store:
+    """`postgresql://user:password@host:port/database?lease_s=15&pool_max=10&replica=name` (several replicas
+    may share it; artifacts are kept in the database, `state_dir/artifacts` is only a local cache)."""
+    kwargs: dict[str, Any] = {}
+    driver: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        convert = POSTGRES_OPTIONS.get(key)
+        if convert is None:
+            driver.append((key, value))
+            continue
+        try:
+            kwargs[key] = convert(value)
+        except ValueError:
+            raise ValueError(f"postgresql store option {key}={value!r} is not a {convert.__name__}") from None
+    if not parts.hostname and not parts.path.strip("/") and not driver:
+        raise ValueError("a postgresql store URL names a host or a database, e.g. postgresql://gateway@db/gateway")
+    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(driver), ""))
+    return PostgresStore(dsn, state_dir=state_dir, **kwargs)
+
+
 #: store backends by URL scheme
 BACKENDS: dict[str, Callable[[SplitResult, Path], Store]] = {
     "sqlite": _open_sqlite,
+    "postgresql": _open_postgres,
+    "postgres": _open_postgres,
 }
 
 
@@ -61,7 +98,8 @@ def open_store(url: str, *, state_dir: Path) -> Store:
 
     `sqlite:///abs/path.db`, `sqlite://relative/path.db` or a bare path (relative paths are taken
     relative to `state_dir`); `sqlite://` alone is `state_dir/gateway.db`. Artifacts live in
-    `state_dir/artifacts`. Any other scheme raises ValueError naming it.
+    `state_dir/artifacts`. `postgresql://...` is the store several replicas share (see `_open_postgres`).
+    Any other scheme raises ValueError naming it.
     """
     url = url.strip()
     if not url:

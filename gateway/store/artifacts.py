@@ -33,9 +33,10 @@ class ArtifactFiles:
     def ensure(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    async def write(self, job_id: str, chunks: AsyncIterator[bytes]) -> tuple[str, int]:
-        """Stream `chunks` into the job's file; (file name, size). A failure leaves no partial file behind."""
-        name = file_name(job_id)
+    async def write(self, job_id: str, chunks: AsyncIterator[bytes], *, name: str | None = None) -> tuple[str, int]:
+        """Stream `chunks` into the job's file (`name`, default `file_name(job_id)`); (file name, size).
+        A failure leaves no partial file behind."""
+        name = name or file_name(job_id)
         fd, tmp = await asyncio.to_thread(tempfile.mkstemp, dir=self.directory, prefix=f".{name}.", suffix=".part")
         size = 0
         try:

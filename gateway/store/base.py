@@ -45,6 +45,20 @@ class JobExists(StoreError):
         self.job_id = job_id
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now (the API answers 503 `unavailable`); nothing was changed, and the
+    same call may succeed later: the store reconnects by itself."""
+
+
+class LeaseLost(StoreError):
+    """A write about a job that this replica no longer owns: another replica took its lease over (the fencing
+    token moved on), so the write is refused and the job is that replica's to watch (shared stores only)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} is leased to another replica")
+        self.job_id = job_id
+
+
 class Store(abc.ABC):
     """The gateway's durable state: jobs, transitions, idempotency keys, results, artifacts, webhook outbox."""
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.states import CanonicalStatus, StaleReason, State, is_regression, is_transition
+from gateway.states import CanonicalStatus, StaleReason, State
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, Store
 from gateway.store.codec import dumps, event_id, now_us, to_us
@@ -42,6 +42,7 @@ from gateway.store.sqlite_rows import (
     transition_from,
     transition_values,
 )
+from gateway.store.transition import apply_status, new_job
 
 log = logging.getLogger("gateway.store")
 
@@ -121,12 +122,7 @@ class SqliteStore(SqliteReads, Store):
     async def create_job(
         self, record: JobRecord, *, idempotency: Idempotency | None = None, sources: list[str] | None = None
     ) -> tuple[JobRecord, bool]:
-        if idempotency is not None and idempotency[0] != record.tenant:
-            raise ValueError("the idempotency key's tenant is not the job's tenant")
-        job = record.model_copy(deep=True)
-        job.version = 1
-        if job.status.terminal and job.finished_at is None:
-            job.finished_at = job.updated_at
+        job = new_job(record, idempotency)
         try:
             return await self.db.write(self._create, job, idempotency, sources)
         except _LostRace:
@@ -206,35 +202,7 @@ class SqliteStore(SqliteReads, Store):
         estimated_finish_at: datetime | None,
     ) -> tuple[JobRecord, bool]:
         job = self._load_or_raise(conn, job_id)
-        previous = job.status
-        transitioned = False
-        if previous.terminal:
-            # terminal is sticky: a later state (non-terminal or another terminal one) is an anomaly
-            if is_regression(previous, status) or status.state != previous.state:
-                job.anomalies += 1
-                log.warning(
-                    "job %s: vendor reported %s (%r) after terminal %s; ignored (anomaly %d)",
-                    job_id,
-                    status.state.value,
-                    status.vendor_status,
-                    previous.state.value,
-                    job.anomalies,
-                )
-        elif is_transition(previous, status):
-            job.status = status.model_copy(deep=True)
-            job.version += 1
-            job.updated_at = checked_at
-            if status.terminal:
-                job.finished_at = checked_at
-            transitioned = True
-        job.checked_at = checked_at
-        job.stale = False
-        job.stale_reason = None
-        job.estimated_finish_at = None if job.status.terminal else estimated_finish_at
-        if vendor_ref is not None:
-            job.vendor_ref = dict(vendor_ref)
-        if private_ref is not None:
-            job.private_ref = private_ref
+        transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, estimated_finish_at)
         conn.execute(UPDATE_JOB, job_values(job))
         if transitioned:
             self._add_transition(conn, job, checked_at)

@@ -1,14 +1,21 @@
-"""SQLite rows <-> the store's records: the column lists, statements and conversions of `SqliteStore`."""
+"""SQLite rows <-> the store's records: the column lists, statements and conversions of `SqliteStore` (the
+PostgreSQL store has the same columns and uses the same conversions)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.codec import dumps, from_us, from_us_or_none, to_us
 from gateway.store.records import JobRecord, OutboxEvent, TransitionRecord
+
+
+class Row(Protocol):
+    """A database row read by column name (sqlite3.Row, asyncpg.Record): both backends share these conversions."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
 
 JOB_FIELDS = (
     "id", "tenant", "provider", "state", "terminal", "version", "created_us", "updated_us", "finished_us",
@@ -52,7 +59,7 @@ def job_values(job: JobRecord) -> dict[str, Any]:
     }
 
 
-def job_from(row: sqlite3.Row) -> JobRecord:
+def job_from(row: Row) -> JobRecord:
     return JobRecord(
         id=row["id"],
         tenant=row["tenant"],
@@ -92,7 +99,7 @@ def transition_values(job: JobRecord, at_us: int) -> tuple[Any, ...]:
     )
 
 
-def transition_from(row: sqlite3.Row) -> TransitionRecord:
+def transition_from(row: Row) -> TransitionRecord:
     return TransitionRecord(
         job_id=row["job_id"],
         version=row["version"],
@@ -105,7 +112,7 @@ def transition_from(row: sqlite3.Row) -> TransitionRecord:
     )
 
 
-def event_from(row: sqlite3.Row) -> OutboxEvent:
+def event_from(row: Row) -> OutboxEvent:
     return OutboxEvent(
         id=row["id"],
         job_id=row["job_id"],

@@ -1,0 +1,375 @@
+"""The PostgreSQL store: the same behaviour as the embedded SQLite store, for several gateway replicas sharing one
+database. Every replica reads and writes the same rows; a job's status is written only by the replica holding its
+lease (`gateway.store.shared`), each transition is announced with NOTIFY so every replica's long polls and event
+streams hear it, webhook events are leased to one replica at a time, and artifact bytes live in the database
+(`pg_artifacts`) so any replica can serve them.
+
+Consistency: a status write reads the job, applies the shared rules (`transition.apply_status`) and writes back
+in ONE statement guarded by (owner, fencing token, version): the update, its transition row, its outbox event and
+its notification commit together or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.states import CanonicalStatus, StaleReason, State
+from gateway.store.artifacts import ArtifactFiles
+from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LeaseLost
+from gateway.store.codec import decode_cursor, dumps, encode_cursor, to_us
+from gateway.store.pg_artifacts import load_artifact, save_artifact
+from gateway.store.pg_db import PgDatabase, Session
+from gateway.store.pg_leases import PgLeases
+from gateway.store.pg_rows import (
+    FIRST_TRANSITION,
+    INSERT_JOB,
+    LEASED,
+    OUTBOX_RETURNING,
+    SELECT_JOB,
+    TRANSITION,
+    UPDATE_JOB,
+    first_transition_args,
+    insert_args,
+    transition_args,
+    update_args,
+)
+from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
+from gateway.store.sqlite_rows import (
+    JOB_COLUMNS,
+    TRANSITION_COLUMNS,
+    event_from,
+    job_from,
+    transition_from,
+)
+from gateway.store.transition import apply_status, new_job
+
+#: a status write that lost a race with another write to the same job (not a lease change) is tried again
+WRITE_TRIES = 5
+
+
+def default_replica_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class _LostRace(Exception):
+    """Another writer stored the same idempotency key first; the transaction is retried."""
+
+
+class PostgresStore(PgLeases):
+    """The shared store (see the module docstring)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        state_dir: Path,
+        replica: str | None = None,
+        lease_s: float = 15.0,
+        pool_min: int = 1,
+        pool_max: int = 10,
+    ) -> None:
+        if lease_s < 1:
+            raise ValueError("lease_s must be at least 1 second")
+        self.db = PgDatabase(dsn, pool_min=pool_min, pool_max=pool_max)
+        self.state_dir = Path(state_dir)
+        #: a local cache of artifacts read from the database (any replica can rebuild it)
+        self.files = ArtifactFiles(self.state_dir / "artifacts")
+        self.replica = replica or default_replica_name()
+        self.lease_s = lease_s
+        self._held: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(replica={self.replica!r})"
+
+    # lifecycle
+
+    async def open(self) -> None:
+        if not self.db.is_open:
+            self.files.ensure()
+            await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ping(self) -> None:
+        await self.db.fetchval("SELECT max(version) FROM schema_version")
+
+    async def schema_version(self) -> int:
+        return int(await self.db.fetchval("SELECT max(version) FROM schema_version"))
+
+    @property
+    def round_trips(self) -> int:
+        return self.db.round_trips
+
+    # jobs
+
+    async def create_job(self, record: JobRecord, *, idempotency: Idempotency | None = None) -> tuple[JobRecord, bool]:
+        job = new_job(record, idempotency)
+        try:
+            return await self._create(job, idempotency)
+        except _LostRace:
+            # another replica stored the key between our check and insert: its job is the answer
+            return await self._create(job, idempotency)
+
+    async def _create(self, job: JobRecord, idempotency: Idempotency | None) -> tuple[JobRecord, bool]:
+        async with self.db.tx() as tx:
+            if idempotency is not None:
+                existing = await self._idempotent(tx, idempotency[0], idempotency[1])
+                if existing is not None:
+                    body_hash, other = existing
+                    if body_hash != idempotency[2]:
+                        raise IdempotencyMismatch(idempotency[0], idempotency[1], other.id)
+                    return other, False
+            fence = await tx.fetchval(INSERT_JOB, *insert_args(job, self.replica, self._lease_us))
+            if fence is None:
+                raise JobExists(job.id)
+            if idempotency is not None:
+                inserted = await tx.fetchval(
+                    "INSERT INTO idempotency (tenant, key, body_hash, job_id, created_us) VALUES ($1, $2, $3, $4, $5) "
+                    "ON CONFLICT (tenant, key) DO NOTHING RETURNING 1",
+                    *idempotency,
+                    job.id,
+                    to_us(job.created_at),
+                )
+                if inserted is None:
+                    raise _LostRace
+            await tx.execute(FIRST_TRANSITION, *first_transition_args(job, to_us(job.created_at)))
+        if not job.terminal:
+            self._held[job.id] = fence
+        return job, True
+
+    async def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
+        if tenant is None:
+            row = await self.db.fetchrow(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
+        else:
+            row = await self.db.fetchrow(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND tenant = $2", job_id, tenant
+            )
+        return None if row is None else job_from(row)
+
+    @staticmethod
+    async def _idempotent(s: Session, tenant: str, key: str) -> tuple[str, JobRecord] | None:
+        row = await s.fetchrow(
+            f"SELECT i.body_hash, {', '.join('j.' + c.strip() for c in JOB_COLUMNS.split(','))} "
+            "FROM idempotency AS i JOIN jobs AS j ON j.id = i.job_id WHERE i.tenant = $1 AND i.key = $2",
+            tenant,
+            key,
+        )
+        return None if row is None else (row["body_hash"], job_from(row))
+
+    async def find_idempotent(self, tenant: str, key: str) -> tuple[str, JobRecord] | None:
+        async with self.db.session() as s:
+            return await self._idempotent(s, tenant, key)
+
+    async def list_jobs(
+        self,
+        tenant: str,
+        *,
+        state: State | str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[JobRecord], str | None]:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        where = ["tenant = $1"]
+        params: list[Any] = [tenant]
+        if state is not None:
+            params.append(State(state).value)
+            where.append(f"state = ${len(params)}")
+        if provider is not None:
+            params.append(provider)
+            where.append(f"provider = ${len(params)}")
+        if cursor is not None:
+            params.extend(decode_cursor(cursor))
+            where.append(f"(created_us, id) < (${len(params) - 1}, ${len(params)})")
+        params.append(limit + 1)
+        rows = await self.db.fetch(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} "
+            f"ORDER BY created_us DESC, id DESC LIMIT ${len(params)}",
+            *params,
+        )
+        jobs = [job_from(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(last["created_us"], last["id"])
+        return jobs, next_cursor
+
+    # status writes (fenced: only the lease holder's apply)
+
+    async def _owned(self, job_id: str) -> tuple[JobRecord, int]:
+        """The stored job and this replica's fencing token for it; LeaseLost when it is not (or no longer) ours."""
+        row = await self.db.fetchrow(SELECT_JOB, job_id)
+        if row is None:
+            raise JobNotFound(job_id)
+        job = job_from(row)
+        fence = self._held.get(job_id)
+        if job.terminal:
+            return job, 0  # no lease: its state is frozen
+        if fence is None or row["owner"] != self.replica or row["fence"] != fence:
+            self._held.pop(job_id, None)
+            raise LeaseLost(job_id)
+        return job, fence
+
+    async def record_status(
+        self,
+        job_id: str,
+        status: CanonicalStatus,
+        *,
+        checked_at: datetime,
+        vendor_ref: dict[str, Any] | None = None,
+        private_ref: str | None = None,
+        estimated_finish_at: datetime | None = None,
+    ) -> tuple[JobRecord, bool]:
+        checked_at = to_utc(checked_at)
+        eta = None if estimated_finish_at is None else to_utc(estimated_finish_at)
+        for _ in range(WRITE_TRIES):
+            job, fence = await self._owned(job_id)
+            prior = job.version
+            transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, eta)
+            if transitioned:
+                args = transition_args(job, to_us(checked_at), self.replica, fence, prior)
+                applied = await self.db.fetch(TRANSITION, *args)
+            else:
+                applied = await self.db.fetch(UPDATE_JOB, *update_args(job, self.replica, fence, prior))
+            if applied:
+                if job.terminal:
+                    self._held.pop(job_id, None)
+                return job, transitioned
+        raise LeaseLost(job_id)
+
+    async def mark_stale(
+        self, job_id: str, *, checked_at: datetime | None = None, reason: StaleReason | None = None
+    ) -> JobRecord | None:
+        row = await self.db.fetchrow(
+            f"UPDATE jobs SET stale = 1, checked_us = coalesce($4, checked_us), stale_reason = $5 "
+            f"WHERE {LEASED} RETURNING {JOB_COLUMNS}",
+            job_id,
+            self.replica,
+            self._held.get(job_id),
+            None if checked_at is None else to_us(checked_at),
+            None if reason is None else reason.model_dump_json(),
+        )
+        if row is not None:
+            return job_from(row)
+        if await self.get_job(job_id) is None:
+            return None
+        self._held.pop(job_id, None)
+        raise LeaseLost(job_id)
+
+    async def touch(self, job_id: str, *, checked_at: datetime, estimated_finish_at: datetime | None = None) -> None:
+        done = await self.db.fetchval(
+            f"UPDATE jobs SET checked_us = $4, stale = 0, stale_reason = NULL, eta_us = $5 WHERE {LEASED} RETURNING 1",
+            job_id,
+            self.replica,
+            self._held.get(job_id),
+            to_us(checked_at),
+            None if estimated_finish_at is None else to_us(estimated_finish_at),
+        )
+        if done is None:
+            if await self.get_job(job_id) is None:
+                raise JobNotFound(job_id)
+            self._held.pop(job_id, None)
+            raise LeaseLost(job_id)
+
+    # history
+
+    async def transitions(self, job_id: str, *, after_version: int = 0) -> list[TransitionRecord]:
+        rows = await self.db.fetch(
+            f"SELECT {TRANSITION_COLUMNS} FROM transitions WHERE job_id = $1 AND version > $2 ORDER BY version",
+            job_id,
+            after_version,
+        )
+        return [transition_from(row) for row in rows]
+
+    async def get_transition(self, job_id: str, version: int) -> TransitionRecord | None:
+        row = await self.db.fetchrow(
+            f"SELECT {TRANSITION_COLUMNS} FROM transitions WHERE job_id = $1 AND version = $2", job_id, version
+        )
+        return None if row is None else transition_from(row)
+
+    async def non_terminal_jobs(self) -> list[JobRecord]:
+        rows = await self.db.fetch(f"SELECT {JOB_COLUMNS} FROM jobs WHERE terminal = 0 ORDER BY created_us, id")
+        return [job_from(row) for row in rows]
+
+    async def count_by_state(self) -> dict[str, int]:
+        rows = await self.db.fetch("SELECT state, count(*) FROM jobs GROUP BY state")
+        counts = {state.value: 0 for state in State}
+        counts.update({row[0]: row[1] for row in rows})
+        return counts
+
+    # results and artifacts
+
+    async def save_result(self, job_id: str, result: dict[str, Any]) -> None:
+        async with self.db.tx() as tx:
+            found = await tx.fetchval("UPDATE jobs SET result_available = 1 WHERE id = $1 RETURNING 1", job_id)
+            if found is None:
+                raise JobNotFound(job_id)
+            await tx.execute(
+                "INSERT INTO results (job_id, result, saved_us) VALUES ($1, $2, gw_now_us()) "
+                "ON CONFLICT (job_id) DO UPDATE SET result = excluded.result, saved_us = excluded.saved_us",
+                job_id,
+                dumps(result),
+            )
+
+    async def get_result(self, job_id: str) -> dict[str, Any] | None:
+        raw = await self.db.fetchval("SELECT result FROM results WHERE job_id = $1", job_id)
+        return None if raw is None else json.loads(raw)
+
+    async def save_artifact(
+        self, job_id: str, *, content_type: str, filename: str | None, chunks: AsyncIterator[bytes]
+    ) -> StoredArtifact:
+        if await self.get_job(job_id) is None:
+            raise JobNotFound(job_id)
+        return await save_artifact(self.db, self.files, job_id, content_type, filename, chunks)
+
+    async def get_artifact(self, job_id: str) -> StoredArtifact | None:
+        return await load_artifact(self.db, self.files, job_id)
+
+    # webhook outbox (each event leased to one replica at a time)
+
+    async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
+        rows = await self.db.fetch(
+            "WITH due AS (SELECT o.seq FROM outbox AS o WHERE o.delivered_us IS NULL AND o.next_attempt_us <= $1 "
+            "AND (o.lease_owner IS NULL OR o.lease_owner = $3 OR o.lease_until_us < gw_now_us()) "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.job_id = o.job_id AND p.delivered_us IS NULL "
+            "AND p.seq < o.seq) ORDER BY o.next_attempt_us, o.seq LIMIT $2 FOR UPDATE OF o SKIP LOCKED) "
+            f"UPDATE outbox SET lease_owner = $3, lease_until_us = gw_now_us() + $4 FROM due "
+            f"WHERE outbox.seq = due.seq RETURNING outbox.seq, {OUTBOX_RETURNING}",
+            to_us(now),
+            limit,
+            self.replica,
+            self._lease_us,
+        )
+        rows.sort(key=lambda row: (row["next_attempt_us"], row["seq"]))
+        return [event_from(row) for row in rows]
+
+    async def mark_delivered(self, event_id: str, at: datetime) -> None:
+        await self.db.execute(
+            "UPDATE outbox SET delivered_us = $2, lease_owner = NULL WHERE id = $1 AND delivered_us IS NULL",
+            event_id,
+            to_us(at),
+        )
+
+    async def reschedule(
+        self, event_id: str, *, next_attempt_at: datetime, attempts: int, last_error: str | None
+    ) -> None:
+        await self.db.execute(
+            "UPDATE outbox SET next_attempt_us = $2, attempts = $3, last_error = $4, lease_owner = NULL "
+            "WHERE id = $1 AND delivered_us IS NULL AND (lease_owner IS NULL OR lease_owner = $5)",
+            event_id,
+            to_us(next_attempt_at),
+            attempts,
+            last_error,
+            self.replica,
+        )
+
+    async def pending_event_count(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM outbox WHERE delivered_us IS NULL"))

@@ -1,0 +1,92 @@
+"""PostgreSQL statements of `PostgresStore`. Rows have the SQLite store's columns and encodings, so the same
+conversions (`sqlite_rows`) turn them into records; only the placeholders ($n) and the coordination differ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.store.codec import event_id
+from gateway.store.records import JobRecord
+from gateway.store.sqlite_rows import (
+    JOB_COLUMNS,
+    JOB_FIELDS,
+    OUTBOX_COLUMNS,
+    TRANSITION_COLUMNS,
+    job_values,
+    transition_values,
+)
+
+#: the channel every transition is announced on: "<job id> <version> <1 when an outbox event was queued, else 0>"
+CHANNEL = "gateway_jobs"
+NOW = "gw_now_us()"
+
+#: columns a job never changes after it is created
+_FIXED = ("id", "tenant", "created_us")
+_UPDATED = [f for f in JOB_FIELDS if f not in _FIXED]
+
+#: a new job, leased to the replica storing it ($n+1: owner, $n+2: lease in microseconds); no row on a taken id
+INSERT_JOB = (
+    f"INSERT INTO jobs ({JOB_COLUMNS}, owner, lease_until_us, fence) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(JOB_FIELDS) + 1))}, "
+    f"${len(JOB_FIELDS) + 1}, {NOW} + ${len(JOB_FIELDS) + 2}, 1) ON CONFLICT (id) DO NOTHING RETURNING fence"
+)
+_ASSIGN = ", ".join(f"{f} = ${i}" for i, f in enumerate(_UPDATED, start=2))
+_N = len(_UPDATED) + 1
+#: a changed job, only while this replica's lease holds ($1 id, then _UPDATED, then owner, fence, prior version);
+#: a terminal job has no lease (its state is frozen: only `checked_at` and anomalies change)
+_GUARD = f"id = $1 AND version = ${_N + 3} AND (terminal = 1 OR (owner = ${_N + 1} AND fence = ${_N + 2}))"
+#: the same guard for the one-column writes (touch, mark_stale): $1 id, $2 owner, $3 fence
+LEASED = "id = $1 AND (terminal = 1 OR (owner = $2 AND fence = $3))"
+UPDATE_JOB = f"UPDATE jobs SET {_ASSIGN} WHERE {_GUARD} RETURNING id"
+#: the same, plus its transition, its outbox event and the notification, all in one statement
+TRANSITION = (
+    f"WITH u AS (UPDATE jobs SET {_ASSIGN} WHERE {_GUARD} RETURNING id), "
+    f"t AS (INSERT INTO transitions ({TRANSITION_COLUMNS}) "
+    f"SELECT {', '.join(f'${i}' for i in range(_N + 4, _N + 12))} FROM u), "
+    f"o AS (INSERT INTO outbox (id, job_id, version, tenant, url, attempts, next_attempt_us, created_us) "
+    f"SELECT ${_N + 12}, u.id, ${_N + 13}, ${_N + 14}, ${_N + 15}, 0, ${_N + 16}, {NOW} FROM u "
+    f"WHERE ${_N + 15}::text IS NOT NULL) "
+    f"SELECT pg_notify('{CHANNEL}', ${_N + 17}) FROM u"
+)
+#: a new job's first transition, outbox event and notification (after INSERT_JOB, in its transaction)
+FIRST_TRANSITION = (
+    f"WITH t AS (INSERT INTO transitions ({TRANSITION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)), "
+    f"o AS (INSERT INTO outbox (id, job_id, version, tenant, url, attempts, next_attempt_us, created_us) "
+    f"SELECT $9, $1, $2, $10, $11, 0, $3, {NOW} WHERE $11::text IS NOT NULL) "
+    f"SELECT pg_notify('{CHANNEL}', $12)"
+)
+SELECT_JOB = f"SELECT {JOB_COLUMNS}, owner, fence FROM jobs WHERE id = $1"
+OUTBOX_RETURNING = ", ".join(f"outbox.{c.strip()}" for c in OUTBOX_COLUMNS.split(","))
+
+
+def notice(job: JobRecord) -> str:
+    """The payload announcing the job's current version."""
+    return f"{job.id} {job.version} {1 if job.webhook_url else 0}"
+
+
+def update_args(job: JobRecord, owner: str, fence: int, prior_version: int) -> list[Any]:
+    values = job_values(job)
+    return [job.id, *(values[f] for f in _UPDATED), owner, fence, prior_version]
+
+
+def transition_args(job: JobRecord, at_us: int, owner: str, fence: int, prior_version: int) -> list[Any]:
+    """Arguments of TRANSITION: the guarded update, the transition row, the outbox event and the notice."""
+    return [
+        *update_args(job, owner, fence, prior_version),
+        *transition_values(job, at_us),
+        event_id(job.id, job.version),
+        job.version,
+        job.tenant,
+        job.webhook_url,
+        at_us,
+        notice(job),
+    ]
+
+
+def first_transition_args(job: JobRecord, at_us: int) -> list[Any]:
+    return [*transition_values(job, at_us), event_id(job.id, 1), job.tenant, job.webhook_url, notice(job)]
+
+
+def insert_args(job: JobRecord, owner: str, lease_us: int) -> list[Any]:
+    values = job_values(job)
+    return [*(values[f] for f in JOB_FIELDS), owner, lease_us]

@@ -1,0 +1,74 @@
+"""What a store shared by several gateway replicas adds to `Store` (PostgreSQL): the replica set, one leased
+owner per non-terminal job, and notifications of every transition to every replica.
+
+Leases: each non-terminal job has at most one owner replica at a time, with an expiry (database time) and a
+fencing token that grows on every change of owner. A replica polls only the jobs it holds; `create_job` gives the
+new job to the replica that stored it; `claim_jobs` takes jobs without a live owner (never stored by a live
+replica, released, or whose owner stopped renewing: e.g. it was SIGKILLed) in batches, skipping rows another
+replica is claiming at that moment; `renew_leases` extends every lease the replica holds in one statement. The
+store remembers the token of each job it holds, and its status writes (`record_status`, `touch`, `mark_stale`)
+apply only while that token is still the job's: a replica whose lease was taken over gets `LeaseLost` and never
+records a conflicting transition."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from gateway.store.base import Store
+from gateway.store.records import JobRecord
+
+#: a transition was stored: (job id, its new version, whether the job has a webhook, i.e. an outbox event)
+ChangeCallback = Callable[[str, int, bool], None]
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What one heartbeat saw: live replicas (this one included) and jobs still to be watched."""
+
+    replicas: int
+    open_jobs: int
+
+
+class SharedStore(Store):
+    """A store several replicas use at once (see the module docstring)."""
+
+    #: this replica's name in the replica set and as job owner
+    replica: str
+    #: seconds a lease lasts without renewal (a dead replica's jobs are taken over after at most this)
+    lease_s: float
+
+    @abc.abstractmethod
+    def held(self) -> dict[str, int]:
+        """The jobs this replica holds, with their fencing tokens (a copy)."""
+
+    @abc.abstractmethod
+    async def heartbeat(self) -> ClusterView:
+        """Record this replica as alive (forgetting replicas silent for longer than a lease) and look around."""
+
+    @abc.abstractmethod
+    async def claim_jobs(self, limit: int) -> list[JobRecord]:
+        """Take up to `limit` non-terminal jobs that have no live owner, oldest lease first; held afterwards."""
+
+    @abc.abstractmethod
+    async def renew_leases(self) -> set[str]:
+        """Extend every lease this replica holds; the ids of jobs it turned out to have lost (taken over)."""
+
+    @abc.abstractmethod
+    async def release_jobs(self, job_ids: list[str]) -> None:
+        """Give these jobs up at once, so another replica may claim them (rebalancing)."""
+
+    @abc.abstractmethod
+    async def take_over(self, job_id: str) -> bool:
+        """Hold this job now (a cancel through this replica polls it here), taking it from its owner if needed;
+        False when it is terminal or unknown."""
+
+    @abc.abstractmethod
+    async def retire(self) -> None:
+        """A clean shutdown: release every job and leave the replica set."""
+
+    @abc.abstractmethod
+    async def listen(self, on_change: ChangeCallback, on_connected: Callable[[bool], Awaitable[None] | None]) -> None:
+        """Receive every replica's transitions until cancelled (reconnecting after an outage);
+        `on_connected(again)` runs on each (re)connection: after a gap, readers must re-read."""

@@ -1,0 +1,171 @@
+"""The PostgreSQL store's own behaviour (the shared contract is test_store_contract.py): migrations started by
+several replicas at once, job leases with fencing tokens, batch claims that skip each other's rows, notifications,
+leased webhook events, URL options, and an unreachable database. Runs against the session's private server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from store_records import T0, job, status
+
+from gateway.states import State
+from gateway.store import LeaseLost, StoreUnavailable, open_store
+from gateway.store.pg import PostgresStore
+from gateway.store.pg_schema import SCHEMA_VERSION
+from gateway.testing.postgres import free_port
+
+
+@pytest.fixture
+async def replicas(postgres_url: str, tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    """Open stores on one database, each a replica of its own (closed at the end)."""
+    async with AsyncExitStack() as stack:
+
+        async def open_replica(name: str, lease_s: float = 15.0) -> PostgresStore:
+            store = open_store(f"{postgres_url}?replica={name}&lease_s={lease_s}", state_dir=tmp_path / name)
+            assert isinstance(store, PostgresStore)
+            return await stack.enter_async_context(store)
+
+        yield open_replica
+
+
+async def test_replicas_starting_together_migrate_once(postgres_url: str, tmp_path: Path) -> None:
+    stores = [open_store(postgres_url, state_dir=tmp_path / str(i)) for i in range(6)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        for s in stores:
+            assert isinstance(s, PostgresStore)
+            assert await s.schema_version() == SCHEMA_VERSION
+        rows = await stores[0].db.fetch("SELECT version FROM schema_version ORDER BY version")
+        assert [r["version"] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_a_taken_over_lease_refuses_the_old_owners_writes(replicas) -> None:
+    a = await replicas("a", lease_s=1)
+    b = await replicas("b", lease_s=1)
+    await a.create_job(job("job_1"))
+    assert set(a.held()) == {"job_1"}
+    assert await b.claim_jobs(10) == []  # A's lease is alive
+    with pytest.raises(LeaseLost):
+        await b.record_status("job_1", status(State.RUNNING), checked_at=T0)
+    await asyncio.sleep(1.2)  # A stops renewing (as if SIGKILLed): its lease runs out
+    claimed = await b.claim_jobs(10)
+    assert [j.id for j in claimed] == ["job_1"] and b.held()["job_1"] == a.held()["job_1"] + 1
+    # A's late writes are refused by the fencing token; B's apply
+    for write in (
+        a.record_status("job_1", status(State.FAILED), checked_at=T0),
+        a.touch("job_1", checked_at=T0),
+        a.mark_stale("job_1"),
+    ):
+        with pytest.raises(LeaseLost):
+            await write
+    assert "job_1" not in a.held()
+    record, transitioned = await b.record_status("job_1", status(State.RUNNING), checked_at=T0)
+    assert transitioned and record.version == 2
+    assert [t.state for t in await b.transitions("job_1")] == [State.QUEUED, State.RUNNING]
+    assert await a.renew_leases() == set()  # nothing left to lose
+    assert await b.renew_leases() == set()
+
+
+async def test_renewal_reports_lost_jobs_and_release_hands_them_over(replicas) -> None:
+    a = await replicas("a")
+    b = await replicas("b")
+    for i in range(4):
+        await a.create_job(job(f"job_{i}"))
+    assert await b.take_over("job_0")  # e.g. a cancel through B
+    assert await a.renew_leases() == {"job_0"}
+    await a.release_jobs(["job_1", "job_2"])
+    assert set(a.held()) == {"job_3"}
+    assert sorted(j.id for j in await b.claim_jobs(10)) == ["job_1", "job_2"]
+    assert set(b.held()) == {"job_0", "job_1", "job_2"}
+    view = await a.heartbeat()
+    assert view.open_jobs == 4 and view.replicas == 1
+    await b.heartbeat()
+    assert (await a.heartbeat()).replicas == 2
+    await a.retire()
+    assert a.held() == {}
+    assert [j.id for j in await b.claim_jobs(10)] == ["job_3"]
+    assert (await b.heartbeat()).replicas == 1
+    # a terminal job is nobody's to watch
+    await b.record_status("job_3", status(State.SUCCEEDED), checked_at=T0)
+    assert "job_3" not in b.held() and not await a.take_over("job_3")
+
+
+async def test_concurrent_claims_never_share_a_job(replicas) -> None:
+    seed = await replicas("seed")
+    for i in range(120):
+        await seed.create_job(job(f"job_{i:03d}"))
+    await seed.release_jobs(list(seed.held()))
+    claimers = [await replicas(f"r{i}") for i in range(3)]
+    batches = await asyncio.gather(*(c.claim_jobs(50) for c in claimers))
+    ids = [j.id for batch in batches for j in batch]
+    assert len(ids) == len(set(ids)) == 120
+    assert all(0 < len(batch) <= 50 for batch in batches)
+
+
+async def test_every_replica_hears_every_transition(replicas) -> None:
+    a = await replicas("a")
+    b = await replicas("b")
+    heard: list[tuple[str, int, bool]] = []
+    connected = asyncio.Event()
+
+    def on_connected(again: bool) -> None:
+        connected.set()
+
+    listener = asyncio.create_task(b.listen(lambda *n: heard.append(n), on_connected))
+    try:
+        await asyncio.wait_for(connected.wait(), 10)
+        await a.create_job(job("job_hook", webhook_url="https://h.example/"))
+        await a.create_job(job("job_plain"))
+        await a.record_status("job_plain", status(State.RUNNING), checked_at=T0)
+        await a.record_status("job_plain", status(State.RUNNING), checked_at=T0)  # no transition, no notice
+        await a.record_status("job_hook", status(State.SUCCEEDED), checked_at=T0)
+        for _ in range(100):
+            if len(heard) >= 4:
+                break
+            await asyncio.sleep(0.05)
+        assert heard == [("job_hook", 1, True), ("job_plain", 1, False), ("job_plain", 2, False), ("job_hook", 2, True)]
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+
+
+async def test_webhook_events_are_leased_to_one_replica(replicas) -> None:
+    a = await replicas("a")
+    b = await replicas("b")
+    await a.create_job(job("job_a", webhook_url="https://h.example/"))
+    await a.record_status("job_a", status(State.RUNNING), checked_at=T0)
+    assert [e.id for e in await a.due_events(T0)] == ["evt_job_a_1"]
+    assert await b.due_events(T0) == []  # leased to A
+    assert [e.id for e in await a.due_events(T0)] == ["evt_job_a_1"]  # A's own lease
+    await a.mark_delivered("evt_job_a_1", T0)
+    assert [e.id for e in await b.due_events(T0)] == ["evt_job_a_2"]  # in order, now B's
+    await a.reschedule("evt_job_a_2", next_attempt_at=T0, attempts=5, last_error="not A's")
+    assert (await b.due_events(T0))[0].attempts == 0
+
+
+async def test_url_options(tmp_path: Path) -> None:
+    store = open_store(
+        "postgresql://gw:pw@db.example:5433/gw?lease_s=7.5&replica=r1&sslmode=disable", state_dir=tmp_path
+    )
+    assert isinstance(store, PostgresStore)
+    assert (store.lease_s, store.replica) == (7.5, "r1")
+    assert store.db.dsn == "postgresql://gw:pw@db.example:5433/gw?sslmode=disable"
+    assert isinstance(open_store("postgres://db/gw", state_dir=tmp_path), PostgresStore)
+    with pytest.raises(ValueError, match="lease_s"):
+        open_store("postgresql://db/gw?lease_s=soon", state_dir=tmp_path)
+    with pytest.raises(ValueError, match="lease_s"):
+        open_store("postgresql://db/gw?lease_s=0.1", state_dir=tmp_path)
+    with pytest.raises(ValueError, match="host or a database"):
+        open_store("postgresql://", state_dir=tmp_path)
+
+
+async def test_an_unreachable_database_is_unavailable(tmp_path: Path) -> None:
+    store = open_store(f"postgresql://postgres@127.0.0.1:{free_port()}/gw", state_dir=tmp_path)
+    with pytest.raises(StoreUnavailable):
+        await store.open()
