@@ -19,13 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.states import CanonicalStatus, StaleReason, State
+from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LeaseLost
-from gateway.store.codec import decode_cursor, dumps, encode_cursor, to_us
+from gateway.store.codec import dumps, to_us
 from gateway.store.pg_artifacts import load_artifact, save_artifact
 from gateway.store.pg_db import PgDatabase, Session
 from gateway.store.pg_leases import PgLeases
+from gateway.store.pg_reads import PgReads
 from gateway.store.pg_rows import (
     FIRST_TRANSITION,
     INSERT_JOB,
@@ -61,7 +62,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class PostgresStore(PgLeases):
+class PostgresStore(PgReads, PgLeases):
     """The shared store (see the module docstring)."""
 
     def __init__(
@@ -109,15 +110,19 @@ class PostgresStore(PgLeases):
 
     # jobs
 
-    async def create_job(self, record: JobRecord, *, idempotency: Idempotency | None = None) -> tuple[JobRecord, bool]:
+    async def create_job(
+        self, record: JobRecord, *, idempotency: Idempotency | None = None, sources: list[str] | None = None
+    ) -> tuple[JobRecord, bool]:
         job = new_job(record, idempotency)
         try:
-            return await self._create(job, idempotency)
+            return await self._create(job, idempotency, sources)
         except _LostRace:
             # another replica stored the key between our check and insert: its job is the answer
-            return await self._create(job, idempotency)
+            return await self._create(job, idempotency, sources)
 
-    async def _create(self, job: JobRecord, idempotency: Idempotency | None) -> tuple[JobRecord, bool]:
+    async def _create(
+        self, job: JobRecord, idempotency: Idempotency | None, sources: list[str] | None
+    ) -> tuple[JobRecord, bool]:
         async with self.db.tx() as tx:
             if idempotency is not None:
                 existing = await self._idempotent(tx, idempotency[0], idempotency[1])
@@ -139,6 +144,8 @@ class PostgresStore(PgLeases):
                 )
                 if inserted is None:
                     raise _LostRace
+            if sources is not None:
+                await tx.execute("INSERT INTO job_sources (job_id, texts) VALUES ($1, $2)", job.id, dumps(sources))
             await tx.execute(FIRST_TRANSITION, *first_transition_args(job, to_us(job.created_at)))
         if not job.terminal:
             self._held[job.id] = fence
@@ -166,41 +173,6 @@ class PostgresStore(PgLeases):
     async def find_idempotent(self, tenant: str, key: str) -> tuple[str, JobRecord] | None:
         async with self.db.session() as s:
             return await self._idempotent(s, tenant, key)
-
-    async def list_jobs(
-        self,
-        tenant: str,
-        *,
-        state: State | str | None = None,
-        provider: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> tuple[list[JobRecord], str | None]:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        where = ["tenant = $1"]
-        params: list[Any] = [tenant]
-        if state is not None:
-            params.append(State(state).value)
-            where.append(f"state = ${len(params)}")
-        if provider is not None:
-            params.append(provider)
-            where.append(f"provider = ${len(params)}")
-        if cursor is not None:
-            params.extend(decode_cursor(cursor))
-            where.append(f"(created_us, id) < (${len(params) - 1}, ${len(params)})")
-        params.append(limit + 1)
-        rows = await self.db.fetch(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} "
-            f"ORDER BY created_us DESC, id DESC LIMIT ${len(params)}",
-            *params,
-        )
-        jobs = [job_from(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(last["created_us"], last["id"])
-        return jobs, next_cursor
 
     # status writes (fenced: only the lease holder's apply)
 
@@ -298,12 +270,6 @@ class PostgresStore(PgLeases):
     async def non_terminal_jobs(self) -> list[JobRecord]:
         rows = await self.db.fetch(f"SELECT {JOB_COLUMNS} FROM jobs WHERE terminal = 0 ORDER BY created_us, id")
         return [job_from(row) for row in rows]
-
-    async def count_by_state(self) -> dict[str, int]:
-        rows = await self.db.fetch("SELECT state, count(*) FROM jobs GROUP BY state")
-        counts = {state.value: 0 for state in State}
-        counts.update({row[0]: row[1] for row in rows})
-        return counts
 
     # results and artifacts
 

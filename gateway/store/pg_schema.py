@@ -116,6 +116,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (job_id, generation, seq)
         )""",
         "CREATE SEQUENCE artifact_generations",
+        """CREATE TABLE job_sources (
+            job_id TEXT PRIMARY KEY REFERENCES jobs (id),
+            texts TEXT NOT NULL
+        )""",
+        "CREATE INDEX jobs_by_created ON jobs (created_us, id)",
+        "CREATE INDEX jobs_by_state ON jobs (state, created_us, id)",
         """CREATE TABLE replicas (
             id TEXT PRIMARY KEY,
             started_us BIGINT NOT NULL,

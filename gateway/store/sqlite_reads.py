@@ -4,13 +4,11 @@ provider and state, a job's webhook events), and the source texts kept per job f
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from gateway.states import State
-from gateway.store.codec import decode_cursor, encode_cursor
 from gateway.store.records import JobRecord, OutboxEvent
 from gateway.store.sqlite_db import SqliteDatabase
-from gateway.store.sqlite_rows import JOB_COLUMNS, OUTBOX_COLUMNS, event_from, job_from
+from gateway.store.sqlite_rows import OUTBOX_COLUMNS, event_from, job_page, list_query
 
 
 class SqliteReads:
@@ -28,29 +26,10 @@ class SqliteReads:
         cursor: str | None,
     ) -> tuple[list[JobRecord], str | None]:
         """Jobs newest first (one tenant's, or every tenant's when `tenant` is None) and the next cursor."""
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("tenant", tenant), ("state", None if state is None else State(state).value)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if provider is not None:
-            where.append("provider = ?")
-            params.append(provider)
-        if cursor is not None:
-            where.append("(created_us, id) < (?, ?)")
-            params.extend(decode_cursor(cursor))
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY created_us DESC, id DESC LIMIT ?"
-        rows = await self.db.read(lambda conn: conn.execute(sql, (*params, limit + 1)).fetchall())
-        jobs = [job_from(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(last["created_us"], last["id"])
-        return jobs, next_cursor
+        sql, params = list_query(
+            tenant, state=state, provider=provider, cursor=cursor, limit=limit, mark=lambda _n: "?"
+        )
+        return job_page(await self.db.read(lambda conn: conn.execute(sql, params).fetchall()), limit)
 
     async def list_jobs(
         self,

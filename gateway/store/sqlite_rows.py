@@ -4,10 +4,11 @@ PostgreSQL store has the same columns and uses the same conversions)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from gateway.states import CanonicalStatus, StaleReason
-from gateway.store.codec import dumps, from_us, from_us_or_none, to_us
+from gateway.states import CanonicalStatus, StaleReason, State
+from gateway.store.codec import decode_cursor, dumps, encode_cursor, from_us, from_us_or_none, to_us
 from gateway.store.records import JobRecord, OutboxEvent, TransitionRecord
 
 
@@ -125,3 +126,48 @@ def event_from(row: Row) -> OutboxEvent:
         last_error=row["last_error"],
         created_at=from_us_or_none(row["created_us"]),
     )
+
+
+def list_query(
+    tenant: str | None,
+    *,
+    state: State | str | None,
+    provider: str | None,
+    cursor: str | None,
+    limit: int,
+    mark: Callable[[int], str],
+) -> tuple[str, list[Any]]:
+    """The SELECT of one page of jobs, newest first (one tenant's, or every tenant's when `tenant` is None), one row
+    more than `limit` to tell whether a page follows, and its parameters; `mark(n)` writes the backend's n-th
+    placeholder. ValueError for a bad limit, state or cursor."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    where: list[str] = []
+    params: list[Any] = []
+    if tenant is not None:
+        params.append(tenant)
+        where.append(f"tenant = {mark(len(params))}")
+    if state is not None:
+        params.append(State(state).value)
+        where.append(f"state = {mark(len(params))}")
+    if provider is not None:
+        params.append(provider)
+        where.append(f"provider = {mark(len(params))}")
+    if cursor is not None:
+        params.extend(decode_cursor(cursor))
+        where.append(f"(created_us, id) < ({mark(len(params) - 1)}, {mark(len(params))})")
+    params.append(limit + 1)
+    sql = (
+        f"SELECT {JOB_COLUMNS} FROM jobs {'WHERE ' if where else ''}{' AND '.join(where)} "
+        f"ORDER BY created_us DESC, id DESC LIMIT {mark(len(params))}"
+    )
+    return sql, params
+
+
+def job_page(rows: Sequence[Row], limit: int) -> tuple[list[JobRecord], str | None]:
+    """The jobs of a page read by `list_query`, and the cursor of the next page (None on the last)."""
+    jobs = [job_from(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return jobs, None
+    last = rows[limit - 1]
+    return jobs, encode_cursor(last["created_us"], last["id"])

@@ -477,3 +477,36 @@ async def test_ping_and_closed_store(store: Store) -> None:
     with pytest.raises(StoreError):
         await store.ping()
     await store.close()  # idempotent
+
+
+# the operator's view and the texts kept per job
+
+
+async def test_operator_view_across_tenants(store: Store) -> None:
+    for i, (tenant, provider) in enumerate([("t1", "camb"), ("t2", "camb"), ("t2", "datafold"), ("t3", "camb")]):
+        await store.create_job(job(f"job_{i}", tenant=tenant, provider=provider, created_at=T0 + timedelta(seconds=i)))
+    await store.record_status("job_1", status(State.RUNNING), checked_at=T0)
+    page, cursor = await store.operator_jobs(limit=3)
+    assert [j.id for j in page] == ["job_3", "job_2", "job_1"] and cursor is not None
+    rest, cursor = await store.operator_jobs(limit=3, cursor=cursor)
+    assert [j.id for j in rest] == ["job_0"] and cursor is None
+    assert [j.id for j in (await store.operator_jobs(tenant="t2"))[0]] == ["job_2", "job_1"]
+    assert [j.id for j in (await store.operator_jobs(state="running"))[0]] == ["job_1"]
+    assert [j.id for j in (await store.operator_jobs(provider="datafold"))[0]] == ["job_2"]
+    counts = await store.count_by_provider_state()
+    assert set(counts) == {"camb", "datafold"} and set(counts["camb"]) == {s.value for s in State}
+    assert counts["camb"]["queued"] == 2 and counts["camb"]["running"] == 1 and counts["datafold"]["queued"] == 1
+    with pytest.raises(ValueError):
+        await store.operator_jobs(cursor="nonsense!")
+
+
+async def test_sources_and_webhook_events_of_a_job(store: Store) -> None:
+    await store.create_job(job("job_a", webhook_url="https://h.example/"), sources=["Hallo", "Welt ü"])
+    await store.create_job(job("job_b"))
+    await store.record_status("job_a", status(State.RUNNING), checked_at=T0)
+    await store.mark_delivered("evt_job_a_1", T0)
+    assert await store.get_sources("job_a") == ["Hallo", "Welt ü"]
+    assert await store.get_sources("job_b") is None
+    events = await store.webhook_events("job_a")
+    assert [(e.id, e.delivered_at) for e in events] == [("evt_job_a_1", T0), ("evt_job_a_2", None)]
+    assert await store.webhook_events("job_b") == []

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.refs import RefSealer
 from gateway.states import CanonicalStatus, StaleReason, State
-from gateway.store import JobRecord, open_store
+from gateway.store import JobRecord, Store, open_store
 from gateway.store.sqlite import SqliteStore
 from gateway.store.sqlite_schema import MIGRATIONS
 
@@ -21,7 +21,7 @@ QUOTA = StaleReason(code="upstream_quota_exceeded", message="Quota exceeded")
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = open_store(str(tmp_path / "gw.db"), state_dir=tmp_path)
     assert isinstance(s, SqliteStore)
     async with s:
@@ -41,7 +41,10 @@ def _job(private_ref: str | None = None) -> JobRecord:
     )
 
 
-async def test_the_sealed_private_ref_is_kept_apart_from_the_vendor_ref(store: SqliteStore, tmp_path: Path) -> None:
+async def test_the_sealed_private_ref_is_kept_apart_from_the_vendor_ref(
+    sqlite_store: SqliteStore, tmp_path: Path
+) -> None:
+    store = sqlite_store
     sealer = RefSealer([RefSealer.new_key()])
     sealed = sealer.seal({"document_key": "dk-secret-1"})
     await store.create_job(_job(sealed))
@@ -55,7 +58,9 @@ async def test_the_sealed_private_ref_is_kept_apart_from_the_vendor_ref(store: S
     assert (await store.get_job("job_1")).private_ref == resealed  # type: ignore[union-attr]
 
 
-async def test_an_estimate_is_kept_by_touch_and_record_status_without_a_transition(store: SqliteStore) -> None:
+async def test_an_estimate_is_kept_by_touch_and_record_status_without_a_transition(
+    store: Store,
+) -> None:  # both backends (tests/store/conftest.py)
     await store.create_job(_job())
     running = CanonicalStatus(state=State.RUNNING, eta_s=30)
     job, moved = await store.record_status(
@@ -75,7 +80,9 @@ async def test_an_estimate_is_kept_by_touch_and_record_status_without_a_transiti
     assert job.estimated_finish_at is None  # a finished job has no estimate
 
 
-async def test_a_stale_reason_is_kept_until_the_vendor_answers_again(store: SqliteStore) -> None:
+async def test_a_stale_reason_is_kept_until_the_vendor_answers_again(
+    store: Store,
+) -> None:  # both backends (tests/store/conftest.py)
     await store.create_job(_job())
     marked = await store.mark_stale("job_1", reason=QUOTA)
     assert marked is not None and marked.stale and marked.stale_reason == QUOTA
