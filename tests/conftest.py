@@ -6,13 +6,13 @@ import os
 
 import pytest
 from aiohttp.test_utils import TestServer
-from shared_constants import CASSETTE_SECRETS
 
 from gateway.plugins import get_providers
 from gateway.sim.server import build_simulator_app
 from gateway.testing.cassettes import SIM_HOST, recording, recording_session
 from gateway.testing.cassettes import vcr_config as make_vcr_config
 from gateway.testing.postgres import PostgresServer, find_bin_dir
+from support.constants import CASSETTE_SECRETS
 
 
 @pytest.fixture

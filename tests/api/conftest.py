@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from demo_kit import make_demo
+
+from support.demo import make_demo
 
 
 @pytest.fixture

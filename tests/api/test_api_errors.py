@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from demo_kit import KEY_B, load_case, make_demo
 
 from gateway.plugins import get_providers
 from gateway.server.keys import GATEWAY
+from support.cases import load_case
+from support.demo import KEY_B, make_demo
 
 V1_ROUTES = [
     ("GET", "/v1/providers"),

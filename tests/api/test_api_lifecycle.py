@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 
 import pytest
-from demo_kit import KEY_B, load_case
 
 from gateway.plugins import get_providers
 from gateway.states import State
+from support.cases import load_case
+from support.demo import KEY_B
 
 NAMES = ["datafold", "camb", "segment_qa", "doc_translator"]
 TERMINAL = {s.value for s in State if s.terminal}

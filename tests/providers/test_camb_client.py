@@ -28,7 +28,9 @@ from gateway.vendor_http import VendorConnection
 from providers.camb.client import LANGUAGES_CACHE_KEY, CambConfig, CambProvider, LanguageTable
 from providers.camb.models import CambLanguage
 from providers.camb.simulator import FINISH_STEP, CambSimulator
+from support.cases import load_case
 
+CASE = load_case("camb")
 PREFIX = "/camb/apis"
 KEY_ENV = "CAMB_TEST_API_KEY"
 KEY = "sim-key-camb"
@@ -606,8 +608,6 @@ def test_refine_ref(body: Any, expected: dict[str, Any]) -> None:
 async def test_conformance_case_holds_against_the_simulator(
     conn: VendorConnection, server: TestServer, session: aiohttp.ClientSession
 ) -> None:
-    from cases_camb import CASE
-
     assert CASE.provider == provider.name
     ref = await provider.submit(conn, CASE.valid_input)
     with pytest.raises(VendorValidationError):

@@ -4,19 +4,14 @@ Re-record from the simulators with `make cassettes`."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
-from shared_constants import CASSETTE_SECRETS
 
 from gateway.testing import conformance
 from gateway.testing.cassettes import SIM_HOST, assert_no_secret_in, recording
+from support.cases import load_case
+from support.constants import CASSETTE_SECRETS
 
 NAMES = ["datafold", "camb", "segment_qa", "doc_translator"]
-
-
-def _case(name):
-    return importlib.import_module(f"cases_{name}").CASE
 
 
 @pytest.fixture(params=NAMES)
@@ -43,7 +38,7 @@ def _connect(providers, name, session, base, monkeypatch, key):
 def kit(providers, name, vendor_session, sim_base_url, monkeypatch):
     provider, conn = _connect(providers, name, vendor_session, sim_base_url, monkeypatch, CASSETTE_SECRETS[name])
     control = conformance.SimControl(vendor_session, sim_base_url + provider.sim_prefix if recording() else None)
-    return provider, _case(name), conn, control
+    return provider, load_case(name), conn, control
 
 
 @pytest.mark.vcr
@@ -57,7 +52,7 @@ async def test_cassette_lifecycle(kit):
 
 @pytest.mark.vcr
 async def test_cassette_auth_failure(providers, name, vendor_session, sim_base_url, monkeypatch):
-    case = _case(name)
+    case = load_case(name)
     if not case.has_auth:
         pytest.skip(f"{name} has no authentication")
     provider, bad = _connect(providers, name, vendor_session, sim_base_url, monkeypatch, "invalid")

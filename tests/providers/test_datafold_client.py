@@ -27,7 +27,9 @@ from gateway.testing import conformance
 from gateway.vendor_http import VendorConnection
 from providers.datafold.client import DatafoldConfig, DatafoldProvider
 from providers.datafold.simulator import DatafoldSimulator
+from support.cases import load_case
 
+CASE = load_case("datafold")
 PREFIX = "/datafold"
 KEY_ENV = "DATAFOLD_SIM_KEY_FOR_TESTS"
 PROVIDER = DatafoldProvider()
@@ -468,8 +470,6 @@ async def test_unknown_status_maps_to_unknown(conn: VendorConnection, live: Sim)
 
 
 async def test_conformance_case_patches_give_their_states(conn: VendorConnection, live: Sim) -> None:
-    from cases_datafold import CASE
-
     assert CASE.provider == PROVIDER.name
     ref = await PROVIDER.submit(conn, CASE.valid_input)
     assert CASE.sim_job_id(ref) in live.sim.jobs
@@ -493,8 +493,6 @@ async def test_conformance_case_patches_give_their_states(conn: VendorConnection
 async def test_conformance_kit_scenarios_against_the_live_simulator(
     session: aiohttp.ClientSession, live: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cases_datafold import CASE
-
     conn = connect(session, live)  # no configured project: the case's inputs carry their own
     control = conformance.SimControl(session, live.base_url)
     _, seen, result = await conformance.scenario_lifecycle(PROVIDER, CASE, conn, control)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -29,27 +27,18 @@ from gateway.errors import (
 from gateway.models import Cost, Output, Unit, UnitCount, Usage
 from gateway.provider import ProviderConfig
 from gateway.states import State
-from gateway.testing.case import ConformanceCase
 from gateway.vendor_http import VendorConnection
 from providers.segment_qa.client import SegmentQAProvider
 from providers.segment_qa.mapping import NEEDS_REVIEW_MESSAGE
 from providers.segment_qa.simulator import SegmentQASimulator
+from support.cases import load_case
 
 PREFIX = "/segment-qa"
 KEY_ENV = "SEGMENT_QA_TEST_KEY"
 PROVIDER = SegmentQAProvider()
 
 
-def load_case() -> ConformanceCase:
-    """The conformance case file, loaded by path (test folders have no packages)."""
-    spec = importlib.util.spec_from_file_location("cases_segment_qa", Path(__file__).with_name("cases_segment_qa.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CASE
-
-
-CASE = load_case()
+CASE = load_case("segment_qa")
 
 
 class FakeClock:

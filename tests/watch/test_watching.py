@@ -7,9 +7,8 @@ import asyncio
 import json
 import time
 
-from demo_kit import load_case
-
 from gateway.plugins import get_providers
+from support.cases import load_case
 
 CAMB = get_providers()["camb"].sim_prefix
 STATUS_ROUTE = "GET /translate/{task_id}"

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
 
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-
-from demo_kit import load_case, make_demo
-
 from gateway.plugins import get_providers
 from gateway.webhooks.signing import verify
+from support.cases import load_case
+from support.demo import make_demo
 
 CAMB = get_providers()["camb"].sim_prefix
 

@@ -1,4 +1,4 @@
-"""Constants shared by test modules in several folders (imported by name; tests/ is on sys.path)."""
+"""Constants shared by test modules in several folders."""
 
 BUILTIN = ("datafold", "camb", "segment_qa", "doc_translator")
 #: the vendor keys the provider tests configure; no cassette may contain any of them

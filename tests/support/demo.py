@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,16 +13,8 @@ from gateway.config import parse_config
 from gateway.server.app import create_app
 from gateway.server.run import demo_config
 
-CASES_DIR = Path(__file__).resolve().parents[1] / "providers"
 FAST_POLL = {"initial_s": 0.05, "factor": 2.0, "max_s": 0.2, "jitter": 0.0, "breaker_failures": 50}
 KEY_A, KEY_B = "demo-key", "demo-key-b"
-
-
-def load_case(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"api_cases_{name}", CASES_DIR / f"cases_{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CASE
 
 
 @dataclass
