@@ -1,17 +1,24 @@
-"""Shared fixtures: vendor cassettes (recorded from the simulators by `make cassettes`, replayed offline)."""
+"""Shared fixtures: the provider harness (every installed provider against its live simulator) and vendor
+cassettes (recorded from the simulators by `make cassettes`, replayed offline)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
 from gateway.plugins import get_providers
 from gateway.sim.server import build_simulator_app
+from gateway.testing.case import ConformanceCase
 from gateway.testing.cassettes import SIM_HOST, recording, recording_session
 from gateway.testing.cassettes import vcr_config as make_vcr_config
+from gateway.testing.harness import VendorFactory, VendorHarness, open_vendor
 from gateway.testing.postgres import PostgresServer, find_bin_dir
+from support.cases import load_case
 from support.constants import CASSETTE_SECRETS
 
 
@@ -81,3 +88,39 @@ def postgres_server():
 def postgres_url(postgres_server):
     """A new empty database on the session's private server."""
     return postgres_server.create_database()
+
+
+#: every installed provider (entry points), by name: the harness's fault scenarios run against each
+INSTALLED = sorted(get_providers())
+
+
+@pytest.fixture
+async def vendor() -> AsyncIterator[VendorFactory]:
+    """`await vendor(name, **options)`: that provider and its simulator live on a free loopback port, driven by a
+    FakeClock, with a connection (`gateway.testing.harness.open_vendor` takes the options); closed after the test."""
+    async with AsyncExitStack() as stack:
+
+        async def make(name: str, **options: Any) -> VendorHarness:
+            return await stack.enter_async_context(open_vendor(get_providers()[name], **options))
+
+        yield make
+
+
+@pytest.fixture(params=INSTALLED)
+def provider_name(request: pytest.FixtureRequest) -> str:
+    """Parametrizes a test over every installed provider."""
+    return request.param
+
+
+@pytest.fixture
+async def live(vendor: VendorFactory, provider_name: str) -> VendorHarness:
+    """The harness of each installed provider in turn (see `vendor`)."""
+    if get_providers()[provider_name].simulator() is None:
+        pytest.skip(f"{provider_name} has no simulator")
+    return await vendor(provider_name)
+
+
+@pytest.fixture
+def case(provider_name: str) -> ConformanceCase:
+    """The conformance case of each installed provider in turn (tests/support/cases/<name>.py)."""
+    return load_case(provider_name)

@@ -1,11 +1,9 @@
-"""The Datafold provider's async methods against the live simulator, and every typed error."""
+"""The Datafold provider's async methods against the live simulator (shared vendor faults: test_vendor_faults.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from pydantic import ValidationError
@@ -13,71 +11,27 @@ from pydantic import ValidationError
 from gateway.errors import (
     InputError,
     UnsupportedOperation,
-    VendorAuthError,
-    VendorConnectionError,
     VendorMalformed,
     VendorNotFound,
-    VendorRateLimited,
-    VendorServerError,
-    VendorTimeout,
     VendorValidationError,
 )
 from gateway.states import State
-from gateway.testing import conformance
+from gateway.testing.harness import VendorFactory, VendorHarness
 from gateway.vendor_http import VendorConnection
 from providers.datafold.client import DatafoldConfig, DatafoldProvider
 from providers.datafold.simulator import DatafoldSimulator
-from support.cases import load_case
 
-CASE = load_case("datafold")
-PREFIX = "/datafold"
-KEY_ENV = "DATAFOLD_SIM_KEY_FOR_TESTS"
 PROVIDER = DatafoldProvider()
 
 
-class Sim:
-    """The running simulator: its object, its base URL and a plain client for the control API."""
-
-    def __init__(self, sim: DatafoldSimulator, client: Any) -> None:
-        self.sim = sim
-        self.client = client
-        self.base_url = str(client.make_url(PREFIX))
-
-    async def force(self, job_id: str, patch: dict[str, Any]) -> None:
-        resp = await self.client.post(f"{PREFIX}/__sim__/jobs/{job_id}/state", json=patch)
-        assert resp.status == 200
-
-    async def fault(self, **spec: Any) -> None:
-        resp = await self.client.post(f"{PREFIX}/__sim__/faults", json=spec)
-        assert resp.status == 200
-
-    async def stats(self) -> dict[str, int]:
-        return (await (await self.client.get(f"{PREFIX}/__sim__/stats")).json())["requests"]
+@pytest.fixture
+async def harness(vendor: VendorFactory) -> VendorHarness:
+    return await vendor("datafold")
 
 
 @pytest.fixture
-async def live(aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch) -> Sim:
-    monkeypatch.setenv(KEY_ENV, "sim-key-datafold")
-    sim = PROVIDER.simulator(step_s=0)  # no automatic progression: tests force states
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    return Sim(sim, await aiohttp_client(app))
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-def connect(session: aiohttp.ClientSession, live: Sim, **config: Any) -> VendorConnection:
-    settings = {"base_url": live.base_url, "api_key_env": KEY_ENV, **config}
-    return PROVIDER.connect(session, DatafoldConfig(**settings))
-
-
-@pytest.fixture
-def conn(session: aiohttp.ClientSession, live: Sim) -> VendorConnection:
-    return connect(session, live, project_id=7)
+def conn(harness: VendorHarness) -> VendorConnection:
+    return harness.connect(project_id=7)
 
 
 # -- description and config ----------------------------------------------------------------------------------
@@ -118,35 +72,35 @@ def test_auth_header(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- submit ------------------------------------------------------------------------------------------------
 
 
-async def test_submit_native_input(conn: VendorConnection, live: Sim) -> None:
+async def test_submit_native_input(conn: VendorConnection, harness: VendorHarness) -> None:
     ref = await PROVIDER.submit(conn, {"project_id": 31, "asset_paths": ["models/orders.sql"], "concurrency": 3})
     assert set(ref) == {"project_id", "job_id"}
     assert ref["project_id"] == 31
-    job = live.sim.jobs[ref["job_id"]]
+    job = harness.sim.jobs[ref["job_id"]]
     assert job.private["project_id"] == 31
     request = job.private["request"]
     assert request.asset_paths == ["models/orders.sql"] and request.concurrency == 3
     assert "project_id" not in request.model_dump()  # project_id goes into the path, not the body
 
 
-async def test_submit_defaults_to_the_configured_project(conn: VendorConnection, live: Sim) -> None:
+async def test_submit_defaults_to_the_configured_project(conn: VendorConnection, harness: VendorHarness) -> None:
     ref = await PROVIDER.submit(conn, {"asset_paths": ["models/a.sql"]})
     assert ref["project_id"] == 7
     ref_none = await PROVIDER.submit(conn, {"project_id": None})
     assert ref_none["project_id"] == 7
-    assert (await live.stats())["POST /api/v1/dma/v2/projects/{project_id}/translate/jobs"] == 2
+    assert (await harness.stats())["POST /api/v1/dma/v2/projects/{project_id}/translate/jobs"] == 2
 
 
 async def test_submit_accepts_a_digit_string_project_id(conn: VendorConnection) -> None:
     assert (await PROVIDER.submit(conn, {"project_id": "55"}))["project_id"] == 55
 
 
-async def test_submit_without_any_project_is_refused_before_sending(session: aiohttp.ClientSession, live: Sim) -> None:
-    conn = connect(session, live)  # no project_id configured
+async def test_submit_without_any_project_is_refused_before_sending(harness: VendorHarness) -> None:
+    conn = harness.connect()  # no project_id configured
     with pytest.raises(InputError) as info:
         await PROVIDER.submit(conn, {"asset_paths": ["models/a.sql"]})
     assert info.value.errors[0]["loc"] == ["input", "project_id"]
-    assert await live.stats() == {}
+    assert await harness.stats() == {}
 
 
 @pytest.mark.parametrize(
@@ -163,12 +117,12 @@ async def test_submit_without_any_project_is_refused_before_sending(session: aio
     ],
 )
 async def test_submit_refuses_unusable_input_before_sending(
-    conn: VendorConnection, live: Sim, input_: Any, loc: list[str]
+    conn: VendorConnection, harness: VendorHarness, input_: Any, loc: list[str]
 ) -> None:
     with pytest.raises(InputError) as info:
         await PROVIDER.submit(conn, input_)
     assert info.value.errors[0]["loc"] == loc
-    assert await live.stats() == {}
+    assert await harness.stats() == {}
 
 
 async def test_submit_vendor_validation_error_carries_the_vendor_detail(conn: VendorConnection) -> None:
@@ -178,12 +132,6 @@ async def test_submit_vendor_validation_error_carries_the_vendor_detail(conn: Ve
     assert err.status == 422 and err.problem_code == "validation_error"
     assert [e["loc"] for e in err.errors] == [["input", "asset_paths"], ["input", "concurrency"]]
     assert all(e["msg"] for e in err.errors)
-
-
-async def test_submit_without_task_id_is_malformed(conn: VendorConnection, live: Sim) -> None:
-    await live.fault(fault="malformed_json")
-    with pytest.raises(VendorMalformed):
-        await PROVIDER.submit(conn, {})
 
 
 # -- status and result ------------------------------------------------------------------------------------------
@@ -199,24 +147,24 @@ async def test_submit_without_task_id_is_malformed(conn: VendorConnection, live:
         ({"status": "cancelled"}, State.CANCELLED),
     ],
 )
-async def test_status_and_normalize(conn: VendorConnection, live: Sim, patch: dict[str, Any], state: State) -> None:
+async def test_status_and_normalize(
+    conn: VendorConnection, harness: VendorHarness, patch: dict[str, Any], state: State
+) -> None:
     ref = await PROVIDER.submit(conn, {})
-    await live.force(ref["job_id"], patch)
+    await harness.force(ref["job_id"], patch)
     body = await PROVIDER.fetch_status(conn, ref)
     assert body["task_id"] == ref["job_id"]
     assert PROVIDER.normalize(body).state is state
 
 
-async def test_natural_progression_to_a_result(session: aiohttp.ClientSession, live: Sim) -> None:
-    live.sim.step_s = 1.0
-    clock = [0.0]
-    live.sim.clock = lambda: clock[0]
-    conn = connect(session, live, project_id=3)
+async def test_natural_progression_to_a_result(harness: VendorHarness) -> None:
+    harness.sim.step_s = 1.0
+    conn = harness.connect(project_id=3)
     ref = await PROVIDER.submit(conn, {"asset_paths": ["models/stg_orders.sql", "models/invalid_refunds.sql"]})
     assert PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref)).state is State.QUEUED
-    clock[0] = 1.5
+    await harness.clock.advance(1.5)
     assert PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref)).state is State.RUNNING
-    clock[0] = 3.5
+    await harness.clock.advance(2.0)
     body = await PROVIDER.fetch_status(conn, ref)
     canonical = PROVIDER.normalize(body)
     assert canonical.state is State.COMPLETED_WITH_ISSUES
@@ -235,7 +183,9 @@ async def test_natural_progression_to_a_result(session: aiohttp.ClientSession, l
     assert result.usage is None and result.has_artifact is False
 
 
-async def test_result_from_the_given_status_body_needs_no_request(conn: VendorConnection, live: Sim) -> None:
+async def test_result_from_the_given_status_body_needs_no_request(
+    conn: VendorConnection, harness: VendorHarness
+) -> None:
     ref = await PROVIDER.submit(conn, {})
     models = [
         {
@@ -246,11 +196,11 @@ async def test_result_from_the_given_status_body_needs_no_request(conn: VendorCo
             "target_sql": "SELECT * FROM orders LIMIT 1",
         },
     ]
-    await live.force(ref["job_id"], {"status": "done", "translated_models": models})
+    await harness.force(ref["job_id"], {"status": "done", "translated_models": models})
     body = await PROVIDER.fetch_status(conn, ref)
-    before = await live.stats()
+    before = await harness.stats()
     result = await PROVIDER.fetch_result(conn, ref, body)
-    assert await live.stats() == before
+    assert await harness.stats() == before
     assert [o.model_dump() for o in result.outputs] == [
         {
             "name": "orders",
@@ -264,22 +214,22 @@ async def test_result_from_the_given_status_body_needs_no_request(conn: VendorCo
 
 
 @pytest.mark.parametrize("given", [None, {}, {"status": "done", "task_id": "x"}, {"translated_models": None}, "junk"])
-async def test_result_refetches_when_the_body_has_no_models(conn: VendorConnection, live: Sim, given: Any) -> None:
+async def test_result_refetches_when_the_body_has_no_models(
+    conn: VendorConnection, harness: VendorHarness, given: Any
+) -> None:
     ref = await PROVIDER.submit(conn, {})
     models = [{"asset_id": "1", "asset_name": "orders", "translation_status": "valid_translation"}]
-    await live.force(ref["job_id"], {"status": "done", "translated_models": models})
+    await harness.force(ref["job_id"], {"status": "done", "translated_models": models})
     result = await PROVIDER.fetch_result(conn, ref, given)
     assert [o.name for o in result.outputs] == ["orders"]
     assert result.vendor["translated_models"] == models
-    assert (await live.stats())["GET /api/v1/dma/v2/projects/{project_id}/translate/jobs/{job_id}"] == 1
+    assert (await harness.stats())["GET /api/v1/dma/v2/projects/{project_id}/translate/jobs/{job_id}"] == 1
 
 
-async def test_failed_job_error_from_the_simulator(conn: VendorConnection, live: Sim, session: Any) -> None:
-    live.sim.step_s = 1.0
-    clock = [0.0]
-    live.sim.clock = lambda: clock[0]
+async def test_failed_job_error_from_the_simulator(conn: VendorConnection, harness: VendorHarness) -> None:
+    harness.sim.step_s = 1.0
     ref = await PROVIDER.submit(conn, {"asset_paths": ["models/invalid_x.sql"], "fail_fast": True})
-    clock[0] = 3.0
+    await harness.clock.advance(3.0)
     canonical = PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref))
     assert canonical.state is State.FAILED
     assert canonical.error is not None and canonical.error.code == "vendor_error"
@@ -324,7 +274,7 @@ def test_validate_ref() -> None:
     ],
 )
 async def test_hostile_vendor_ids_are_refused_without_a_request(
-    conn: VendorConnection, live: Sim, ref: dict[str, Any], field: str
+    conn: VendorConnection, harness: VendorHarness, ref: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(InputError) as info:
         PROVIDER.validate_ref(ref)
@@ -333,7 +283,7 @@ async def test_hostile_vendor_ids_are_refused_without_a_request(
         await PROVIDER.fetch_status(conn, ref)
     with pytest.raises(InputError):
         await PROVIDER.fetch_result(conn, ref, None)
-    assert await live.stats() == {}
+    assert await harness.stats() == {}
 
 
 @pytest.mark.parametrize("ref", [None, [], {}, "job"])
@@ -342,165 +292,24 @@ def test_ref_that_is_not_an_object_is_refused(ref: Any) -> None:
         PROVIDER.validate_ref(ref)
 
 
-async def test_submit_refuses_a_hostile_task_id_from_the_vendor(conn: VendorConnection, live: Sim) -> None:
-    original = live.sim._create
+class HostileIdSimulator(DatafoldSimulator):
+    """Creates the job, then answers with a task id that would climb out of the URL path."""
 
-    async def hostile(request: web.Request) -> web.Response:
-        await original(request)
+    async def _create(self, request: web.Request) -> web.Response:
+        await super()._create(request)
         return web.json_response({"status": "waiting", "task_id": "../../etc", "translated_models": None})
 
-    live.sim._create = hostile  # type: ignore[method-assign]
-    app = web.Application()
-    app.add_subapp(PREFIX, live.sim.app())
-    client = await _serve(app)
-    try:
-        async with aiohttp.ClientSession() as session:
-            other = PROVIDER.connect(
-                session, DatafoldConfig(base_url=str(client.make_url(PREFIX)), api_key_env=KEY_ENV, project_id=1)
-            )
-            with pytest.raises(VendorMalformed):
-                await PROVIDER.submit(other, {})
-    finally:
-        await client.close()
+
+async def test_submit_refuses_a_hostile_task_id_from_the_vendor(vendor: VendorFactory) -> None:
+    harness = await vendor("datafold", sim=HostileIdSimulator())
+    with pytest.raises(VendorMalformed):
+        await PROVIDER.submit(harness.connect(project_id=1), {})
 
 
-async def _serve(app: web.Application) -> Any:
-    from aiohttp.test_utils import TestClient, TestServer
-
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    return client
-
-
-# -- typed vendor errors ---------------------------------------------------------------------------------------
-
-
-async def test_missing_key_is_an_auth_error(
-    session: aiohttp.ClientSession, live: Sim, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(KEY_ENV)
-    conn = connect(session, live, project_id=7)
-    assert "Authorization" not in conn.headers
-    with pytest.raises(VendorAuthError) as info:
-        await PROVIDER.submit(conn, {})
-    assert info.value.status == 401
-
-
-async def test_invalid_key_is_an_auth_error(
-    session: aiohttp.ClientSession, live: Sim, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(KEY_ENV, "invalid")
-    conn = connect(session, live, project_id=7)
-    with pytest.raises(VendorAuthError):
-        await PROVIDER.fetch_status(conn, {"project_id": 7, "job_id": "j"})
-
-
-async def test_the_key_never_shows_in_errors(conn: VendorConnection, live: Sim) -> None:
-    await live.fault(fault="http_500")
-    with pytest.raises(VendorServerError) as info:
-        await PROVIDER.submit(conn, {})
-    assert "sim-key-datafold" not in str(info.value)
-
-
-async def test_unknown_job_is_not_found(conn: VendorConnection) -> None:
-    with pytest.raises(VendorNotFound) as info:
-        await PROVIDER.fetch_status(conn, {"project_id": 7, "job_id": "00000000-0000-4000-8000-000000000000"})
-    assert info.value.status == 404
+# -- typed vendor errors (the shared ones: test_vendor_faults.py) ------------------------------------------
 
 
 async def test_job_of_another_project_is_not_found(conn: VendorConnection) -> None:
     ref = await PROVIDER.submit(conn, {"project_id": 7})
     with pytest.raises(VendorNotFound):
         await PROVIDER.fetch_status(conn, {**ref, "project_id": 8})
-
-
-async def test_rate_limited_with_retry_after(conn: VendorConnection, live: Sim) -> None:
-    await live.fault(fault="http_429", retry_after_s=7)
-    with pytest.raises(VendorRateLimited) as info:
-        await PROVIDER.submit(conn, {})
-    assert info.value.retry_after == 7.0
-
-
-@pytest.mark.parametrize(("kind", "retry_after"), [("http_500", None), ("http_503", 2.0)])
-async def test_server_errors(conn: VendorConnection, live: Sim, kind: str, retry_after: float | None) -> None:
-    ref = await PROVIDER.submit(conn, {})
-    await live.fault(fault=kind, retry_after_s=retry_after)
-    with pytest.raises(VendorServerError) as info:
-        await PROVIDER.fetch_status(conn, ref)
-    assert info.value.retry_after == retry_after
-
-
-async def test_timeout(session: aiohttp.ClientSession, live: Sim) -> None:
-    conn = connect(session, live, project_id=7, timeout_s=0.05)
-    await live.fault(fault="delay", delay_s=0.5)
-    with pytest.raises(VendorTimeout):
-        await PROVIDER.submit(conn, {})
-
-
-async def test_connection_reset_on_submit(conn: VendorConnection, live: Sim) -> None:
-    await live.fault(fault="reset")
-    with pytest.raises(VendorConnectionError):
-        await PROVIDER.submit(conn, {})
-
-
-async def test_connection_reset_on_status(conn: VendorConnection, live: Sim) -> None:
-    ref = await PROVIDER.submit(conn, {})
-    # aiohttp retries an idempotent request once when a kept-alive connection drops: reset both tries
-    await live.fault(fault="reset", count=2)
-    with pytest.raises(VendorConnectionError):
-        await PROVIDER.fetch_status(conn, ref)
-
-
-async def test_malformed_status_body(conn: VendorConnection, live: Sim) -> None:
-    ref = await PROVIDER.submit(conn, {})
-    await live.fault(fault="malformed_json")
-    with pytest.raises(VendorMalformed):
-        await PROVIDER.fetch_status(conn, ref)
-
-
-async def test_unknown_status_maps_to_unknown(conn: VendorConnection, live: Sim) -> None:
-    ref = await PROVIDER.submit(conn, {})
-    await live.fault(fault="unknown_status")
-    canonical = PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref))
-    assert canonical.state is State.UNKNOWN
-    assert canonical.vendor_status == "sim_unknown_status"
-
-
-# -- the conformance case ---------------------------------------------------------------------------------
-
-
-async def test_conformance_case_patches_give_their_states(conn: VendorConnection, live: Sim) -> None:
-    assert CASE.provider == PROVIDER.name
-    ref = await PROVIDER.submit(conn, CASE.valid_input)
-    assert CASE.sim_job_id(ref) in live.sim.jobs
-    seen = set()
-    for patch, state in CASE.status_patches:
-        await live.force(CASE.sim_job_id(ref), patch)
-        body = await PROVIDER.fetch_status(conn, ref)
-        assert PROVIDER.normalize(body).state is state, patch
-        seen.add(body["status"])
-    assert seen == set(PROVIDER.mapping)
-    await live.force(CASE.sim_job_id(ref), CASE.finished_patch)
-    body = await PROVIDER.fetch_status(conn, ref)
-    assert PROVIDER.normalize(body).state.has_result
-    assert len((await PROVIDER.fetch_result(conn, ref, body)).outputs) == 2
-    with pytest.raises(VendorValidationError):
-        await PROVIDER.submit(conn, CASE.invalid_input)
-    with pytest.raises(VendorNotFound):
-        await PROVIDER.fetch_status(conn, CASE.unknown_ref)
-
-
-async def test_conformance_kit_scenarios_against_the_live_simulator(
-    session: aiohttp.ClientSession, live: Sim, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    conn = connect(session, live)  # no configured project: the case's inputs carry their own
-    control = conformance.SimControl(session, live.base_url)
-    _, seen, result = await conformance.scenario_lifecycle(PROVIDER, CASE, conn, control)
-    assert {s.vendor_status for s in seen} >= set(PROVIDER.mapping)
-    assert result.outputs and result.vendor
-    await conformance.scenario_not_found(PROVIDER, CASE, conn)
-    await conformance.scenario_validation(PROVIDER, CASE, conn)
-    await conformance.scenario_faults(PROVIDER, CASE, conn, control)
-    conformance.check_mapping_total(PROVIDER)
-    monkeypatch.setenv(KEY_ENV, "invalid")
-    await conformance.scenario_auth_failure(PROVIDER, CASE, connect(session, live))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -16,19 +15,17 @@ from gateway.errors import (
     InputError,
     UnsupportedOperation,
     VendorConflict,
-    VendorConnectionError,
     VendorError,
     VendorMalformed,
     VendorNotFound,
-    VendorRateLimited,
     VendorServerError,
-    VendorTimeout,
     VendorValidationError,
 )
 from gateway.states import State
+from gateway.testing.harness import VendorFactory, VendorHarness
 from gateway.vendor_http import VendorConnection
 from providers.doc_translator.client import DocTranslatorConfig, DocTranslatorProvider
-from providers.doc_translator.simulator import PREFIX, DocTranslatorSimulator, make_pdf
+from providers.doc_translator.simulator import DocTranslatorSimulator, make_pdf
 
 STEP = 10.0
 PROVIDER = DocTranslatorProvider()
@@ -47,56 +44,23 @@ def document(**fields: Any) -> dict[str, Any]:
     return base
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Env:
-    sim: DocTranslatorSimulator
-    clock: FakeClock
-    base_url: str
-    session: aiohttp.ClientSession
-
-    def conn(self, **config: Any) -> VendorConnection:
-        return PROVIDER.connect(self.session, DocTranslatorConfig(base_url=self.base_url, **config))
-
-    def requests(self) -> dict[str, int]:
-        return dict(self.sim.stats)
-
-    def fault(self, kind: str, **spec: Any) -> None:
-        from gateway.sim.base import Fault
-
-        self.sim.faults.append(Fault(kind, spec.get("count", 1), spec.get("retry_after_s"), spec.get("delay_s", 0.0)))
-
-
 @pytest.fixture
-async def env(aiohttp_server: Any) -> AsyncIterator[Env]:
-    clock = FakeClock()
-    sim = DocTranslatorSimulator(step_s=STEP, clock=clock, artifact_padding=200_000)
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    server = await aiohttp_server(app)
-    async with aiohttp.ClientSession() as session:
-        yield Env(sim, clock, str(server.make_url(PREFIX)), session)
+async def harness(vendor: VendorFactory) -> VendorHarness:
+    return await vendor("doc_translator", sim=DocTranslatorSimulator(step_s=STEP, artifact_padding=200_000))
 
 
-async def submitted(env: Env, **fields: Any) -> dict[str, Any]:
-    return await PROVIDER.submit(env.conn(), document(**fields))
+async def submitted(harness: VendorHarness, **fields: Any) -> dict[str, Any]:
+    return await PROVIDER.submit(harness.conn, document(**fields))
 
 
 # -- submit ------------------------------------------------------------------------------------------------
-async def test_submit_document_uploads_then_translates(env: Env) -> None:
-    ref = await submitted(env)
-    assert set(ref) == {"job_id"} and ref["job_id"] in env.sim.jobs
-    assert env.requests() == {"POST /api/v1/upload": 1, "POST /api/v1/translate": 1}
-    [(upload_id, upload)] = env.sim.uploads.items()
+async def test_submit_document_uploads_then_translates(harness: VendorHarness) -> None:
+    ref = await submitted(harness)
+    assert set(ref) == {"job_id"} and ref["job_id"] in harness.sim.jobs
+    assert dict(harness.sim.stats) == {"POST /api/v1/upload": 1, "POST /api/v1/translate": 1}
+    [(upload_id, upload)] = harness.sim.uploads.items()
     assert upload == {"filename": "report.pdf", "content": PDF}
-    view = env.sim.jobs[ref["job_id"]].view
+    view = harness.sim.jobs[ref["job_id"]].view
     assert view["file_path"] == upload_id
     assert (view["source_language"], view["target_language"], view["status"]) == ("en", "de", "started")
 
@@ -109,37 +73,37 @@ async def test_submit_document_uploads_then_translates(env: Env) -> None:
         ("C:\\Users\\me\\scan.PDF", "scan.PDF"),
     ],
 )
-async def test_submit_document_filename_is_reduced_to_a_pdf_name(env: Env, given: str, sent: str) -> None:
-    await submitted(env, filename=given)
-    [upload] = env.sim.uploads.values()
+async def test_submit_document_filename_is_reduced_to_a_pdf_name(harness: VendorHarness, given: str, sent: str) -> None:
+    await submitted(harness, filename=given)
+    [upload] = harness.sim.uploads.values()
     assert upload["filename"] == sent
 
 
-async def test_submit_document_accepts_wrapped_base64(env: Env) -> None:
+async def test_submit_document_accepts_wrapped_base64(harness: VendorHarness) -> None:
     encoded = base64.encodebytes(PDF).decode()  # with newlines every 76 characters
-    ref = await submitted(env, content_base64=encoded)
-    assert ref["job_id"] in env.sim.jobs
-    assert next(iter(env.sim.uploads.values()))["content"] == PDF
+    ref = await submitted(harness, content_base64=encoded)
+    assert ref["job_id"] in harness.sim.jobs
+    assert next(iter(harness.sim.uploads.values()))["content"] == PDF
 
 
-async def test_submit_native_with_an_uploaded_file(env: Env) -> None:
+async def test_submit_native_with_an_uploaded_file(harness: VendorHarness) -> None:
     form = aiohttp.FormData(quote_fields=False)
     form.add_field("file", PDF, filename="mine.pdf", content_type="application/pdf")
-    async with env.session.post(env.base_url + "/api/v1/upload", data=form) as resp:
+    async with harness.session.post(harness.base_url + "/api/v1/upload", data=form) as resp:
         upload_id = (await resp.json())["upload_id"]
     native = {"file_path": upload_id, "source_language": "en", "target_language": "fr"}
-    ref = await PROVIDER.submit(env.conn(), native)
-    assert env.sim.jobs[ref["job_id"]].view["target_language"] == "fr"
-    assert env.requests() == {"POST /api/v1/upload": 1, "POST /api/v1/translate": 1}
+    ref = await PROVIDER.submit(harness.connect(), native)
+    assert harness.sim.jobs[ref["job_id"]].view["target_language"] == "fr"
+    assert dict(harness.sim.stats) == {"POST /api/v1/upload": 1, "POST /api/v1/translate": 1}
 
 
-async def test_submit_native_unknown_file_is_a_validation_error_with_the_vendor_detail(env: Env) -> None:
+async def test_submit_native_unknown_file_is_a_validation_error_with_the_vendor_detail(harness: VendorHarness) -> None:
     native = {"file_path": "no-such-upload", "source_language": "en", "target_language": "de"}
     with pytest.raises(VendorValidationError) as info:
-        await PROVIDER.submit(env.conn(), native)
+        await PROVIDER.submit(harness.connect(), native)
     assert info.value.status == 404 and info.value.message == "File not found"
     assert info.value.errors == [{"loc": ["input", "file_path"], "msg": "File not found"}]
-    assert env.sim.jobs == {}
+    assert harness.sim.jobs == {}
 
 
 B64_TEXT = base64.b64encode(b"just text").decode()
@@ -169,28 +133,28 @@ B64_TEXT = base64.b64encode(b"just text").decode()
         (document(texts=["a"]), ["input", "texts"]),
     ],
 )
-async def test_submit_refuses_bad_input_before_any_request(env: Env, input: Any, loc: list[Any]) -> None:
+async def test_submit_refuses_bad_input_before_any_request(harness: VendorHarness, input: Any, loc: list[Any]) -> None:
     with pytest.raises(InputError) as info:
-        await PROVIDER.submit(env.conn(), input)
+        await PROVIDER.submit(harness.connect(), input)
     assert info.value.errors[0]["loc"] == loc
-    assert env.requests() == {}
+    assert dict(harness.sim.stats) == {}
 
 
-async def test_submit_refuses_non_pdf_naming_the_reason(env: Env) -> None:
+async def test_submit_refuses_non_pdf_naming_the_reason(harness: VendorHarness) -> None:
     with pytest.raises(InputError, match="PDF"):
-        await submitted(env, content_base64=B64_TEXT)
-    assert env.requests() == {}
+        await submitted(harness, content_base64=B64_TEXT)
+    assert dict(harness.sim.stats) == {}
 
 
 # -- status, result, artifact -----------------------------------------------------------------------------------
-async def test_status_and_normalize_through_the_progression(env: Env) -> None:
-    conn = env.conn()
-    ref = await submitted(env)
+async def test_status_and_normalize_through_the_progression(harness: VendorHarness) -> None:
+    conn = harness.connect()
+    ref = await submitted(harness)
     seen = []
     for _ in range(5):
         status = PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref))
         seen.append((status.state, status.vendor_status, status.progress))
-        env.clock.now += STEP
+        await harness.clock.advance(STEP)
     assert seen == [
         (State.RUNNING, "started", 0),
         (State.RUNNING, "processing", 20),
@@ -200,43 +164,43 @@ async def test_status_and_normalize_through_the_progression(env: Env) -> None:
     ]
 
 
-async def test_failing_document_fails_with_the_vendor_error(env: Env) -> None:
-    conn = env.conn()
-    ref = await submitted(env, content_base64=base64.b64encode(make_pdf("FAIL please")).decode())
-    env.clock.now += 2 * STEP
+async def test_failing_document_fails_with_the_vendor_error(harness: VendorHarness) -> None:
+    conn = harness.connect()
+    ref = await submitted(harness, content_base64=base64.b64encode(make_pdf("FAIL please")).decode())
+    await harness.clock.advance(2 * STEP)
     status = PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref))
     assert status.state is State.FAILED and status.error is not None
     assert status.error.code == "vendor_error" and status.error.message.startswith("Translation failed")
 
 
-async def test_fetch_result_points_at_the_artifact(env: Env) -> None:
-    conn = env.conn()
-    ref = await submitted(env)
-    env.clock.now += 4 * STEP
+async def test_fetch_result_points_at_the_artifact(harness: VendorHarness) -> None:
+    conn = harness.connect()
+    ref = await submitted(harness)
+    await harness.clock.advance(4 * STEP)
     body = await PROVIDER.fetch_status(conn, ref)
     parts = await PROVIDER.fetch_result(conn, ref, body)
     assert parts.has_artifact is True and parts.outputs == [] and parts.vendor == body
     assert parts.vendor["status"] == "completed" and parts.usage is None
 
 
-async def test_fetch_result_without_a_status_body_reads_the_status(env: Env) -> None:
-    conn = env.conn()
-    ref = await submitted(env)
-    env.clock.now += 4 * STEP
+async def test_fetch_result_without_a_status_body_reads_the_status(harness: VendorHarness) -> None:
+    conn = harness.connect()
+    ref = await submitted(harness)
+    await harness.clock.advance(4 * STEP)
     parts = await PROVIDER.fetch_result(conn, ref, None)
     assert parts.has_artifact is True and parts.vendor["status"] == "completed"
-    assert env.requests()["GET /api/v1/status/{job_id}"] == 1
+    assert dict(harness.sim.stats)["GET /api/v1/status/{job_id}"] == 1
 
 
-async def test_fetch_result_of_a_failed_job_has_no_artifact(env: Env) -> None:
-    parts = await PROVIDER.fetch_result(env.conn(), {"job_id": "x"}, {"status": "failed", "error": "boom"})
+async def test_fetch_result_of_a_failed_job_has_no_artifact(harness: VendorHarness) -> None:
+    parts = await PROVIDER.fetch_result(harness.connect(), {"job_id": "x"}, {"status": "failed", "error": "boom"})
     assert parts.has_artifact is False
 
 
-async def test_open_artifact_streams_in_chunks(env: Env) -> None:
-    conn = env.conn()
-    ref = await submitted(env, target_language="de")
-    env.clock.now += 4 * STEP
+async def test_open_artifact_streams_in_chunks(harness: VendorHarness) -> None:
+    conn = harness.connect()
+    ref = await submitted(harness, target_language="de")
+    await harness.clock.advance(4 * STEP)
     async with PROVIDER.open_artifact(conn, ref) as download:
         assert download.content_type == "application/pdf"
         assert download.filename == "report_de.pdf"
@@ -246,37 +210,33 @@ async def test_open_artifact_streams_in_chunks(env: Env) -> None:
     assert len(data) > 200_000 and data.startswith(b"%PDF-") and b"Translated into de" in data
 
 
-async def test_open_artifact_before_completion_is_a_conflict(env: Env) -> None:
-    ref = await submitted(env)
+async def test_open_artifact_before_completion_is_a_conflict(harness: VendorHarness) -> None:
+    ref = await submitted(harness)
     with pytest.raises(VendorConflict, match="Translation not completed"):
-        async with PROVIDER.open_artifact(env.conn(), ref):
+        async with PROVIDER.open_artifact(harness.connect(), ref):
             pytest.fail("must not open")
 
 
-async def test_open_artifact_server_error(env: Env) -> None:
-    ref = await submitted(env)
-    env.clock.now += 4 * STEP
-    env.fault("http_500")
+async def test_open_artifact_server_error(harness: VendorHarness) -> None:
+    ref = await submitted(harness)
+    await harness.clock.advance(4 * STEP)
+    await harness.fault("http_500")
     with pytest.raises(VendorServerError):
-        async with PROVIDER.open_artifact(env.conn(), ref):
+        async with PROVIDER.open_artifact(harness.connect(), ref):
             pytest.fail("must not open")
 
 
-@pytest.mark.parametrize("what", ["status", "artifact"])
-async def test_unknown_job_is_not_found(env: Env, what: str) -> None:
+async def test_artifact_of_an_unknown_job_is_not_found(harness: VendorHarness) -> None:
     ref = {"job_id": "00000000-0000-0000-0000-000000000000"}
     with pytest.raises(VendorNotFound, match="Job not found"):
-        if what == "status":
-            await PROVIDER.fetch_status(env.conn(), ref)
-        else:
-            async with PROVIDER.open_artifact(env.conn(), ref):
-                pytest.fail("must not open")
+        async with PROVIDER.open_artifact(harness.conn, ref):
+            pytest.fail("must not open")
 
 
-async def test_purged_job_is_not_found(env: Env) -> None:
-    conn = env.conn()
-    ref = await submitted(env)
-    env.clock.now += 4 * STEP + 24 * 3600
+async def test_purged_job_is_not_found(harness: VendorHarness) -> None:
+    conn = harness.connect()
+    ref = await submitted(harness)
+    await harness.clock.advance(4 * STEP + 24 * 3600)
     with pytest.raises(VendorNotFound):
         await PROVIDER.fetch_status(conn, ref)
     with pytest.raises(VendorNotFound):
@@ -284,101 +244,44 @@ async def test_purged_job_is_not_found(env: Env) -> None:
             pytest.fail("must not open")
 
 
-async def test_cancel_is_unsupported(env: Env) -> None:
+async def test_cancel_is_unsupported(harness: VendorHarness) -> None:
     assert PROVIDER.capabilities.cancel is False
     with pytest.raises(UnsupportedOperation):
-        await PROVIDER.cancel(env.conn(), {"job_id": "x"})
+        await PROVIDER.cancel(harness.connect(), {"job_id": "x"})
 
 
 # -- typed vendor errors ---------------------------------------------------------------------------------------
-async def test_no_auth_header_is_ever_sent(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_auth_header_is_ever_sent(harness: VendorHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOC_TRANSLATOR_KEY", "sim-key-doc_translator")
     assert PROVIDER.auth_headers("sim-key-doc_translator") == {} and PROVIDER.auth_headers(None) == {}
-    conn = env.conn(api_key_env="DOC_TRANSLATOR_KEY")
+    conn = harness.connect(api_key_env="DOC_TRANSLATOR_KEY")
     assert conn.headers == {}
     ref = await PROVIDER.submit(conn, document())
     assert PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref)).state is State.RUNNING
 
 
-@pytest.mark.parametrize("where", ["submit", "status"])
-async def test_rate_limited_with_retry_after(env: Env, where: str) -> None:
-    ref = await submitted(env) if where == "status" else None
-    env.fault("http_429", retry_after_s=7)
-    with pytest.raises(VendorRateLimited) as info:
-        if ref is None:
-            await PROVIDER.submit(env.conn(), document())
-        else:
-            await PROVIDER.fetch_status(env.conn(), ref)
-    assert info.value.retry_after == 7.0 and info.value.status == 429
-
-
-async def test_server_errors(env: Env) -> None:
-    ref = await submitted(env)
-    env.fault("http_500")
-    with pytest.raises(VendorServerError) as info:
-        await PROVIDER.fetch_status(env.conn(), ref)
-    assert info.value.status == 500
-    env.fault("http_503", retry_after_s=3)
-    with pytest.raises(VendorServerError) as info:
-        await PROVIDER.submit(env.conn(), document())
-    assert info.value.status == 503 and info.value.retry_after == 3.0
-
-
-async def test_timeout(env: Env) -> None:
-    ref = await submitted(env)
-    env.fault("delay", delay_s=0.5)
-    with pytest.raises(VendorTimeout):
-        await PROVIDER.fetch_status(env.conn(timeout_s=0.05), ref)
-
-
-async def test_connection_reset(env: Env) -> None:
-    env.fault("reset")
-    with pytest.raises(VendorConnectionError):
-        await PROVIDER.submit(env.conn(), document())
-    ref = await submitted(env)
-    # aiohttp itself retries an idempotent GET once when a kept-alive connection drops: reset both tries
-    env.fault("reset", count=2)
-    with pytest.raises(VendorConnectionError):
-        await PROVIDER.fetch_status(env.conn(), ref)
-
-
-@pytest.mark.parametrize("where", ["upload", "translate", "status"])
-async def test_malformed_body(env: Env, where: str) -> None:
-    if where == "status":
-        ref = await submitted(env)
-        env.fault("malformed_json")
-        with pytest.raises(VendorMalformed):
-            await PROVIDER.fetch_status(env.conn(), ref)
-        return
-    if where == "translate":
-        env.fault("delay", delay_s=0.0)  # lets the upload through unharmed
-    env.fault("malformed_json")
+async def test_malformed_translate_answer_after_a_good_upload(harness: VendorHarness) -> None:
+    await harness.fault("delay", delay_s=0.0)  # lets the upload through unharmed
+    await harness.fault("malformed_json")
     with pytest.raises(VendorMalformed):
-        await PROVIDER.submit(env.conn(), document())
-
-
-async def test_unknown_vendor_status_is_unknown(env: Env) -> None:
-    ref = await submitted(env)
-    env.fault("unknown_status")
-    status = PROVIDER.normalize(await PROVIDER.fetch_status(env.conn(), ref))
-    assert status.state is State.UNKNOWN and status.vendor_status == "sim_unknown_status"
+        await PROVIDER.submit(harness.conn, document())
 
 
 HOSTILE = ["../../etc/passwd", "a/b", "..", "", "x y", "a?b=c", "%2e%2e", "x" * 201, None, 4.5, True, ["a"]]
 
 
 @pytest.mark.parametrize("job_id", HOSTILE)
-async def test_hostile_job_ids_never_reach_the_vendor(env: Env, job_id: Any) -> None:
+async def test_hostile_job_ids_never_reach_the_vendor(harness: VendorHarness, job_id: Any) -> None:
     ref = {"job_id": job_id}
     with pytest.raises(InputError) as info:
-        await PROVIDER.fetch_status(env.conn(), ref)
+        await PROVIDER.fetch_status(harness.connect(), ref)
     assert info.value.errors[0]["loc"] == ["vendor_ref", "job_id"]
     with pytest.raises(InputError):
-        async with PROVIDER.open_artifact(env.conn(), ref):
+        async with PROVIDER.open_artifact(harness.connect(), ref):
             pytest.fail("must not open")
     with pytest.raises(InputError):
         PROVIDER.validate_ref(ref)
-    assert env.requests() == {}
+    assert dict(harness.sim.stats) == {}
 
 
 @pytest.mark.parametrize("ref", [None, {}, {"task_id": "x"}, "job"])
@@ -401,9 +304,9 @@ def test_base_url_must_not_include_the_api_prefix() -> None:
     assert PROVIDER.config_model is DocTranslatorConfig
 
 
-async def test_api_prefix_is_configurable(env: Env) -> None:
-    ref = await submitted(env)
-    conn = PROVIDER.connect(env.session, DocTranslatorConfig(base_url=env.base_url + "/api/v1", api_prefix=""))
+async def test_api_prefix_is_configurable(harness: VendorHarness) -> None:
+    ref = await submitted(harness)
+    conn = PROVIDER.connect(harness.session, DocTranslatorConfig(base_url=harness.base_url + "/api/v1", api_prefix=""))
     assert PROVIDER.normalize(await PROVIDER.fetch_status(conn, ref)).vendor_status == "started"
 
 

@@ -1,0 +1,28 @@
+"""Provider tests: each test_<name>_client.py defines a `harness` fixture (`await vendor(name, ...)`); these give
+its parts by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.sim.base import Simulator
+from gateway.testing.clock import FakeClock
+from gateway.testing.harness import VendorHarness
+from gateway.vendor_http import VendorConnection
+
+
+@pytest.fixture
+def sim(harness: VendorHarness) -> Simulator:
+    """The module's provider's simulator (its jobs, stats and faults)."""
+    return harness.sim
+
+
+@pytest.fixture
+def clock(harness: VendorHarness) -> FakeClock:
+    """The clock the simulator reads: `await clock.advance(s)` moves its jobs on."""
+    return harness.clock
+
+
+@pytest.fixture
+def conn(harness: VendorHarness) -> VendorConnection:
+    return harness.conn
