@@ -20,6 +20,7 @@ from gateway.testing.harness import VendorFactory, VendorHarness, open_vendor
 from gateway.testing.postgres import PostgresServer, find_bin_dir
 from support.cases import load_case
 from support.constants import CASSETTE_SECRETS
+from support.scripted import ScriptedVendor
 
 
 @pytest.fixture
@@ -124,3 +125,12 @@ async def live(vendor: VendorFactory, provider_name: str) -> VendorHarness:
 def case(provider_name: str) -> ConformanceCase:
     """The conformance case of each installed provider in turn (tests/support/cases/<name>.py)."""
     return load_case(provider_name)
+
+
+@pytest.fixture
+async def scripted(aiohttp_server) -> ScriptedVendor:
+    """A vendor on a free loopback port that answers what the test scripts (`scripted.on(...)`), at `scripted.url`."""
+    vendor = ScriptedVendor()
+    server = await aiohttp_server(vendor.app(), host="127.0.0.1")
+    vendor.url = str(server.make_url("")).rstrip("/")
+    return vendor
