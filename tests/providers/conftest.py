@@ -3,7 +3,10 @@ its parts by name."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+from aiohttp.test_utils import TestClient
 
 from gateway.sim.base import Simulator
 from gateway.testing.clock import FakeClock
@@ -26,3 +29,10 @@ def clock(harness: VendorHarness) -> FakeClock:
 @pytest.fixture
 def conn(harness: VendorHarness) -> VendorConnection:
     return harness.conn
+
+
+@pytest.fixture
+async def client(harness: VendorHarness) -> AsyncIterator[TestClient]:
+    """A plain HTTP client to the simulator's server (paths include the simulator's prefix)."""
+    async with TestClient(harness.server) as client:
+        yield client

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway.sim.base import UNKNOWN_STATUS
-from providers.camb.client import CambProvider
-from providers.camb.simulator import FINISH_STEP, SOURCE_LANGUAGES, TARGET_LANGUAGES, CambSimulator
+from gateway.testing.clock import FakeClock
+from gateway.testing.harness import VendorFactory, VendorHarness
+from providers.camb.simulator import FINISH_STEP, SOURCE_LANGUAGES, TARGET_LANGUAGES
 
 PREFIX = "/camb/apis"
 KEY = {"x-api-key": "sim-key-camb"}
@@ -22,29 +19,9 @@ BODY = {"source_language": 1, "target_language": 31, "texts": ["Hello world", "H
 Factory = Callable[..., Awaitable[TestClient]]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> CambSimulator:
-    return CambSimulator(step_s=1.0, clock=clock)
-
-
-@pytest.fixture
-async def client(aiohttp_client: Factory, sim: CambSimulator) -> TestClient:
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    return await aiohttp_client(app)
+async def harness(vendor: VendorFactory) -> VendorHarness:
+    return await vendor("camb", step_s=1.0)
 
 
 async def call(client: TestClient, method: str, path: str, **kw: Any) -> tuple[int, Any]:
@@ -58,13 +35,6 @@ async def submit(client: TestClient, **changes: Any) -> str:
     assert status == 200, body
     assert set(body) == {"task_id"} and isinstance(body["task_id"], str)
     return body["task_id"]
-
-
-def test_provider_builds_this_simulator() -> None:
-    sim = CambProvider().simulator(0.25)
-    assert isinstance(sim, CambSimulator)
-    assert sim.step_s == 0.25
-    assert CambProvider.sim_prefix == CambSimulator.prefix == PREFIX
 
 
 @pytest.mark.parametrize(
@@ -95,7 +65,7 @@ async def test_progression_pending_then_success_with_run_id_and_result(client: T
         seen.append(body["status"])
         if body["status"] == "PENDING":
             assert body["run_id"] is None
-        clock.now += 1.0
+        await clock.advance(1.0)
     assert seen[:FINISH_STEP] == ["PENDING"] * FINISH_STEP
     assert seen[FINISH_STEP:] == ["SUCCESS", "SUCCESS"]
     run_id = body["run_id"]
@@ -105,24 +75,13 @@ async def test_progression_pending_then_success_with_run_id_and_result(client: T
     assert result == {"texts": ["[de] Hello world", "[de] How are you?"]}
 
 
-async def test_real_time_progression_with_a_tiny_step(aiohttp_client: Factory) -> None:
-    sim = CambSimulator(step_s=0.02)
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    client = await aiohttp_client(app)
-    task_id = await submit(client)
-    assert (await call(client, "GET", f"/translate/{task_id}"))[1]["status"] == "PENDING"
-    await asyncio.sleep(0.02 * (FINISH_STEP + 1))
-    assert (await call(client, "GET", f"/translate/{task_id}"))[1]["status"] == "SUCCESS"
-
-
 @pytest.mark.parametrize(
     ("marker", "final"), [("FAIL_ERROR", "ERROR"), ("FAIL_TIMEOUT", "TIMEOUT"), ("FAIL_PAYMENT", "PAYMENT_REQUIRED")]
 )
 async def test_failure_markers(client: TestClient, clock: FakeClock, marker: str, final: str) -> None:
     task_id = await submit(client, texts=["fine", f"please {marker} now"])
     assert (await call(client, "GET", f"/translate/{task_id}"))[1]["status"] == "PENDING"
-    clock.now += FINISH_STEP
+    await clock.advance(FINISH_STEP)
     status, body = await call(client, "GET", f"/translate/{task_id}")
     assert (status, body) == (200, {"status": final, "run_id": None})
 
@@ -130,7 +89,7 @@ async def test_failure_markers(client: TestClient, clock: FakeClock, marker: str
 async def test_result_order_and_target_tag(client: TestClient, clock: FakeClock) -> None:
     texts = [f"line {i}" for i in range(7)]
     task_id = await submit(client, source_language=96, target_language=145, texts=texts)
-    clock.now += FINISH_STEP
+    await clock.advance(FINISH_STEP)
     run_id = (await call(client, "GET", f"/translate/{task_id}"))[1]["run_id"]
     _, result = await call(client, "GET", f"/translation-result/{run_id}")
     assert result["texts"] == [f"[ar] line {i}" for i in range(7)]
@@ -167,7 +126,7 @@ async def test_unknown_ids_404(client: TestClient, clock: FakeClock) -> None:
     assert status == 404 and isinstance(body["detail"], str)
     # a run id exists only once its task succeeded
     task_id = await submit(client, texts=["FAIL_ERROR"])
-    clock.now += FINISH_STEP
+    await clock.advance(FINISH_STEP)
     assert (await call(client, "GET", f"/translate/{task_id}"))[1]["run_id"] is None
     status, _ = await call(client, "GET", "/translation-result/None")
     assert status == 404
@@ -227,7 +186,7 @@ async def test_control_api_forces_state_and_stops_progression(client: TestClient
     task_id = await submit(client)
     async with client.post(f"{PREFIX}/__sim__/jobs/{task_id}/state", json={"status": "TIMEOUT"}) as resp:
         assert resp.status == 200
-    clock.now += 10 * FINISH_STEP
+    await clock.advance(10 * FINISH_STEP)
     assert (await call(client, "GET", f"/translate/{task_id}"))[1] == {"status": "TIMEOUT", "run_id": None}
 
     other = await submit(client)
@@ -253,63 +212,12 @@ async def test_forced_success_without_run_id_gets_one(client: TestClient) -> Non
     assert status == 200
 
 
-async def fault(client: TestClient, **spec: Any) -> None:
-    async with client.post(f"{PREFIX}/__sim__/faults", json=spec) as resp:
-        assert resp.status == 200
-
-
-@pytest.mark.parametrize(("kind", "status"), [("http_500", 500), ("http_503", 503)])
-async def test_server_error_faults(client: TestClient, kind: str, status: int) -> None:
-    await fault(client, fault=kind, count=2)
-    for _ in range(2):
-        assert (await call(client, "GET", "/source-languages"))[0] == status
-    assert (await call(client, "GET", "/source-languages"))[0] == 200
-
-
-async def test_http_429_fault_has_retry_after(client: TestClient) -> None:
-    await fault(client, fault="http_429", retry_after_s=7)
-    async with client.get(f"{PREFIX}/target-languages", headers=KEY) as resp:
-        assert resp.status == 429
-        assert resp.headers["Retry-After"] == "7"
-
-
-async def test_delay_fault(client: TestClient) -> None:
-    await fault(client, fault="delay", delay_s=0.15)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    assert (await call(client, "GET", "/source-languages"))[0] == 200
-    assert loop.time() - started >= 0.14
-
-
-async def test_reset_fault(client: TestClient) -> None:
-    await fault(client, fault="reset")
-    with pytest.raises(aiohttp.ClientError):
-        await call(client, "GET", "/source-languages")
-    assert (await call(client, "GET", "/source-languages"))[0] == 200
-
-
-async def test_malformed_json_fault(client: TestClient) -> None:
-    await fault(client, fault="malformed_json")
-    async with client.get(f"{PREFIX}/source-languages", headers=KEY) as resp:
-        assert resp.status == 200
-        with pytest.raises(ValueError):
-            await resp.json()
-
-
-async def test_unknown_status_fault(client: TestClient) -> None:
-    task_id = await submit(client)
-    await fault(client, fault="unknown_status")
-    status, body = await call(client, "GET", f"/translate/{task_id}")
-    assert (status, body["status"]) == (200, UNKNOWN_STATUS)
-    assert (await call(client, "GET", f"/translate/{task_id}"))[1]["status"] == "PENDING"
-
-
 async def test_stats_count_requests_by_template(client: TestClient, clock: FakeClock) -> None:
     task_id = await submit(client)
     await call(client, "GET", f"/translate/{task_id}")
     await call(client, "GET", f"/translate/{task_id}")
     await call(client, "GET", "/source-languages")
-    clock.now += FINISH_STEP
+    await clock.advance(FINISH_STEP)
     run_id = (await call(client, "GET", f"/translate/{task_id}"))[1]["run_id"]
     await call(client, "GET", f"/translation-result/{run_id}")
     async with client.get(f"{PREFIX}/__sim__/stats") as resp:

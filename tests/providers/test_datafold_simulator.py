@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
+from gateway.testing.clock import FakeClock
+from gateway.testing.harness import VendorFactory, VendorHarness
 from providers.datafold.client import DatafoldProvider
 from providers.datafold.models import FAILURE_REASONS, ApiTranslateTask
 from providers.datafold.simulator import DEFAULT_ASSETS, DatafoldSimulator
@@ -22,29 +20,9 @@ JOBS_TEMPLATE = "POST /api/v1/dma/v2/projects/{project_id}/translate/jobs"
 JOB_TEMPLATE = "GET /api/v1/dma/v2/projects/{project_id}/translate/jobs/{job_id}"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def sim(clock: Clock) -> DatafoldSimulator:
-    return DatafoldSimulator(step_s=1.0, clock=clock)
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, sim: DatafoldSimulator) -> Any:
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    return await aiohttp_client(app)
+async def harness(vendor: VendorFactory) -> VendorHarness:
+    return await vendor("datafold", step_s=1.0)
 
 
 async def create(client: Any, body: Any = None, pid: Any = 7) -> dict[str, Any]:
@@ -215,20 +193,20 @@ async def test_missing_malformed_and_non_object_bodies_are_422(client: Any, sim:
 # -- progression ----------------------------------------------------------------------------------------------
 
 
-async def test_progression_over_time(client: Any, clock: Clock) -> None:
+async def test_progression_over_time(client: Any, clock: FakeClock) -> None:
     job = await create(client, {"asset_paths": ["models/staging/stg_orders.sql", "models/marts/revenue.sql"]})
     job_id = job["task_id"]
     assert (await status(client, job_id))["status"] == "waiting"
-    clock.now += 1.0
+    await clock.advance(1.0)
     listed = await status(client, job_id)
     assert listed["status"] == "processing"
     assert [m["translation_status"] for m in listed["translated_models"]] == ["no_translation_attempts"] * 2
     assert all(m["target_sql"] is None and "SELECT" in m["source_sql"] for m in listed["translated_models"])
-    clock.now += 1.0
+    await clock.advance(1.0)
     pending = await status(client, job_id)
     assert pending["status"] == "processing"
     assert [m["translation_status"] for m in pending["translated_models"]] == ["validation_pending"] * 2
-    clock.now += 1.0
+    await clock.advance(1.0)
     done = await status(client, job_id)
     assert done["status"] == "done"
     models = done["translated_models"]
@@ -242,22 +220,22 @@ async def test_progression_over_time(client: Any, clock: Clock) -> None:
         assert "FROM dbo." in m["source_sql"] and "TOP 1000" in m["source_sql"]
         assert "FROM analytics." in m["target_sql"] and "LIMIT 1000" in m["target_sql"]
     ApiTranslateTask.model_validate(done)
-    clock.now += 10.0
+    await clock.advance(10.0)
     assert await status(client, job_id) == done  # done is final
 
 
-async def test_default_assets_give_two_models(client: Any, clock: Clock) -> None:
+async def test_default_assets_give_two_models(client: Any, clock: FakeClock) -> None:
     job = await create(client, {})
-    clock.now += 3.0
+    await clock.advance(3.0)
     done = await status(client, job["task_id"])
     assert done["status"] == "done"
     assert [m["source_filename"] for m in done["translated_models"]] == list(DEFAULT_ASSETS)
 
 
-async def test_invalid_assets_get_an_invalid_translation_with_a_failure_summary(client: Any, clock: Clock) -> None:
+async def test_invalid_assets_get_an_invalid_translation_with_a_failure_summary(client: Any, clock: FakeClock) -> None:
     paths = ["models/ok.sql", "models/invalid_a.sql", "models/INVALID_b.sql", "models/c_invalid.sql"]
     job = await create(client, {"asset_paths": paths})
-    clock.now += 3.0
+    await clock.advance(3.0)
     done = await status(client, job["task_id"])
     assert done["status"] == "done"
     ok, *bad = done["translated_models"]
@@ -274,10 +252,10 @@ async def test_invalid_assets_get_an_invalid_translation_with_a_failure_summary(
     assert DatafoldProvider().normalize(done).state == "completed_with_issues"
 
 
-async def test_fail_fast_fails_at_the_first_invalid_model(client: Any, clock: Clock) -> None:
+async def test_fail_fast_fails_at_the_first_invalid_model(client: Any, clock: FakeClock) -> None:
     paths = ["models/ok.sql", "models/invalid_x.sql", "models/later.sql"]
     job = await create(client, {"asset_paths": paths, "fail_fast": True})
-    clock.now += 3.0
+    await clock.advance(3.0)
     got = await status(client, job["task_id"])
     assert got["status"] == "failed"
     assert [m["translation_status"] for m in got["translated_models"]] == [
@@ -287,42 +265,15 @@ async def test_fail_fast_fails_at_the_first_invalid_model(client: Any, clock: Cl
     ]
 
 
-async def test_progression_in_real_time() -> None:
-    sim = DatafoldProvider().simulator(step_s=0.03)
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    server_client = await _client_for(app)
-    try:
-        job = await create(server_client)
-        seen = [job["status"]]
-        deadline = time.monotonic() + 3
-        while seen[-1] != "done" and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-            seen.append((await status(server_client, job["task_id"]))["status"])
-        order = ["waiting", "processing", "done"]
-        assert seen[0] == "waiting" and seen[-1] == "done"
-        assert [order.index(s) for s in seen] == sorted(order.index(s) for s in seen)  # never goes back
-    finally:
-        await server_client.close()
-
-
-async def _client_for(app: web.Application) -> Any:
-    from aiohttp.test_utils import TestClient, TestServer
-
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    return client
-
-
 # -- control API --------------------------------------------------------------------------------------------
 
 
-async def test_state_forcing_pins_the_job(client: Any, clock: Clock) -> None:
+async def test_state_forcing_pins_the_job(client: Any, clock: FakeClock) -> None:
     job = await create(client)
     resp = await client.post(PREFIX + f"/__sim__/jobs/{job['task_id']}/state", json={"status": "needs_confirmation"})
     assert resp.status == 200
     assert (await status(client, job["task_id"]))["status"] == "needs_confirmation"
-    clock.now += 100.0
+    await clock.advance(100.0)
     got = await status(client, job["task_id"])
     assert got["status"] == "needs_confirmation"
     assert got["translated_models"] is None
@@ -334,69 +285,6 @@ async def test_state_forcing_unknown_job_is_404(client: Any) -> None:
 
 
 # -- faults and stats --------------------------------------------------------------------------------------
-
-
-async def fault(client: Any, **spec: Any) -> None:
-    resp = await client.post(PREFIX + "/__sim__/faults", json=spec)
-    assert resp.status == 200, await resp.text()
-
-
-@pytest.mark.parametrize(("kind", "code"), [("http_500", 500), ("http_503", 503)])
-async def test_server_error_faults(client: Any, kind: str, code: int) -> None:
-    await fault(client, fault=kind, count=2)
-    for _ in range(2):
-        resp = await client.post(JOBS.format(pid=7), json={}, headers=AUTH)
-        assert resp.status == code
-    assert (await client.post(JOBS.format(pid=7), json={}, headers=AUTH)).status == 200
-
-
-async def test_http_503_with_retry_after(client: Any) -> None:
-    await fault(client, fault="http_503", retry_after_s=4)
-    resp = await client.get(JOB.format(pid=7, job_id="x"), headers=AUTH)
-    assert resp.status == 503 and resp.headers["Retry-After"] == "4"
-
-
-async def test_http_429_has_retry_after(client: Any) -> None:
-    await fault(client, fault="http_429", retry_after_s=3)
-    resp = await client.post(JOBS.format(pid=7), json={}, headers=AUTH)
-    assert resp.status == 429
-    assert resp.headers["Retry-After"] == "3"
-
-
-async def test_delay_fault(client: Any) -> None:
-    await fault(client, fault="delay", delay_s=0.2)
-    started = time.monotonic()
-    resp = await client.post(JOBS.format(pid=7), json={}, headers=AUTH)
-    assert resp.status == 200
-    assert time.monotonic() - started >= 0.2
-
-
-async def test_reset_fault(client: Any) -> None:
-    await fault(client, fault="reset")
-    with pytest.raises(aiohttp.ClientError):
-        resp = await client.post(JOBS.format(pid=7), json={}, headers=AUTH)
-        await resp.read()
-    assert (await client.post(JOBS.format(pid=7), json={}, headers=AUTH)).status == 200
-
-
-async def test_malformed_json_fault(client: Any) -> None:
-    job = await create(client)
-    await fault(client, fault="malformed_json")
-    resp = await client.get(JOB.format(pid=7, job_id=job["task_id"]), headers=AUTH)
-    assert resp.status == 200
-    with pytest.raises(ValueError):
-        await resp.json()
-
-
-async def test_unknown_status_fault(client: Any) -> None:
-    job = await create(client)
-    await fault(client, fault="unknown_status")
-    resp = await client.get(JOB.format(pid=7, job_id=job["task_id"]), headers=AUTH)
-    body = await resp.json()
-    assert body["status"] == "sim_unknown_status"
-    assert body["task_id"] == job["task_id"]
-    assert DatafoldProvider().normalize(body).state == "unknown"
-    assert (await status(client, job["task_id"]))["status"] == "waiting"
 
 
 async def test_stats_count_requests_by_template(client: Any) -> None:

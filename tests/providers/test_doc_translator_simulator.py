@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from providers.doc_translator.client import DocTranslatorProvider
+from gateway.testing.clock import FakeClock
+from gateway.testing.harness import VendorFactory, VendorHarness
 from providers.doc_translator.simulator import PREFIX, DocTranslatorSimulator, make_pdf
 
 API = PREFIX + "/api/v1"
 STEP = 10.0
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> DocTranslatorSimulator:
-    return DocTranslatorSimulator(step_s=STEP, clock=clock)
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, sim: DocTranslatorSimulator) -> Any:
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    return await aiohttp_client(app)
+async def harness(vendor: VendorFactory) -> VendorHarness:
+    return await vendor("doc_translator", step_s=STEP)
 
 
 def pdf_form(content: bytes | None = None, filename: str = "report.pdf") -> aiohttp.FormData:
@@ -84,12 +63,6 @@ def test_make_pdf_is_well_formed() -> None:
     stream_at = pdf.index(b"stream\n") + len(b"stream\n")
     assert pdf[stream_at + length :].startswith(b"\nendstream")
     assert b"(Hi \\(de\\) \\\\ ?)" in pdf
-
-
-def test_provider_builds_this_simulator() -> None:
-    sim = DocTranslatorProvider().simulator(0.5)
-    assert isinstance(sim, DocTranslatorSimulator) and sim.step_s == 0.5 and sim.prefix == PREFIX
-    assert DocTranslatorProvider.sim_prefix == PREFIX
 
 
 # -- the documented requests ------------------------------------------------------------------------------
@@ -187,7 +160,7 @@ async def test_progression_started_to_completed(client: Any, clock: FakeClock) -
     for _ in range(6):
         body = await status_of(client, job_id)
         seen.append((body["status"], body["progress"]))
-        clock.now += STEP
+        await clock.advance(STEP)
     assert seen == [
         ("started", 0),
         ("processing", 20),
@@ -200,25 +173,15 @@ async def test_progression_started_to_completed(client: Any, clock: FakeClock) -
     assert body["output_file"].endswith("_fr.pdf") and body["error"] is None
 
 
-async def test_progression_in_real_time(aiohttp_client: Any) -> None:
-    sim = DocTranslatorSimulator(step_s=0.02)
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    client = await aiohttp_client(app)
-    job_id = await start(client)
-    await asyncio.sleep(0.15)
-    assert (await status_of(client, job_id))["status"] == "completed"
-
-
 async def test_fail_marker_ends_in_failed(client: Any, clock: FakeClock) -> None:
     job_id = await start(client, content=make_pdf("please FAIL this"))
-    clock.now += STEP
+    await clock.advance(STEP)
     assert (await status_of(client, job_id))["status"] == "processing"
-    clock.now += STEP
+    await clock.advance(STEP)
     body = await status_of(client, job_id)
     assert body["status"] == "failed" and body["error"].startswith("Translation failed")
     assert body["progress"] == 20 and body["output_file"] is None
-    clock.now += 5 * STEP
+    await clock.advance(5 * STEP)
     assert (await status_of(client, job_id))["status"] == "failed"
     resp = await client.get(f"{API}/download/{job_id}")
     assert resp.status == 400
@@ -233,7 +196,7 @@ async def test_download_before_completion_is_400(client: Any) -> None:
 
 async def test_download_after_completion(client: Any, clock: FakeClock) -> None:
     job_id = await start(client, target="de")
-    clock.now += 4 * STEP
+    await clock.advance(4 * STEP)
     resp = await client.get(f"{API}/download/{job_id}")
     assert resp.status == 200
     assert resp.content_type == "application/pdf"
@@ -242,13 +205,10 @@ async def test_download_after_completion(client: Any, clock: FakeClock) -> None:
     assert data.startswith(b"%PDF-") and b"Translated into de" in data
 
 
-async def test_artifact_padding_makes_larger_files(aiohttp_client: Any, clock: FakeClock) -> None:
-    sim = DocTranslatorSimulator(step_s=STEP, clock=clock, artifact_padding=200_000)
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    client = await aiohttp_client(app)
+async def test_artifact_padding_makes_larger_files(client: Any, sim: DocTranslatorSimulator, clock: FakeClock) -> None:
+    sim.artifact_padding = 200_000
     job_id = await start(client)
-    clock.now += 4 * STEP
+    await clock.advance(4 * STEP)
     data = await (await client.get(f"{API}/download/{job_id}")).read()
     assert len(data) > 200_000 and data.startswith(b"%PDF-")
 
@@ -256,11 +216,11 @@ async def test_artifact_padding_makes_larger_files(aiohttp_client: Any, clock: F
 # -- retention --------------------------------------------------------------------------------------------
 async def test_jobs_are_purged_24h_after_they_end(client: Any, clock: FakeClock) -> None:
     job_id = await start(client)
-    clock.now += 4 * STEP  # completed at created + 4 steps
+    await clock.advance(4 * STEP)  # completed at created + 4 steps
     assert (await status_of(client, job_id))["status"] == "completed"
-    clock.now += 24 * 3600 - 1
+    await clock.advance(24 * 3600 - 1)
     assert (await status_of(client, job_id))["status"] == "completed"
-    clock.now += 1
+    await clock.advance(1)
     for path in ("status", "download"):
         resp = await client.get(f"{API}/{path}/{job_id}")
         assert resp.status == 404 and await resp.json() == {"detail": "Job not found"}
@@ -271,30 +231,27 @@ async def test_jobs_are_purged_24h_after_they_end(client: Any, clock: FakeClock)
 async def test_running_jobs_are_not_purged(client: Any, sim: DocTranslatorSimulator, clock: FakeClock) -> None:
     job_id = await start(client)
     await client.post(f"{PREFIX}/__sim__/jobs/{job_id}/state", json={"status": "processing", "progress": 30})
-    clock.now += 48 * 3600
+    await clock.advance(48 * 3600)
     assert (await status_of(client, job_id))["status"] == "processing"
 
 
-async def test_retention_is_a_setting(aiohttp_client: Any, clock: FakeClock) -> None:
-    sim = DocTranslatorSimulator(step_s=STEP, clock=clock, retention_s=60)
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    client = await aiohttp_client(app)
+async def test_retention_is_a_setting(client: Any, sim: DocTranslatorSimulator, clock: FakeClock) -> None:
+    sim.retention_s = 60
     job_id = await start(client)
-    clock.now += 4 * STEP + 59
+    await clock.advance(4 * STEP + 59)
     assert (await client.get(f"{API}/status/{job_id}")).status == 200
-    clock.now += 1
+    await clock.advance(1)
     assert (await client.get(f"{API}/status/{job_id}")).status == 404
 
 
 async def test_forced_terminal_state_is_purged_from_when_it_was_forced(client: Any, clock: FakeClock) -> None:
     job_id = await start(client)
-    clock.now += 100 * STEP
+    await clock.advance(100 * STEP)
     resp = await client.post(f"{PREFIX}/__sim__/jobs/{job_id}/state", json={"status": "error", "error": "boom"})
     assert resp.status == 200
-    clock.now += 24 * 3600 - 1
+    await clock.advance(24 * 3600 - 1)
     assert (await status_of(client, job_id))["status"] == "error"
-    clock.now += 1
+    await clock.advance(1)
     assert (await client.get(f"{API}/status/{job_id}")).status == 404
 
 
@@ -303,7 +260,7 @@ async def test_control_forces_and_pins_state(client: Any, clock: FakeClock) -> N
     job_id = await start(client)
     resp = await client.post(f"{PREFIX}/__sim__/jobs/{job_id}/state", json={"status": "processing", "progress": 45})
     assert resp.status == 200 and (await resp.json())["progress"] == 45
-    clock.now += 10 * STEP
+    await clock.advance(10 * STEP)
     body = await status_of(client, job_id)
     assert (body["status"], body["progress"]) == ("processing", 45)
 
@@ -321,63 +278,6 @@ async def test_control_unknown_job_is_404(client: Any) -> None:
 
 
 # -- faults and stats -----------------------------------------------------------------------------------------
-async def fault(client: Any, **spec: Any) -> None:
-    resp = await client.post(f"{PREFIX}/__sim__/faults", json=spec)
-    assert resp.status == 200
-
-
-async def test_fault_http_500(client: Any) -> None:
-    job_id = await start(client)
-    await fault(client, fault="http_500")
-    assert (await client.get(f"{API}/status/{job_id}")).status == 500
-    assert (await client.get(f"{API}/status/{job_id}")).status == 200
-
-
-async def test_fault_http_503(client: Any) -> None:
-    await fault(client, fault="http_503", retry_after_s=3)
-    resp = await client.get(f"{API}/status/x")
-    assert resp.status == 503 and resp.headers["Retry-After"] == "3"
-
-
-async def test_fault_http_429_with_retry_after(client: Any) -> None:
-    await fault(client, fault="http_429", count=2, retry_after_s=7)
-    for _ in range(2):
-        resp = await client.post(API + "/upload", data=pdf_form())
-        assert resp.status == 429 and resp.headers["Retry-After"] == "7"
-    assert (await client.post(API + "/upload", data=pdf_form())).status == 200
-
-
-async def test_fault_delay(client: Any) -> None:
-    job_id = await start(client)
-    await fault(client, fault="delay", delay_s=0.1)
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    resp = await client.get(f"{API}/status/{job_id}")
-    assert resp.status == 200 and loop.time() - began >= 0.09
-
-
-async def test_fault_reset(client: Any) -> None:
-    await fault(client, fault="reset")
-    with pytest.raises(aiohttp.ClientError):
-        await client.get(f"{API}/status/x")
-
-
-async def test_fault_malformed_json(client: Any) -> None:
-    job_id = await start(client)
-    await fault(client, fault="malformed_json")
-    resp = await client.get(f"{API}/status/{job_id}")
-    assert resp.status == 200
-    with pytest.raises(ValueError):
-        await resp.json()
-
-
-async def test_fault_unknown_status(client: Any) -> None:
-    job_id = await start(client)
-    await fault(client, fault="unknown_status")
-    body = await status_of(client, job_id)
-    assert body["status"] == "sim_unknown_status" and body["target_language"] == "de"
-
-
 async def test_stats_count_requests_by_template(client: Any) -> None:
     job_id = await start(client)
     await client.get(f"{API}/status/{job_id}")

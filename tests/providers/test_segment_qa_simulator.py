@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from providers.segment_qa.client import SegmentQAProvider
-from providers.segment_qa.simulator import SegmentQASimulator
+from gateway.testing.clock import FakeClock
+from gateway.testing.harness import VendorFactory, VendorHarness
 
 PREFIX = "/segment-qa"
 KEY = {"X-API-Key": "sim-key-segment_qa"}
@@ -44,35 +40,13 @@ RESULT_FIELDS = {
 }
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def body(*texts: str, **extra: Any) -> dict[str, Any]:
     return {"mode": "translation", "source_lang": "de", "target_lang": "en", "texts": list(texts), **extra}
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> SegmentQASimulator:
-    return SegmentQASimulator(step_s=1.0, clock=clock)
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, sim: SegmentQASimulator) -> TestClient:
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    return await aiohttp_client(app)
+async def harness(vendor: VendorFactory) -> VendorHarness:
+    return await vendor("segment_qa", step_s=1.0)
 
 
 async def create(client: TestClient, payload: dict[str, Any]) -> str:
@@ -91,7 +65,7 @@ async def run_to_end(client: TestClient, clock: FakeClock, job_id: str, steps: i
     """Every view of the job, one step apart, until it stops changing status for good."""
     views = [await status_of(client, job_id)]
     for _ in range(steps):
-        clock.now += 1.0
+        await clock.advance(1.0)
         views.append(await status_of(client, job_id))
     return views
 
@@ -122,7 +96,7 @@ async def test_create_answers_202_queued_and_the_status_has_every_documented_fie
 async def test_a_single_text_is_split_into_sentence_segments(client: TestClient, clock: FakeClock) -> None:
     payload = {"mode": "translation", "source_lang": "de", "target_lang": "en", "text": "Eins. Zwei! Drei?"}
     job_id = await create(client, payload)
-    clock.now += 1.0
+    await clock.advance(1.0)
     view = await status_of(client, job_id)
     assert view["segment_count"] == 3 and [s["id"] for s in view["segments"]] == [0, 1, 2]
 
@@ -167,7 +141,7 @@ async def test_a_body_that_is_not_json_gets_400(client: TestClient) -> None:
 
 async def test_duplicate_content_answers_409_with_the_earlier_job(client: TestClient, clock: FakeClock) -> None:
     job_id = await create(client, body("Gleicher Text.", "Noch einer."))
-    clock.now += 1.0
+    await clock.advance(1.0)
     resp = await client.post(f"{PREFIX}/v1/jobs", json=body("Gleicher Text.", "Noch einer."), headers=KEY)
     assert resp.status == 409
     assert await resp.json() == {"detail": "Duplicate content", "job_id": job_id, "status": "processing"}
@@ -233,16 +207,6 @@ async def test_a_clean_job_progresses_to_completed(client: TestClient, clock: Fa
     final = views[-1]
     assert final["finished_at"] and final["started_at"] and final["segment_count"] == 2
     assert all(isinstance(s["qa_score"], float) for s in final["segments"])
-
-
-async def test_progression_runs_on_real_time(aiohttp_client: Any) -> None:
-    sim = SegmentQASimulator(step_s=0.02)
-    app = web.Application()
-    app.add_subapp(PREFIX, sim.app())
-    client = await aiohttp_client(app)
-    job_id = await create(client, body("Echtzeit."))
-    await asyncio.sleep(0.2)
-    assert (await status_of(client, job_id))["status"] == "completed"
 
 
 async def test_source_review_step_when_asked(client: TestClient, clock: FakeClock) -> None:
@@ -321,7 +285,7 @@ async def test_result_is_409_with_the_status_until_complete(client: TestClient, 
         assert resp.status == 409
         answer = await resp.json()
         assert answer["status"] == expected and isinstance(answer["detail"], str)
-        clock.now += 1.0
+        await clock.advance(1.0)
 
 
 async def test_result_of_a_completed_job_has_the_documented_shape(client: TestClient, clock: FakeClock) -> None:
@@ -350,7 +314,7 @@ async def test_forcing_a_state_pins_the_job(client: TestClient, clock: FakeClock
     job_id = await create(client, body("Erzwungen."))
     resp = await client.post(f"{PREFIX}/__sim__/jobs/{job_id}/state", json={"status": "needs_review", "warning": "w"})
     assert resp.status == 200
-    clock.now += 10.0
+    await clock.advance(10.0)
     view = await status_of(client, job_id)
     assert (view["status"], view["warning"]) == ("needs_review", "w")
     result = await (await client.get(f"{PREFIX}/v1/jobs/{job_id}/result", headers=KEY)).json()
@@ -372,60 +336,6 @@ async def test_forcing_an_unknown_job_is_404(client: TestClient) -> None:
 
 
 # -- faults and stats ---------------------------------------------------------------------------------------------
-async def fault(client: TestClient, **spec: Any) -> None:
-    resp = await client.post(f"{PREFIX}/__sim__/faults", json=spec)
-    assert resp.status == 200
-
-
-async def test_http_500_fault_then_normal_again(client: TestClient) -> None:
-    job_id = await create(client, body("Fehler."))
-    await fault(client, fault="http_500", count=2)
-    for _ in range(2):
-        assert (await client.get(f"{PREFIX}/v1/jobs/{job_id}", headers=KEY)).status == 500
-    assert (await client.get(f"{PREFIX}/v1/jobs/{job_id}", headers=KEY)).status == 200
-
-
-async def test_http_503_fault_with_retry_after(client: TestClient) -> None:
-    await fault(client, fault="http_503", retry_after_s=4)
-    resp = await client.get(f"{PREFIX}/v1/jobs/x", headers=KEY)
-    assert resp.status == 503 and resp.headers["Retry-After"] == "4"
-
-
-async def test_http_429_fault_with_retry_after(client: TestClient) -> None:
-    await fault(client, fault="http_429", retry_after_s=7)
-    resp = await client.post(f"{PREFIX}/v1/jobs", json=body("x"), headers=KEY)
-    assert resp.status == 429 and resp.headers["Retry-After"] == "7"
-
-
-async def test_delay_fault(client: TestClient) -> None:
-    job_id = await create(client, body("Langsam."))
-    await fault(client, fault="delay", delay_s=0.15)
-    started = time.monotonic()
-    resp = await client.get(f"{PREFIX}/v1/jobs/{job_id}", headers=KEY)
-    assert resp.status == 200 and time.monotonic() - started >= 0.14
-
-
-async def test_reset_fault(client: TestClient) -> None:
-    await fault(client, fault="reset")
-    with pytest.raises(aiohttp.ClientConnectionError):
-        await client.get(f"{PREFIX}/v1/jobs/x", headers=KEY)
-
-
-async def test_malformed_json_fault(client: TestClient) -> None:
-    job_id = await create(client, body("Kaputt."))
-    await fault(client, fault="malformed_json")
-    resp = await client.get(f"{PREFIX}/v1/jobs/{job_id}", headers=KEY)
-    with pytest.raises(ValueError):
-        await resp.json()
-
-
-async def test_unknown_status_fault(client: TestClient) -> None:
-    job_id = await create(client, body("Seltsam."))
-    await fault(client, fault="unknown_status")
-    assert (await status_of(client, job_id))["status"] == "sim_unknown_status"
-    assert (await status_of(client, job_id))["status"] == "queued"
-
-
 async def test_stats_count_requests_by_route_template(client: TestClient) -> None:
     job_id = await create(client, body("Zählen."))
     await status_of(client, job_id)
@@ -434,8 +344,3 @@ async def test_stats_count_requests_by_route_template(client: TestClient) -> Non
     await client.get(f"{PREFIX}/v1/jobs/{job_id}", headers={})  # refused, still counted
     stats = await (await client.get(f"{PREFIX}/__sim__/stats")).json()
     assert stats == {"requests": {"POST /v1/jobs": 1, "GET /v1/jobs/{job_id}": 3, "GET /v1/jobs/{job_id}/result": 1}}
-
-
-def test_the_provider_builds_this_simulator() -> None:
-    sim = SegmentQAProvider().simulator(0.25)
-    assert isinstance(sim, SegmentQASimulator) and sim.step_s == 0.25 and sim.prefix == PREFIX

@@ -5,6 +5,7 @@ stays in its own test_<name>_client.py."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -77,6 +78,16 @@ async def test_timeout(live: VendorHarness, case: ConformanceCase, which: str) -
     await live.fault("delay", delay_s=0.3)
     exc = await fails_with(live, call, VendorTimeout)
     assert exc.problem_code == "upstream_timeout"
+
+
+@pytest.mark.parametrize("which", OPERATIONS)
+async def test_delay_answers_late_but_answers(live: VendorHarness, case: ConformanceCase, which: str) -> None:
+    call = await operation(live, case, which)
+    await live.fault("delay", delay_s=0.15)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await call()  # real network I/O: the simulator holds its answer back on the loop's own timer
+    assert loop.time() - started >= 0.14
 
 
 @pytest.mark.parametrize("which", OPERATIONS)
