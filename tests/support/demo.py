@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import parse_config
 from gateway.server.app import create_app
 from gateway.server.run import demo_config
@@ -66,14 +67,21 @@ class Demo:
 
 
 async def make_demo(
-    aiohttp_client, sim_server, tmp_path, *, poll: dict[str, Any] | None = None, **config_changes: Any
+    aiohttp_client,
+    sim_server,
+    tmp_path,
+    *,
+    poll: dict[str, Any] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    **config_changes: Any,
 ) -> Demo:
-    """The gateway app on a temp store, pointed at the live simulators; `poll` overrides FAST_POLL keys."""
+    """The gateway app on a temp store, pointed at the live simulators; `poll` overrides FAST_POLL keys; the
+    watcher reads `clock` (a FakeClock in tests that assert its schedule)."""
     sim_url = str(sim_server.make_url("")).rstrip("/")
     data = demo_config(sim_url, poll={**FAST_POLL, **(poll or {})})
     data.update(config_changes)
     config, settings = parse_config(data, source="test")
-    app = create_app(config, settings, state_dir=tmp_path / "state")
+    app = create_app(config, settings, state_dir=tmp_path / "state", clock=clock)
     client = await aiohttp_client(app)
     session = aiohttp.ClientSession()
     return Demo(client=client, sim_url=sim_url, session=session, app=app)

@@ -4,14 +4,15 @@ Retry-After is honoured; a vendor outage marks snapshots stale and recovers."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import time
 
 from gateway.plugins import get_providers
 from support.cases import load_case
+from support.waiting import wait_until
+from support.watching import FakeWatch
 
 CAMB = get_providers()["camb"].sim_prefix
-STATUS_ROUTE = "GET /translate/{task_id}"
 
 
 async def _sse_events(demo, job_id, *, last_event_id=None, key="demo-key"):
@@ -38,24 +39,9 @@ async def _force(demo, job, patch):
     await demo.sim(CAMB, f"/__sim__/jobs/{job['vendor_ref']['task_id']}/state", patch)
 
 
-async def _poll_until(read, predicate, *, within=10.0, every=0.02):
-    """Read repeatedly (plain reads, no long poll) until predicate(value) holds; the value."""
-    for _ in range(int(within / every)):
-        value = await read()
-        if predicate(value):
-            return value
-        await asyncio.sleep(every)
-    raise AssertionError(f"condition not met within {within}s; last value {value!r}")
-
-
 async def _job(demo, job):
     _, body, _ = await demo.call("GET", f"/v1/jobs/{job['id']}")
     return body
-
-
-async def _status_requests(demo):
-    stats = await demo.sim(CAMB, "/__sim__/stats")
-    return stats["requests"].get(STATUS_ROUTE, 0)
 
 
 async def test_transitions_arrive_by_long_poll_and_sse_in_order_without_gaps(make):
@@ -104,24 +90,34 @@ async def test_sse_resumes_after_last_event_id_and_ends_after_terminal(make):
     assert [json.loads(e["data"])["version"] for e in replayed] == list(range(2, done["version"] + 1))
 
 
-async def test_many_readers_share_one_upstream_poll(make):
-    """200 long-pollers and 50 SSE streams on one job for 10 s: vendor status requests <= poll ticks + 1."""
-    poll = {"initial_s": 0.5, "factor": 2.0, "max_s": 2.0, "jitter": 0.0}
-    demo = await make(poll=poll)
-    job = await demo.submit("camb", load_case("camb").valid_input)
-    await _force(demo, job, {"status": "PENDING"})  # pinned: the job stays running, unchanged
-    await demo.wait_for(job["id"], lambda j: j["vendor_status"] == "PENDING")
-    before = await _status_requests(demo)
-    duration = 10.0
-    stop_at = time.monotonic() + duration
+#: poll settings for the fake-clock tests: every interval a multiple of the fake clock's step
+STEADY = {"initial_s": 0.5, "factor": 2.0, "max_s": 1.0, "jitter": 0.0, "breaker_failures": 100}
+
+
+async def _running(fake: FakeWatch, demo, **submit_extra):
+    """A camb job the vendor keeps PENDING (pinned), after the watcher's first poll saw it running."""
+    job = await demo.submit("camb", load_case("camb").valid_input, **submit_extra)
+    await _force(demo, job, {"status": "PENDING"})
+    await fake.advance_until(lambda: bool(fake.log.status_reads(job["vendor_ref"]["task_id"])))
+    snapshot = await _job(demo, job)
+    assert (snapshot["vendor_status"], snapshot["stale"]) == ("PENDING", False)
+    return job
+
+
+async def test_many_readers_share_one_upstream_poll(fake):
+    """200 long-pollers and 50 SSE streams on one job while 10 fake seconds pass: the vendor sees exactly the
+    watcher's schedule (one request per interval at the cap), not one request more for all those readers."""
+    demo = await fake.make(poll={**STEADY, "max_s": 2.0})
+    job = await _running(fake, demo)
+    task = job["vendor_ref"]["task_id"]
+    await fake.advance(4.0)  # the backoff reaches its 2 s cap
     served = 0
 
     async def long_poller():
         nonlocal served
         version = job["version"]
-        while time.monotonic() < stop_at:
-            wait = max(0.1, min(2.0, stop_at - time.monotonic()))
-            status, body, _ = await demo.call("GET", f"/v1/jobs/{job['id']}?wait={wait:.2f}&version={version}")
+        while True:
+            status, body, _ = await demo.call("GET", f"/v1/jobs/{job['id']}?wait=0.5&version={version}")
             assert status == 200
             version = body["version"]
             served += 1
@@ -131,56 +127,71 @@ async def test_many_readers_share_one_upstream_poll(make):
         headers = {"Authorization": "Bearer demo-key"}
         async with demo.client.get(f"/v1/jobs/{job['id']}/events", headers=headers) as resp:
             assert resp.status == 200
-            try:
-                async with asyncio.timeout(max(0.1, stop_at - time.monotonic())):
-                    async for _ in resp.content:
-                        served += 1
-            except TimeoutError:
-                pass
+            async for _ in resp.content:
+                served += 1
 
-    await asyncio.gather(*[long_poller() for _ in range(200)], *[sse_reader() for _ in range(50)])
-    upstream = await _status_requests(demo) - before
-    # the poll schedule over the window: 0.5, 1, 2, 2, 2, ... seconds apart
-    ticks, elapsed, interval = 0, 0.0, 2.0  # the job is already at the cap after its first polls
-    while elapsed + interval <= duration:
-        elapsed += interval
-        ticks += 1
-    assert served >= 250
-    assert upstream <= ticks + 1 + 2, (upstream, ticks)  # +2: the schedule may still be ramping when we start
-    assert upstream >= 1
+    readers = [asyncio.create_task(long_poller()) for _ in range(200)]
+    readers += [asyncio.create_task(sse_reader()) for _ in range(50)]
+    try:
+        before = len(fake.log.status_reads(task))
+        start = fake.clock()
+        await fake.advance(10.0)
+        await wait_until(lambda: served >= 250, what="every reader served at least once")
+        window = [r.at - start for r in fake.log.status_reads(task)[before:]]
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    assert len(window) == 5 and all(b - a == 2.0 for a, b in itertools.pairwise(window)), window
 
 
-async def test_retry_after_is_honoured(make):
-    demo = await make(poll={"initial_s": 0.05, "max_s": 0.1, "breaker_failures": 100})
-    job = await demo.submit("camb", load_case("camb").valid_input)
-    await demo.wait_for(job["id"], lambda j: j["vendor_status"] == "PENDING")
+async def test_retry_after_is_honoured(fake):
+    """After a 429 with Retry-After 2 the next vendor request comes 2 s later on the fake clock, not before
+    (the backoff alone would have asked again after 1 s)."""
+    demo = await fake.make(poll=STEADY)
+    job = await _running(fake, demo)
+    task = job["vendor_ref"]["task_id"]
     await demo.sim(CAMB, "/__sim__/faults", {"fault": "http_429", "count": 1, "retry_after_s": 2})
-    start = await _status_requests(demo)
-    after_429 = await _poll_until(lambda: _status_requests(demo), lambda n: n > start, every=0.01)  # the 429
-    hit = time.monotonic()
-    _, snapshot, _ = await demo.call("GET", f"/v1/jobs/{job['id']}")
-    assert snapshot["stale"] is True and snapshot["poll_after_s"] >= 1.5
-    await asyncio.sleep(1.5)
-    assert await _status_requests(demo) == after_429  # nothing while the vendor asked us to wait
-    await _poll_until(lambda: _status_requests(demo), lambda n: n > after_429)
-    assert time.monotonic() - hit >= 1.9
-    fresh = await demo.wait_for(job["id"], lambda j: not j["stale"])
-    assert fresh["state"] == "running"
+    reads = len(fake.log.status_reads(task))
+    await fake.advance_until(lambda: len(fake.log.status_reads(task)) > reads)
+    limited = fake.log.status_reads(task)[-1]
+    assert limited.status == 429
+    snapshot = await _job(demo, job)
+    assert snapshot["stale"] is True and snapshot["poll_after_s"] == 2.05
+    await fake.advance(1.75)
+    assert fake.log.status_reads(task)[-1] == limited  # nothing while the vendor asked us to wait
+    assert (await _job(demo, job))["poll_after_s"] == 0.3
+    await fake.advance(0.25)
+    after = fake.log.status_reads(task)[-1]
+    assert (after.status, after.at - limited.at) == (200, 2.0)
+    fresh = await _job(demo, job)
+    assert (fresh["stale"], fresh["state"]) == (False, "running")
 
 
-async def test_vendor_outage_marks_stale_and_recovers(make):
-    demo = await make(poll={"initial_s": 0.05, "max_s": 0.1, "breaker_failures": 3, "breaker_reset_s": 0.5})
-    job = await demo.submit("camb", load_case("camb").valid_input)
-    healthy = await demo.wait_for(job["id"], lambda j: j["vendor_status"] == "PENDING")
-    assert healthy["stale"] is False and healthy["checked_at"]
-    await demo.sim(CAMB, "/__sim__/faults", {"fault": "http_503", "count": 8})
-    stale = await _poll_until(lambda: _job(demo, job), lambda j: j["stale"])
-    assert stale["state"] == "running" and stale["error"] is None  # the job's error is not the vendor's outage
+async def test_vendor_outage_opens_the_breaker_marks_stale_and_recovers(fake):
+    """Three 503s open the breaker: no vendor request for breaker_reset_s (5 fake seconds), then one trial; a
+    failed trial re-opens it for another 5 s; the job is stale meanwhile and fresh again once the vendor answers."""
+    demo = await fake.make(poll={**STEADY, "breaker_failures": 3, "breaker_reset_s": 5.0})
+    job = await _running(fake, demo)
+    task = job["vendor_ref"]["task_id"]
+    healthy = await _job(demo, job)
+    await demo.sim(CAMB, "/__sim__/faults", {"fault": "http_503", "count": 4})
+    reads = len(fake.log.status_reads(task))
+    await fake.advance_until(lambda: len(fake.log.status_reads(task)) == reads + 3)
+    stale = await _job(demo, job)
+    assert stale["stale"] is True and stale["state"] == "running" and stale["error"] is None  # not the job's error
     assert stale["version"] == healthy["version"]
+    await fake.advance(10.0)
+    outage = fake.log.status_reads(task)[reads:]
+    assert [r.status for r in outage] == [503, 503, 503, 503, 200]
+    opened = outage[2].at
+    assert [r.at - opened for r in outage[3:]] == [5.0, 10.0]  # one trial per reset period, none in between
+    recovered = await _job(demo, job)
+    assert recovered["stale"] is False and recovered["checked_at"] > stale["checked_at"]
     await _force(demo, job, {"status": "SUCCESS", "run_id": 11})
-    recovered = await demo.wait_for(job["id"], lambda j: j["terminal"], within=15)
-    assert recovered["stale"] is False and recovered["state"] == "succeeded"
-    assert recovered["checked_at"] > stale["checked_at"]
+    await fake.advance(1.0)
+    done = await _job(demo, job)
+    assert (done["state"], done["stale"]) == ("succeeded", False)
     _, text, _ = await demo.call("GET", "/metrics", key=None)
     assert 'outcome="VendorServerError",provider="camb"' in text.decode()
 
@@ -191,12 +202,20 @@ async def test_shutdown_ends_sse_streams_and_long_polls_at_once(make, caplog):
     caplog.set_level(logging.ERROR)
     demo = await make()
     job = await demo.submit("camb", load_case("camb").valid_input)
-    sse = asyncio.create_task(_sse_events(demo, job["id"]))
+    streaming = asyncio.Event()
+
+    async def sse():
+        async with demo.client.get(f"/v1/jobs/{job['id']}/events", headers=demo.headers()) as resp:
+            async for _ in resp.content:
+                streaming.set()  # the snapshot arrived: the stream now waits for the next version
+
+    stream = asyncio.create_task(sse())
     poll = asyncio.create_task(demo.call("GET", f"/v1/jobs/{job['id']}?wait=60&version={job['version'] + 50}"))
-    await asyncio.sleep(0.3)
-    started = time.monotonic()
+    await asyncio.wait_for(streaming.wait(), 10)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     await demo.client.server.close()
-    await asyncio.wait({sse, poll}, timeout=12)
-    assert time.monotonic() - started < 8  # at once, not after the SSE (15 s) or long-poll (60 s) timeouts
-    assert sse.done() and poll.done()
+    await asyncio.wait({stream, poll}, timeout=12)
+    assert loop.time() - started < 8  # at once, not after the SSE (15 s) or long-poll (60 s) timeouts
+    assert stream.done() and poll.done()
     assert not [r for r in caplog.records if "unhandled error" in r.getMessage()]
