@@ -3,58 +3,35 @@ a bounded schemathesis run that must find no 5xx and no response breaking the Op
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
 
-ROOT = Path(__file__).resolve().parents[1]
+from support.processes import ROOT, start_gateway
+from support.waiting import wait_until
+
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
-    port = _free_port()
     log = tmp_path_factory.mktemp("demo") / "demo.log"
     env = {**os.environ, "TMPDIR": str(log.parent)}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--demo", "--port", str(port), "--step", "1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1).read()
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-    yield url, log
-    proc.terminate()
-    proc.wait(10)
+    server = asyncio.run(start_gateway(["--demo", "--step", "1"], log, env=env))
+    yield server.url, log
+    server.stop()
 
 
 def test_demo_prints_urls_and_keys(demo_server):
     url, log = demo_server
-    text = log.read_text()
+    text = asyncio.run(wait_until(lambda: "try: curl" in log.read_text() and log.read_text(), what="the last line"))
     assert f"gateway listening on {url}" in text
     assert "key demo-key," in text and "key demo-key-b," in text and "demo-webhook-secret" in text
     assert "simulators: http://127.0.0.1:" in text

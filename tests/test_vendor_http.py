@@ -4,7 +4,6 @@ transport failures are typed too."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from gateway.errors import (
     VendorValidationError,
 )
 from gateway.vendor_http import VendorConnection, parse_retry_after, path_segment
+from support.ports import refused_port
 from support.scripted import ScriptedVendor
 
 SECRET = "s3cret-vendor-key-91b2"
@@ -271,9 +271,8 @@ async def test_a_broken_connection_is_a_connection_error_not_a_timeout(
     conn: VendorConnection, scripted: ScriptedVendor, session: aiohttp.ClientSession, how: str
 ) -> None:
     if how == "refused":
-        with socket.socket() as bound:  # bound, never listening: connecting is refused, and no one else has the port
-            bound.bind(("127.0.0.1", 0))
-            refused = connect(session, f"http://127.0.0.1:{bound.getsockname()[1]}")
+        with refused_port() as port:
+            refused = connect(session, f"http://127.0.0.1:{port}")
             with pytest.raises(VendorError) as info:
                 await refused.request_json("POST", PATH)
     else:

@@ -5,38 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from gateway.webhooks.signing import verify
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+from support.processes import ServerProcess, start_gateway
+from support.waiting import wait_until
 
 
 async def _http(method: str, url: str, body=None, key="demo-key"):
@@ -49,71 +25,38 @@ async def _http(method: str, url: str, body=None, key="demo-key"):
         return await resp.json()
 
 
-@pytest.fixture
-def simulator(tmp_path):
-    port = _free_port()
-    log = tmp_path / "sim.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "simulate", "--port", str(port), "--step", "3600"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    _wait_http(url + "/camb/apis/__sim__/stats", proc, log)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
 class Gateway:
+    """The demo gateway as a subprocess on a durable store; each start picks a new free port."""
+
     def __init__(self, tmp_path: Path, sim_url: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.store = tmp_path / "gateway.db"
         self.sim_url = sim_url
         self.tmp = tmp_path
-        self.proc: subprocess.Popen | None = None
+        self.server: ServerProcess | None = None
         self.starts = 0
 
-    def start(self) -> None:
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    async def start(self) -> None:
         self.starts += 1
+        args = ["--demo", "--sim-url", self.sim_url, "--store", str(self.store)]
         log = self.tmp / f"gateway-{self.starts}.log"
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gateway",
-                    "serve",
-                    "--demo",
-                    "--sim-url",
-                    self.sim_url,
-                    "--store",
-                    str(self.store),
-                    "--port",
-                    str(self.port),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                env={**os.environ, "TMPDIR": str(self.tmp)},
-            )
-        _wait_http(self.url + "/readyz", self.proc, log)
+        self.server = await start_gateway(args, log, env={**os.environ, "TMPDIR": str(self.tmp)})
 
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        assert self.server is not None
+        self.server.kill()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        if self.server is not None:
+            self.server.stop()
 
 
-async def test_sigkill_mid_job_loses_no_transition_and_no_webhook(tmp_path, simulator, aiohttp_server):
+async def test_sigkill_mid_job_loses_no_transition_and_no_webhook(tmp_path, sim_server, aiohttp_server):
+    simulator = str(sim_server.make_url("")).rstrip("/")
     received: list[dict] = []
     failures = {"left": 3}
 
@@ -130,7 +73,7 @@ async def test_sigkill_mid_job_loses_no_transition_and_no_webhook(tmp_path, simu
     app.router.add_post("/hook", hook)
     receiver = await aiohttp_server(app, host="127.0.0.1")
     gw = Gateway(tmp_path, simulator)
-    gw.start()
+    await gw.start()
     try:
         job = await _http(
             "POST",
@@ -146,20 +89,17 @@ async def test_sigkill_mid_job_loses_no_transition_and_no_webhook(tmp_path, simu
         assert running["state"] == "running"
         gw.kill()  # mid-job: the vendor moves on while the gateway is down
         await _http("POST", f"{simulator}/camb/apis/__sim__/jobs/{task}/state", {"status": "SUCCESS", "run_id": 5})
-        gw.start()
+        await gw.start()
         done = running
-        deadline = time.monotonic() + 20
-        while not done["terminal"]:
-            assert time.monotonic() < deadline
-            done = await _http("GET", f"{gw.url}/v1/jobs/{job['id']}?wait=5&version={done['version']}")
+        async with asyncio.timeout(20):
+            while not done["terminal"]:  # long polls: each returns on the job's next version
+                done = await _http("GET", f"{gw.url}/v1/jobs/{job['id']}?wait=5&version={done['version']}")
         assert done["state"] == "succeeded" and done["result_available"]
         history = (await _http("GET", f"{gw.url}/v1/jobs/{job['id']}/transitions"))["data"]
         assert [t["version"] for t in history] == list(range(1, done["version"] + 1))
         assert [t["state"] for t in history] == ["queued", "running", "succeeded"]
-        deadline = time.monotonic() + 20
-        while {e["job"]["version"] for e in received} != set(range(1, done["version"] + 1)):
-            assert time.monotonic() < deadline, received
-            await asyncio.sleep(0.1)
+        every_version = set(range(1, done["version"] + 1))
+        await wait_until(lambda: {e["job"]["version"] for e in received} == every_version, within=20)
         ids = [e["id"] for e in received]
         assert len(set(ids)) == done["version"]  # one event per transition (a retry keeps its id)
         versions = [e["job"]["version"] for e in received]

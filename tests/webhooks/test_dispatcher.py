@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,8 @@ from gateway.store.records import JobRecord, OutboxEvent
 from gateway.store.sqlite import SqliteStore
 from gateway.webhooks.dispatcher import NO_SECRET, WebhookDispatcher, backoff_delay
 from gateway.webhooks.signing import verify
+from support.ports import refused_port
+from support.waiting import wait_until
 
 SECRET = "whsec-Sup3r-s3cret-value-42"
 #: tiny backoffs; a generous timeout so that a loaded machine does not turn an answer into a timeout
@@ -56,19 +57,6 @@ async def add_job(store: SqliteStore, job_id: str, url: str, *, versions: int = 
 async def pending(store: SqliteStore) -> list[OutboxEvent]:
     """Each job's earliest undelivered event, whenever due."""
     return await store.due_events(datetime.now(UTC) + FAR, 1000)
-
-
-async def until(predicate, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 class Receiver:
@@ -194,7 +182,7 @@ async def test_a_receiver_failing_three_times_still_gets_the_event_acknowledged_
     receiver.script["evt_job_a_1"] = list(failures)
     dispatcher = await dispatcher_for(store, settings=SHORT_TIMEOUT)
 
-    await until(lambda: receiver.acked)
+    await wait_until(lambda: receiver.acked)
     await asyncio.sleep(0.15)  # time for any (wrong) further try
     assert [c["behaviour"] for c in receiver.calls] == [*failures, "ok"]
     assert [c["event_id"] for c in receiver.calls] == ["evt_job_a_1"] * 4  # the same id on every try
@@ -229,7 +217,7 @@ async def test_events_of_one_job_go_in_order_even_when_an_earlier_one_fails(stor
     # job_a's first event is acknowledged no sooner than 0.05 + 0.1 * 3 s: ample time for job_b's two
     await dispatcher_for(store, settings=FAST.model_copy(update={"initial_backoff_s": 0.05, "max_backoff_s": 0.1}))
 
-    await until(lambda: len(receiver.acked) == 5)
+    await wait_until(lambda: len(receiver.acked) == 5)
     assert receiver.versions("job_a") == [1, 2, 3]
     assert receiver.versions("job_b") == [1, 2]
     assert receiver.versions("job_a", acked=False) == [1, 1, 1, 1, 1, 2, 2, 3]
@@ -251,7 +239,7 @@ async def test_many_jobs_concurrently_each_in_order_and_bounded(store, aiohttp_s
                 receiver.script[f"evt_{job}_{version}"] = ["500"]
     await dispatcher_for(store, concurrency=4)
 
-    await until(lambda: len(receiver.acked) == 24)
+    await wait_until(lambda: len(receiver.acked) == 24)
     for job in jobs:
         assert receiver.versions(job) == [1, 2, 3]
         assert_in_order(receiver, job)
@@ -266,7 +254,7 @@ async def test_undelivered_events_survive_a_restart(tmp_path, receiver, dispatch
     await first.open()
     await add_job(first, "job_a", receiver.url, versions=2)
     dispatcher = await dispatcher_for(first)
-    await until(lambda: len(receiver.calls) >= 2)
+    await wait_until(lambda: len(receiver.calls) >= 2)
     await dispatcher.stop()
     await first.close()
     tried_before = len(receiver.calls)
@@ -280,11 +268,11 @@ async def test_undelivered_events_survive_a_restart(tmp_path, receiver, dispatch
         [head] = await pending(second)
         assert head.id == "evt_job_a_1" and head.attempts >= 2 and head.last_error == "receiver answered HTTP 500"
         await dispatcher_for(second)
-        await until(lambda: len(receiver.acked) == 2)
+        await wait_until(lambda: len(receiver.acked) == 2)
         assert receiver.versions("job_a") == [1, 2]
         assert [c["event_id"] for c in receiver.calls[tried_before:]] == ["evt_job_a_1", "evt_job_a_2"]
         assert_in_order(receiver, "job_a")
-        await until(lambda: _no_pending(second))
+        await wait_until(lambda: _no_pending(second))
     finally:
         await second.close()
 
@@ -334,7 +322,7 @@ async def test_retries_back_off_exponentially_up_to_the_cap(store, receiver, dis
     await add_job(store, "job_a", receiver.url)
     await dispatcher_for(recording, settings=settings)
 
-    await until(lambda: len(recording.reschedules) >= 6 and len(receiver.calls) >= 6)
+    await wait_until(lambda: len(recording.reschedules) >= 6 and len(receiver.calls) >= 6)
     assert [a for a, _, _ in recording.reschedules[:6]] == [1, 2, 3, 4, 5, 6]
     assert all(error == "receiver answered HTTP 500" for _, _, error in recording.reschedules)
     for n, (attempts, delay) in enumerate(drawn[:6]):
@@ -345,25 +333,20 @@ async def test_retries_back_off_exponentially_up_to_the_cap(store, receiver, dis
         assert later - earlier >= delay - 0.002  # never tried before its time
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_the_secret_never_appears_in_last_error_or_logs(store, receiver, dispatcher_for, caplog):
     caplog.set_level(logging.DEBUG)
     receiver.down = True
-    await add_job(store, "job_down", receiver.url)
-    await add_job(store, "job_refused", f"http://127.0.0.1:{_closed_port()}/hook")
-    await add_job(store, "job_leaky", f"http://127.0.0.1:{_closed_port()}/{SECRET}")  # even a URL naming it
-    dispatcher = await dispatcher_for(store)
+    with refused_port() as refused, refused_port() as leaky:
+        await add_job(store, "job_down", receiver.url)
+        await add_job(store, "job_refused", f"http://127.0.0.1:{refused}/hook")
+        await add_job(store, "job_leaky", f"http://127.0.0.1:{leaky}/{SECRET}")  # even a URL naming it
+        dispatcher = await dispatcher_for(store)
 
-    async def tried_twice_each() -> bool:
-        return all(e.attempts >= 2 for e in await pending(store)) and len(await pending(store)) == 3
+        async def tried_twice_each() -> bool:
+            return all(e.attempts >= 2 for e in await pending(store)) and len(await pending(store)) == 3
 
-    await until(tried_twice_each)
-    await dispatcher.stop()
+        await wait_until(tried_twice_each)
+        await dispatcher.stop()
     errors = {e.job_id: e.last_error for e in await pending(store)}
     assert errors["job_down"] == "receiver answered HTTP 500"
     assert errors["job_refused"].startswith("delivery failed: ClientConnectorError")
@@ -382,7 +365,7 @@ async def test_a_tenant_without_a_secret_is_never_sent_unsigned(store, receiver,
     async def held() -> bool:
         return (await pending(store))[0].attempts >= 3
 
-    await until(held)
+    await wait_until(held)
     [event] = await pending(store)
     assert event.last_error == NO_SECRET == "tenant has no webhook secret"
     assert receiver.calls == []
@@ -392,7 +375,7 @@ async def test_a_tenant_without_a_secret_is_never_sent_unsigned(store, receiver,
 
     secrets["acme"] = SECRET  # the operator sets it: the held event goes out, signed
     dispatcher.wake()
-    await until(lambda: receiver.acked)
+    await wait_until(lambda: receiver.acked)
     assert receiver.calls[0]["valid"] and receiver.calls[0]["event_id"] == "evt_job_a_1"
 
 
@@ -410,7 +393,7 @@ async def test_private_targets_are_refused_at_delivery_unless_allowed(store, rec
             events = await pending(store)
             return len(events) == 2 and all(e.attempts >= 2 for e in events)
 
-        await until(refused_twice_each)
+        await wait_until(refused_twice_each)
         await dispatcher.stop()
         for event in await pending(store):
             assert event.last_error and event.last_error.startswith("webhook URL refused"), event.last_error
@@ -429,7 +412,7 @@ async def test_wake_delivers_at_once_when_idle(store, receiver, dispatcher_for):
     await add_job(store, "job_a", receiver.url, versions=2)
     started = time.monotonic()
     dispatcher.wake()
-    await until(lambda: len(receiver.acked) == 2, within=3.0)
+    await wait_until(lambda: len(receiver.acked) == 2, within=3.0)
     assert time.monotonic() - started < 2.5  # not the idle poll (5 s)
     assert receiver.versions("job_a") == [1, 2]
 
@@ -442,7 +425,7 @@ async def test_start_and_stop_are_idempotent(store, receiver):
     assert dispatcher.running
     await add_job(store, "job_a", receiver.url)
     dispatcher.wake()
-    await until(lambda: receiver.acked)
+    await wait_until(lambda: receiver.acked)
     await dispatcher.stop()
     await dispatcher.stop()
     assert not dispatcher.running

@@ -11,6 +11,7 @@ from gateway.plugins import get_providers
 from gateway.webhooks.signing import verify
 from support.cases import load_case
 from support.demo import make_demo
+from support.waiting import wait_until
 
 CAMB = get_providers()["camb"].sim_prefix
 
@@ -49,14 +50,6 @@ async def _receiver(aiohttp_server, fail=0):
     return receiver, str(server.make_url("/hook"))
 
 
-async def _until(predicate, within=10.0):
-    for _ in range(int(within / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 async def test_every_transition_arrives_by_webhook_in_order_signed(
     aiohttp_client, aiohttp_server, sim_server, tmp_path
 ):
@@ -68,7 +61,7 @@ async def test_every_transition_arrives_by_webhook_in_order_signed(
         await demo.wait_for(job["id"], lambda j: j["vendor_status"] == "PENDING")
         await demo.sim(CAMB, f"/__sim__/jobs/{task}/state", {"status": "SUCCESS", "run_id": 1})
         done = await demo.wait_for(job["id"], lambda j: j["terminal"])
-        await _until(lambda: len(receiver.acked) == done["version"])
+        await wait_until(lambda: len(receiver.acked) == done["version"])
         versions = [e["job"]["version"] for e in receiver.acked]
         assert versions == list(range(1, done["version"] + 1))
         assert all(c["valid"] for c in receiver.calls)
@@ -91,7 +84,7 @@ async def test_a_receiver_failing_three_times_still_gets_the_event_once(
     )
     try:
         job = await demo.submit("camb", load_case("camb").valid_input, webhook_url=url)
-        await _until(lambda: len(receiver.acked) >= 1)
+        await wait_until(lambda: len(receiver.acked) >= 1)
         first = receiver.calls[:4]
         assert [c["event_id"] for c in first] == [f"evt_{job['id']}_1"] * 4  # the same id on every try
         assert all(c["valid"] for c in first)
