@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from demo_kit import make_demo
 
 from gateway.config import parse_config
 from gateway.server.app import create_app, start
 from gateway.server.keys import HTTP, OPENAPI, STORE
 from gateway.server.run import demo_config
 from gateway.watch.engine import Watcher
+from support.demo import make_demo
 
 
 def _router_pairs(app: web.Application) -> set[tuple[str, str]]:

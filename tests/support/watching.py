@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.server.routes import GATEWAY
+from gateway.server.keys import GATEWAY
 from gateway.testing.clock import FakeClock
 from support.demo import Demo
 from support.waiting import wait_until
