@@ -20,6 +20,7 @@ from gateway.testing.harness import VendorFactory, VendorHarness
 from gateway.vendor_http import VendorConnection
 from providers.datafold.client import DatafoldConfig, DatafoldProvider
 from providers.datafold.simulator import DatafoldSimulator
+from support.refusals import refused_before_sending
 
 PROVIDER = DatafoldProvider()
 
@@ -97,10 +98,9 @@ async def test_submit_accepts_a_digit_string_project_id(conn: VendorConnection) 
 
 async def test_submit_without_any_project_is_refused_before_sending(harness: VendorHarness) -> None:
     conn = harness.connect()  # no project_id configured
-    with pytest.raises(InputError) as info:
-        await PROVIDER.submit(conn, {"asset_paths": ["models/a.sql"]})
-    assert info.value.errors[0]["loc"] == ["input", "project_id"]
-    assert await harness.stats() == {}
+    await refused_before_sending(
+        harness, lambda: PROVIDER.submit(conn, {"asset_paths": ["models/a.sql"]}), ["input", "project_id"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -119,10 +119,7 @@ async def test_submit_without_any_project_is_refused_before_sending(harness: Ven
 async def test_submit_refuses_unusable_input_before_sending(
     conn: VendorConnection, harness: VendorHarness, input_: Any, loc: list[str]
 ) -> None:
-    with pytest.raises(InputError) as info:
-        await PROVIDER.submit(conn, input_)
-    assert info.value.errors[0]["loc"] == loc
-    assert await harness.stats() == {}
+    await refused_before_sending(harness, lambda: PROVIDER.submit(conn, input_), loc)
 
 
 async def test_submit_vendor_validation_error_carries_the_vendor_detail(conn: VendorConnection) -> None:
@@ -258,13 +255,7 @@ def test_validate_ref() -> None:
 @pytest.mark.parametrize(
     ("ref", "field"),
     [
-        ({"project_id": 7, "job_id": "../../admin"}, "job_id"),
-        ({"project_id": 7, "job_id": "a/b"}, "job_id"),
-        ({"project_id": 7, "job_id": "a b"}, "job_id"),
-        ({"project_id": 7, "job_id": "%2e%2e"}, "job_id"),
-        ({"project_id": 7, "job_id": ".."}, "job_id"),
-        ({"project_id": 7, "job_id": "x" * 500}, "job_id"),
-        ({"project_id": 7, "job_id": ""}, "job_id"),
+        # hostile job ids every provider refuses: test_vendor_faults.py
         ({"project_id": 7, "job_id": 12}, "job_id"),
         ({"project_id": 7}, "job_id"),
         ({"project_id": "7/../8", "job_id": "j"}, "project_id"),
@@ -279,11 +270,8 @@ async def test_hostile_vendor_ids_are_refused_without_a_request(
     with pytest.raises(InputError) as info:
         PROVIDER.validate_ref(ref)
     assert info.value.errors[0]["loc"] == ["vendor_ref", field]
-    with pytest.raises(InputError):
-        await PROVIDER.fetch_status(conn, ref)
-    with pytest.raises(InputError):
-        await PROVIDER.fetch_result(conn, ref, None)
-    assert await harness.stats() == {}
+    await refused_before_sending(harness, lambda: PROVIDER.fetch_status(conn, ref))
+    await refused_before_sending(harness, lambda: PROVIDER.fetch_result(conn, ref, None))
 
 
 @pytest.mark.parametrize("ref", [None, [], {}, "job"])

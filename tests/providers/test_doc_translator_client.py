@@ -26,6 +26,7 @@ from gateway.testing.harness import VendorFactory, VendorHarness
 from gateway.vendor_http import VendorConnection
 from providers.doc_translator.client import DocTranslatorConfig, DocTranslatorProvider
 from providers.doc_translator.simulator import DocTranslatorSimulator, make_pdf
+from support.refusals import refused_before_sending
 
 STEP = 10.0
 PROVIDER = DocTranslatorProvider()
@@ -134,16 +135,12 @@ B64_TEXT = base64.b64encode(b"just text").decode()
     ],
 )
 async def test_submit_refuses_bad_input_before_any_request(harness: VendorHarness, input: Any, loc: list[Any]) -> None:
-    with pytest.raises(InputError) as info:
-        await PROVIDER.submit(harness.connect(), input)
-    assert info.value.errors[0]["loc"] == loc
-    assert dict(harness.sim.stats) == {}
+    await refused_before_sending(harness, lambda: PROVIDER.submit(harness.conn, input), loc)
 
 
 async def test_submit_refuses_non_pdf_naming_the_reason(harness: VendorHarness) -> None:
-    with pytest.raises(InputError, match="PDF"):
-        await submitted(harness, content_base64=B64_TEXT)
-    assert dict(harness.sim.stats) == {}
+    refused = await refused_before_sending(harness, lambda: submitted(harness, content_base64=B64_TEXT))
+    assert "PDF" in str(refused)
 
 
 # -- status, result, artifact -----------------------------------------------------------------------------------
@@ -265,23 +262,6 @@ async def test_malformed_translate_answer_after_a_good_upload(harness: VendorHar
     await harness.fault("malformed_json")
     with pytest.raises(VendorMalformed):
         await PROVIDER.submit(harness.conn, document())
-
-
-HOSTILE = ["../../etc/passwd", "a/b", "..", "", "x y", "a?b=c", "%2e%2e", "x" * 201, None, 4.5, True, ["a"]]
-
-
-@pytest.mark.parametrize("job_id", HOSTILE)
-async def test_hostile_job_ids_never_reach_the_vendor(harness: VendorHarness, job_id: Any) -> None:
-    ref = {"job_id": job_id}
-    with pytest.raises(InputError) as info:
-        await PROVIDER.fetch_status(harness.connect(), ref)
-    assert info.value.errors[0]["loc"] == ["vendor_ref", "job_id"]
-    with pytest.raises(InputError):
-        async with PROVIDER.open_artifact(harness.connect(), ref):
-            pytest.fail("must not open")
-    with pytest.raises(InputError):
-        PROVIDER.validate_ref(ref)
-    assert dict(harness.sim.stats) == {}
 
 
 @pytest.mark.parametrize("ref", [None, {}, {"task_id": "x"}, "job"])

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import (
+    InputError,
     VendorAuthError,
     VendorConnectionError,
     VendorError,
@@ -21,10 +22,12 @@ from gateway.errors import (
     VendorServerError,
     VendorTimeout,
 )
+from gateway.provider import Provider
 from gateway.states import State
 from gateway.testing import conformance
 from gateway.testing.case import ConformanceCase
 from gateway.testing.harness import VendorHarness
+from support.refusals import refused_before_sending
 
 OPERATIONS = ["submit", "status"]
 Call = Callable[[], Awaitable[Any]]
@@ -156,3 +159,28 @@ async def test_conformance_kit_against_the_live_simulator(live: VendorHarness, c
     conformance.check_mapping_total(live.provider)
     if case.has_auth:
         await conformance.scenario_auth_failure(live.provider, case, live.connect("invalid"))
+
+
+#: vendor ids that could leave their URL path segment (or are no id at all); never sent
+HOSTILE_IDS = ["../../etc/passwd", "a/b", "..", "", "x y", "x?y=1", "x#y", "%2e%2e", "x" * 201, None, 1.5, True, ["a"]]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_IDS, ids=repr)
+async def test_hostile_vendor_ids_never_reach_the_vendor(live: VendorHarness, case: ConformanceCase, hostile: Any):
+    provider = live.provider
+    for field, value in case.unknown_ref.items():
+        if not isinstance(value, str):
+            continue  # the id fields of the ref (other fields, such as Datafold's project_id: its own tests)
+        ref = {**case.unknown_ref, field: hostile}
+        with pytest.raises(InputError) as info:
+            provider.validate_ref(ref)
+        assert info.value.errors[0]["loc"] == ["vendor_ref", field]
+        await refused_before_sending(live, lambda ref=ref: provider.fetch_status(live.conn, ref))
+        await refused_before_sending(live, lambda ref=ref: provider.fetch_result(live.conn, ref, None))
+        if provider.capabilities.artifact:
+            await refused_before_sending(live, lambda ref=ref: _open_artifact(provider, live, ref))
+
+
+async def _open_artifact(provider: Provider, live: VendorHarness, ref: dict[str, Any]) -> None:
+    async with provider.open_artifact(live.conn, ref):
+        pytest.fail("must not open")
