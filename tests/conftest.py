@@ -4,7 +4,7 @@ cassettes (recorded from the simulators by `make cassettes`, replayed offline)."
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -20,6 +20,7 @@ from gateway.testing.harness import VendorFactory, VendorHarness, open_vendor
 from gateway.testing.postgres import PostgresServer, find_bin_dir
 from support.cases import load_case
 from support.constants import CASSETTE_SECRETS
+from support.demo import Demo, make_demo
 from support.scripted import ScriptedVendor
 
 
@@ -134,3 +135,19 @@ async def scripted(aiohttp_server) -> ScriptedVendor:
     server = await aiohttp_server(vendor.app(), host="127.0.0.1")
     vendor.url = str(server.make_url("")).rstrip("/")
     return vendor
+
+
+@pytest.fixture
+async def new_demo(aiohttp_client, sim_server, tmp_path) -> AsyncIterator[Callable[..., Awaitable[Demo]]]:
+    """`await new_demo(**make_demo_options)`: the gateway app on a temp store, pointed at the live simulators
+    (`sim_server`); its client session is closed after the test."""
+    made: list[Demo] = []
+
+    async def build(**changes: Any) -> Demo:
+        demo = await make_demo(aiohttp_client, sim_server, tmp_path, **changes)
+        made.append(demo)
+        return demo
+
+    yield build
+    for demo in made:
+        await demo.session.close()

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from gateway import normalize
-from gateway.hookspecs import hookimpl
 from gateway.plugins import get_provider, get_providers, pm
 from gateway.provider import Capabilities, DemoSettings, Provider
 from gateway.server.run import demo_config
 from gateway.states import CanonicalStatus, State
+from support.plugins import registered
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTIN = {"datafold", "camb", "segment_qa", "doc_translator"}
@@ -34,20 +34,10 @@ class EchoProvider(Provider):
         return CanonicalStatus(state=state, vendor_status=status if isinstance(status, str) else None)
 
 
-class EchoPlugin:
-    @hookimpl
-    def register_providers(self, register):
-        register(EchoProvider())
-
-
 @pytest.fixture
 def echo_plugin():
-    plugin = EchoPlugin()
-    pm.register(plugin, name="echo-test")
-    try:
+    with registered(EchoProvider(), name="echo-test") as plugin:
         yield plugin
-    finally:
-        pm.unregister(name="echo-test")
 
 
 def test_throwaway_plugin_registers_and_unregisters(echo_plugin):
@@ -71,31 +61,16 @@ def test_a_provider_that_raises_still_gives_unknown(echo_plugin, monkeypatch):
 
 
 def test_registering_something_that_is_not_a_provider_is_refused():
-    class Bad:
-        @hookimpl
-        def register_providers(self, register):
-            register(object())
-
-    pm.register(Bad(), name="bad-test")
-    try:
-        with pytest.raises(TypeError, match=r"not a gateway\.provider\.Provider"):
-            get_providers()
-    finally:
-        pm.unregister(name="bad-test")
+    with registered(object(), name="bad-test"), pytest.raises(TypeError, match=r"not a gateway\.provider\.Provider"):
+        get_providers()
 
 
 def test_duplicate_provider_names_are_refused(echo_plugin):
-    class Twin:
-        @hookimpl
-        def register_providers(self, register):
-            register(EchoProvider())
-
-    pm.register(Twin(), name="twin-test")
-    try:
-        with pytest.raises(ValueError, match="two plugins register a provider named 'echo_test'"):
-            get_providers()
-    finally:
-        pm.unregister(name="twin-test")
+    with (
+        registered(EchoProvider(), name="twin-test"),
+        pytest.raises(ValueError, match="two plugins register a provider named 'echo_test'"),
+    ):
+        get_providers()
 
 
 def test_builtin_providers_are_declared_as_entry_points():

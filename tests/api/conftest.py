@@ -1,14 +1,12 @@
-"""Fixtures for API tests: live in-process simulators and the gateway app on a temp store."""
+"""Fixtures for API tests: the gateway app on a temp store, pointed at the live simulators."""
 
 from __future__ import annotations
 
 import pytest
 
-from support.demo import make_demo
+from support.demo import Demo
 
 
 @pytest.fixture
-async def demo(aiohttp_client, sim_server, tmp_path):
-    d = await make_demo(aiohttp_client, sim_server, tmp_path)
-    yield d
-    await d.session.close()
+async def demo(new_demo) -> Demo:
+    return await new_demo()

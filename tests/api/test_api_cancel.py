@@ -9,13 +9,12 @@ import pytest
 from aiohttp import web
 
 from gateway.config import parse_config
-from gateway.hookspecs import hookimpl
-from gateway.plugins import pm
 from gateway.provider import Capabilities, Provider
 from gateway.server.app import create_app
 from gateway.states import CanonicalStatus, State
 from gateway.tolerant import status_string
 from gateway.vendor_http import path_segment
+from support.plugins import registered
 
 
 class CancellableProvider(Provider):
@@ -39,17 +38,10 @@ class CancellableProvider(Provider):
         await conn.request_json("POST", f"/jobs/{path_segment(ref['id'])}/cancel")
 
 
-class Plugin:
-    @hookimpl
-    def register_providers(self, register):
-        register(CancellableProvider())
-
-
 @pytest.fixture
 def plugin():
-    pm.register(Plugin(), name="cancel-test")
-    yield
-    pm.unregister(name="cancel-test")
+    with registered(CancellableProvider(), name="cancel-test"):
+        yield
 
 
 async def test_cancel_is_202_then_the_job_ends_cancelled(plugin, aiohttp_server, aiohttp_client, tmp_path):

@@ -14,7 +14,6 @@ from gateway.server.app import create_app, start
 from gateway.server.keys import HTTP, OPENAPI, STORE
 from gateway.server.run import demo_config
 from gateway.watch.engine import Watcher
-from support.demo import make_demo
 
 
 def _router_pairs(app: web.Application) -> set[tuple[str, str]]:
@@ -56,22 +55,19 @@ async def test_a_route_added_beside_the_declarations_is_noticed(demo) -> None:
 
 
 @pytest.mark.parametrize("max_page", [7, 1000])
-async def test_the_documented_page_limit_is_the_configured_one(aiohttp_client, sim_server, tmp_path, max_page) -> None:
-    demo = await make_demo(aiohttp_client, sim_server, tmp_path, server={"max_page": max_page})
-    try:
-        doc = demo.client.server.app[OPENAPI]
-        assert _parameter(doc, "get", "/v1/jobs", "limit")["schema"] == {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": max_page,
-        }
-        status, _, _ = await demo.call("GET", f"/v1/jobs?limit={max_page}")
-        assert status == 200
-        status, body, _ = await demo.call("GET", f"/v1/jobs?limit={max_page + 1}")
-        assert status == 422 and body["errors"][0]["loc"] == ["query", "limit"]
-        assert f"from 1 to {max_page}" in body["errors"][0]["msg"]
-    finally:
-        await demo.session.close()
+async def test_the_documented_page_limit_is_the_configured_one(new_demo, max_page) -> None:
+    demo = await new_demo(server={"max_page": max_page})
+    doc = demo.client.server.app[OPENAPI]
+    assert _parameter(doc, "get", "/v1/jobs", "limit")["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": max_page,
+    }
+    status, _, _ = await demo.call("GET", f"/v1/jobs?limit={max_page}")
+    assert status == 200
+    status, body, _ = await demo.call("GET", f"/v1/jobs?limit={max_page + 1}")
+    assert status == 422 and body["errors"][0]["loc"] == ["query", "limit"]
+    assert f"from 1 to {max_page}" in body["errors"][0]["msg"]
 
 
 async def test_every_documented_query_bound_is_enforced(demo) -> None:

@@ -8,7 +8,7 @@ import pytest
 from gateway.plugins import get_providers
 from gateway.server.keys import GATEWAY
 from support.cases import load_case
-from support.demo import KEY_B, make_demo
+from support.demo import KEY_B
 
 V1_ROUTES = [
     ("GET", "/v1/providers"),
@@ -133,16 +133,12 @@ async def test_vendor_faults_on_submit_surface_as_problem_codes(demo, fault, sta
         assert headers["Retry-After"] == "9"
 
 
-async def test_vendor_auth_failure_is_502_and_leaks_no_key(aiohttp_client, sim_server, tmp_path, monkeypatch):
-
+async def test_vendor_auth_failure_is_502_and_leaks_no_key(new_demo, monkeypatch):
     monkeypatch.setenv("GATEWAY_DEMO_VENDOR_KEY", "invalid")
-    d = await make_demo(aiohttp_client, sim_server, tmp_path)
-    try:
-        payload = {"provider": "camb", "input": load_case("camb").valid_input}
-        status, body, _ = await d.call("POST", "/v1/jobs", json=payload)
-        assert status == 502 and body["code"] == "upstream_auth_failed"
-    finally:
-        await d.session.close()
+    d = await new_demo()
+    payload = {"provider": "camb", "input": load_case("camb").valid_input}
+    status, body, _ = await d.call("POST", "/v1/jobs", json=payload)
+    assert status == 502 and body["code"] == "upstream_auth_failed"
 
 
 async def test_vendor_timeout_is_504(demo):

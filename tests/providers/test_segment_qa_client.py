@@ -24,6 +24,7 @@ from gateway.testing.harness import VendorFactory, VendorHarness
 from providers.segment_qa.client import SegmentQAProvider
 from providers.segment_qa.mapping import NEEDS_REVIEW_MESSAGE
 from support.cases import load_case
+from support.cases.segment_qa import DOC_RESULT_EXAMPLE
 from support.refusals import refused_before_sending
 
 PREFIX = "/segment-qa"
@@ -245,32 +246,6 @@ def test_validate_ref_keeps_only_the_job_id() -> None:
 
 
 # -- odd vendor answers (a scripted vendor) -------------------------------------------------------------------
-DOC_RESULT_EXAMPLE = """{
-"job_id": "550e8400-e29b-41d4-a716-446655440000",
-"status": "completed",
-"translation": "The quality of our products speaks for itself.",
-"segments": [
-{
-"id": 0,
-"source": "Die Qualität unserer Produkte spricht für sich.",
-"translation": "The quality of our products speaks for itself.",
-"qa_score": 96.5,
-"status": "done"
-}
-],
-"cost_eur": 0.0014,
-"token_usage": {
-"input": 1200,
-"output": 800,
-"cache_read": 400,
-"cache_write": 0,
-"total": 2000
-},
-"word_count": { "source": 8, "target": 9 },
-"qa_score": 96.5,
-"warning": null,
-"delivery_notes": []
-}"""
 
 
 @pytest.fixture

@@ -18,52 +18,7 @@ from providers.segment_qa.mapping import (
     RETRYING_MESSAGE,
     normalize,
 )
-
-# Verbatim from segment-qa-job-status-and-result.txt
-DOC_STATUS_EXAMPLE = """{
-"job_id": "550e8400-e29b-41d4-a716-446655440000",
-"status": "processing",
-"segment_count": 5,
-"segments": [
-{ "id": 0, "status": "translated", "qa_score": 92.5, "retry_count": 0, "error": null },
-{ "id": 1, "status": "pending", "qa_score": null, "retry_count": 0, "error": null }
-],
-"token_usage": { "input_tokens": 1200, "output_tokens": 800 },
-"cost_eur": 0.0014,
-"error_log": [],
-"created_at": "2026-03-06T10:00:00+00:00",
-"started_at": "2026-03-06T10:00:05+00:00",
-"finished_at": null,
-"current_step": "translator",
-"source_review_enabled": false
-}"""
-
-DOC_RESULT_EXAMPLE = """{
-"job_id": "550e8400-e29b-41d4-a716-446655440000",
-"status": "completed",
-"translation": "The quality of our products speaks for itself.",
-"segments": [
-{
-"id": 0,
-"source": "Die Qualität unserer Produkte spricht für sich.",
-"translation": "The quality of our products speaks for itself.",
-"qa_score": 96.5,
-"status": "done"
-}
-],
-"cost_eur": 0.0014,
-"token_usage": {
-"input": 1200,
-"output": 800,
-"cache_read": 400,
-"cache_write": 0,
-"total": 2000
-},
-"word_count": { "source": 8, "target": 9 },
-"qa_score": 96.5,
-"warning": null,
-"delivery_notes": []
-}"""
+from support.cases.segment_qa import DOC_RESULT_EXAMPLE, DOC_STATUS_EXAMPLE
 
 
 def seg(i: int, status: str, error: str | None = None) -> dict[str, Any]:

@@ -1,9 +1,9 @@
-"""Fixtures for watch tests: the API demo wiring (simulators live), on the system clock (`make`) or on a FakeClock
-whose schedule the test drives (`fake`)."""
+"""Fixtures for watch tests: the demo gateway on a FakeClock whose schedule the test drives (`fake`); on the system
+clock it is the shared `new_demo`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,21 +13,6 @@ from gateway.sim.server import build_simulator_app
 from gateway.testing.clock import FakeClock
 from support.demo import Demo, make_demo
 from support.watching import FakeWatch, VendorLog
-
-
-@pytest.fixture
-async def make(aiohttp_client, sim_server, tmp_path) -> AsyncIterator[Callable[..., Awaitable[Demo]]]:
-    """Build a demo gateway with poll overrides: `await make(poll={...})`."""
-    made: list[Demo] = []
-
-    async def build(**changes: Any) -> Demo:
-        demo = await make_demo(aiohttp_client, sim_server, tmp_path, **changes)
-        made.append(demo)
-        return demo
-
-    yield build
-    for demo in made:
-        await demo.session.close()
 
 
 @pytest.fixture

@@ -44,8 +44,8 @@ async def _job(demo, job):
     return body
 
 
-async def test_transitions_arrive_by_long_poll_and_sse_in_order_without_gaps(make):
-    demo = await make()
+async def test_transitions_arrive_by_long_poll_and_sse_in_order_without_gaps(new_demo):
+    demo = await new_demo()
     job = await demo.submit("camb", load_case("camb").valid_input)
     sse = asyncio.create_task(_sse_events(demo, job["id"]))
     polled = [job["version"]]
@@ -77,8 +77,8 @@ async def test_transitions_arrive_by_long_poll_and_sse_in_order_without_gaps(mak
     assert sorted(set(polled)) == [v for v in versions if v >= polled[0]]
 
 
-async def test_sse_resumes_after_last_event_id_and_ends_after_terminal(make):
-    demo = await make()
+async def test_sse_resumes_after_last_event_id_and_ends_after_terminal(new_demo):
+    demo = await new_demo()
     job = await demo.submit("camb", load_case("camb").valid_input)
     await _force(demo, job, {"status": "SUCCESS", "run_id": 3})
     done = await demo.wait_for(job["id"], lambda j: j["terminal"])
@@ -203,11 +203,11 @@ async def test_vendor_outage_opens_the_breaker_marks_stale_and_recovers(fake):
     assert 'outcome="VendorServerError",provider="camb"' in text.decode()
 
 
-async def test_shutdown_ends_sse_streams_and_long_polls_at_once(make, caplog):
+async def test_shutdown_ends_sse_streams_and_long_polls_at_once(new_demo, caplog):
     import logging
 
     caplog.set_level(logging.ERROR)
-    demo = await make()
+    demo = await new_demo()
     job = await demo.submit("camb", load_case("camb").valid_input)
     streaming = asyncio.Event()
 
