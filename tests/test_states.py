@@ -2,7 +2,16 @@
 
 import pytest
 
-from gateway.states import TERMINAL_STATES, CanonicalStatus, State, clamp_progress, is_regression, is_transition
+from gateway.states import (
+    TERMINAL_STATES,
+    CanonicalStatus,
+    Issue,
+    JobError,
+    State,
+    clamp_progress,
+    is_regression,
+    is_transition,
+)
 
 
 def test_eight_states_with_their_terminal_flags():
@@ -41,10 +50,28 @@ def test_same_snapshot_and_first_snapshot():
     assert is_transition(None, status)
 
 
-def test_error_or_issue_change_alone_is_not_a_transition():
-    a = CanonicalStatus(state=State.QUEUED, vendor_status="failed")
-    b = a.model_copy(update={"issues": []})
-    assert not is_transition(a, b)
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"error": JobError(code="vendor_error", message="translator worker timed out", retryable=True)},
+        {"issues": [Issue(code="blocked", message="Markup conflict", target="0")]},
+        {
+            "error": JobError(code="timeout", message="retrying"),
+            "issues": [Issue(code="low_confidence", target="1"), Issue(code="needs_review")],
+        },
+    ],
+    ids=["error", "issues", "both"],
+)
+def test_error_or_issue_change_alone_is_not_a_transition(change):
+    before = CanonicalStatus(
+        state=State.QUEUED,
+        vendor_status="failed",
+        error=JobError(code="vendor_error", message="first attempt failed"),
+        issues=[Issue(code="blocked", target="3")],
+    )
+    after = before.model_copy(update=change)
+    assert after != before  # the error or the issues did change
+    assert not is_transition(before, after)
 
 
 def test_terminal_is_sticky():
