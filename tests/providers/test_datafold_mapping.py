@@ -41,6 +41,11 @@ DOCS_EXAMPLE: dict[str, Any] = {
 }
 
 
+def task(status: str, *models: dict[str, Any]) -> dict[str, Any]:
+    """A status body (an ApiTranslateTask) with these translated models, in order."""
+    return {"status": status, "task_id": "t", "translated_models": list(models)}
+
+
 def model(name: str, status: Any, summary: Any = None, **extra: Any) -> dict[str, Any]:
     return {
         "asset_id": f"id-{name}",
@@ -136,11 +141,7 @@ def test_done_without_translated_models_key_succeeds() -> None:
 
 @pytest.mark.parametrize("bad", ["invalid_translation", "validation_pending", "no_translation_attempts"])
 def test_done_with_a_model_that_is_not_valid_completes_with_issues(bad: str) -> None:
-    body = {
-        "status": "done",
-        "task_id": "t",
-        "translated_models": [model("orders", "valid_translation"), model("payments", bad, SUMMARY)],
-    }
+    body = task("done", model("orders", "valid_translation"), model("payments", bad, SUMMARY))
     got = normalize(body)
     assert got.state is State.COMPLETED_WITH_ISSUES and got.terminal
     assert got.error is None
@@ -153,15 +154,12 @@ def test_done_with_a_model_that_is_not_valid_completes_with_issues(bad: str) -> 
 
 
 def test_done_gives_one_issue_per_model_that_is_not_valid_in_order() -> None:
-    body = {
-        "status": "done",
-        "task_id": "t",
-        "translated_models": [
-            model("a", "invalid_translation", SUMMARY),
-            model("b", "valid_translation"),
-            model("c", "validation_pending"),
-        ],
-    }
+    body = task(
+        "done",
+        model("a", "invalid_translation", SUMMARY),
+        model("b", "valid_translation"),
+        model("c", "validation_pending"),
+    )
     got = normalize(body)
     assert [(i.code, i.target) for i in got.issues] == [("invalid_translation", "a"), ("validation_pending", "c")]
 
@@ -180,15 +178,12 @@ def test_issue_message_falls_back_to_error_message_then_to_the_status() -> None:
 
 def test_failed_takes_its_message_from_the_failure_summaries() -> None:
     other = {**SUMMARY, "problem": "The translation did not converge", "reason": "max_iterations"}
-    body = {
-        "status": "failed",
-        "task_id": "t",
-        "translated_models": [
-            model("orders", "invalid_translation", SUMMARY),
-            model("ok", "valid_translation"),
-            model("items", "invalid_translation", other),
-        ],
-    }
+    body = task(
+        "failed",
+        model("orders", "invalid_translation", SUMMARY),
+        model("ok", "valid_translation"),
+        model("items", "invalid_translation", other),
+    )
     got = normalize(body)
     assert got.state is State.FAILED and got.terminal
     assert got.error is not None
@@ -242,7 +237,7 @@ def test_docs_example_shape_when_done() -> None:
 
 @pytest.mark.parametrize("status", ["Done", "DONE", "", " done", "running", "sim_unknown_status", "completed"])
 def test_unknown_status_string_is_unknown_and_kept(status: str) -> None:
-    got = normalize({"status": status, "task_id": "t", "translated_models": [model("a", "invalid_translation")]})
+    got = normalize(task(status, model("a", "invalid_translation")))
     assert got.state is State.UNKNOWN and not got.terminal
     assert got.vendor_status == status
     assert got.issues == [] and got.error is None and got.action is None
