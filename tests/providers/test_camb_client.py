@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from gateway.errors import (
     InputError,
@@ -26,13 +24,11 @@ from providers.camb.client import LANGUAGES_CACHE_KEY, CambConfig, CambProvider,
 from providers.camb.models import CambLanguage
 from providers.camb.simulator import FINISH_STEP, CambSimulator
 from support.refusals import refused_before_sending
+from support.scripted import ScriptedVendor
 
-KEY_ENV = "CAMB_TEST_API_KEY"
-KEY = "sim-key-camb"
 NATIVE = {"source_language": 1, "target_language": 31, "texts": ["Hello world", "How are you?"]}
 CANONICAL = {"kind": "text", "source_language": "en-US", "target_language": "de-DE", "texts": ["Hello", "Bye"]}
 
-ServerFactory = Callable[..., Awaitable[TestServer]]
 provider = CambProvider()
 
 
@@ -313,59 +309,50 @@ async def test_non_dict_ref_is_input_error(conn: VendorConnection) -> None:
 
 
 @pytest.fixture
-async def odd_vendor(
-    aiohttp_server: ServerFactory, harness: VendorHarness, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[Any, Any, Any], Awaitable[VendorConnection]]:
-    async def make(create: Any, status: Any, result: Any) -> VendorConnection:
-        def answer(body: Any) -> Callable[[web.Request], Awaitable[web.Response]]:
-            async def handler(request: web.Request) -> web.Response:
-                return web.json_response(body)
+def odd_vendor(scripted: ScriptedVendor, harness: VendorHarness) -> Callable[[Any, Any, Any], VendorConnection]:
+    """`odd_vendor(create, status, result)`: a connection to a vendor answering task `t` and run 5 with these
+    bodies (the language lists with `result` too)."""
 
-            return handler
-
-        app = web.Application()
-        app.router.add_post("/translate", answer(create))
-        app.router.add_get("/translate/{task_id}", answer(status))
-        app.router.add_get("/translation-result/{run_id}", answer(result))
-        app.router.add_get("/source-languages", answer(result))
-        app.router.add_get("/target-languages", answer(result))
-        srv = await aiohttp_server(app)
-        monkeypatch.setenv(KEY_ENV, KEY)
-        return provider.connect(harness.session, CambConfig(base_url=str(srv.make_url("")), api_key_env=KEY_ENV))
+    def make(create: Any, status: Any, result: Any) -> VendorConnection:
+        scripted.on("POST", "/translate", 200, create)
+        scripted.on("GET", "/translate/t", 200, status)
+        for path in ("/translation-result/5", "/source-languages", "/target-languages"):
+            scripted.on("GET", path, 200, result)
+        return harness.connect(base_url=scripted.url)
 
     return make
 
 
 @pytest.mark.parametrize("create", [{}, {"task_id": None}, {"task_id": ""}, {"task_id": "../x"}, [], "id", 7])
 async def test_create_answer_without_usable_task_id(odd_vendor: Any, create: Any) -> None:
-    conn = await odd_vendor(create, None, None)
+    conn = odd_vendor(create, None, None)
     with pytest.raises(VendorMalformed):
         await provider.submit(conn, NATIVE)
 
 
 @pytest.mark.parametrize("result", [{}, {"texts": None}, {"texts": "x"}, [], "x", None])
 async def test_result_without_texts_list(odd_vendor: Any, result: Any) -> None:
-    conn = await odd_vendor(None, None, result)
+    conn = odd_vendor(None, None, result)
     with pytest.raises(VendorMalformed):
         await provider.fetch_result(conn, {"task_id": "t", "run_id": 5}, None)
 
 
 async def test_result_with_a_bad_item_keeps_order(odd_vendor: Any) -> None:
-    conn = await odd_vendor(None, None, {"texts": ["a", None, "c", 4]})
+    conn = odd_vendor(None, None, {"texts": ["a", None, "c", 4]})
     parts = await provider.fetch_result(conn, {"task_id": "t", "run_id": 5}, None)
     assert [(o.name, o.target) for o in parts.outputs] == [("0", "a"), ("1", None), ("2", "c"), ("3", None)]
     assert [(i.code, i.target) for i in parts.issues] == [("invalid_translation", "1"), ("invalid_translation", "3")]
 
 
 async def test_success_without_run_id_is_malformed(odd_vendor: Any) -> None:
-    conn = await odd_vendor(None, {"status": "SUCCESS", "run_id": None}, {"texts": []})
+    conn = odd_vendor(None, {"status": "SUCCESS", "run_id": None}, {"texts": []})
     with pytest.raises(VendorMalformed):
         await provider.fetch_result(conn, {"task_id": "t"}, {"status": "SUCCESS"})
 
 
 @pytest.mark.parametrize("lists", [{"not": "a list"}, "x", None])
 async def test_language_list_not_a_list(odd_vendor: Any, lists: Any) -> None:
-    conn = await odd_vendor(None, None, lists)
+    conn = odd_vendor(None, None, lists)
     with pytest.raises(VendorMalformed):
         await provider.submit(conn, CANONICAL)
 
@@ -380,7 +367,7 @@ async def test_language_list_with_junk_items(odd_vendor: Any) -> None:
         {"id": 31, "language": "German", "short_name": "DE-de"},
         {"id": 1, "short_name": "en-us", "extra": 1},
     ]
-    conn = await odd_vendor({"task_id": "t-1"}, None, junk)
+    conn = odd_vendor({"task_id": "t-1"}, None, junk)
     seen: list[Any] = []
     original = conn.request_json
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pydantic
 import pytest
-from aiohttp import web
 
 from gateway.errors import (
     InputError,
@@ -27,6 +25,7 @@ from gateway.vendor_http import VendorConnection
 from providers.doc_translator.client import DocTranslatorConfig, DocTranslatorProvider
 from providers.doc_translator.simulator import DocTranslatorSimulator, make_pdf
 from support.refusals import refused_before_sending
+from support.scripted import ScriptedVendor
 
 STEP = 10.0
 PROVIDER = DocTranslatorProvider()
@@ -298,53 +297,43 @@ def test_capabilities() -> None:
 
 
 # -- deliberately odd vendors ----------------------------------------------------------------------------------------
-OddHandler = Callable[[web.Request], Any]
+API = "/api/v1"
 
 
 @pytest.fixture
-async def odd(aiohttp_server: Any) -> AsyncIterator[Callable[..., Any]]:
-    async with aiohttp.ClientSession() as session:
-
-        async def make(**handlers: OddHandler) -> VendorConnection:
-            app = web.Application()
-            for name, handler in handlers.items():
-                method, _, path = name.partition("_")
-                app.router.add_route(method.upper(), f"/api/v1/{path}", handler)
-            server = await aiohttp_server(app)
-            return PROVIDER.connect(session, DocTranslatorConfig(base_url=str(server.make_url(""))))
-
-        yield make
-
-
-def answer(body: Any, status: int = 200) -> OddHandler:
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response(body, status=status)
-
-    return handler
+def odd(scripted: ScriptedVendor, harness: VendorHarness) -> tuple[VendorConnection, ScriptedVendor]:
+    """The provider pointed at a vendor whose answers the test scripts (paths under /api/v1)."""
+    return harness.connect(base_url=scripted.url), scripted
 
 
 async def test_upload_answer_without_upload_id_is_malformed(odd: Any) -> None:
-    conn = await odd(post_upload=answer({"filename": "a.pdf"}))
+    conn, vendor = odd
+    vendor.on("POST", API + "/upload", 200, {"filename": "a.pdf"})
     with pytest.raises(VendorMalformed, match="upload_id"):
         await PROVIDER.submit(conn, document())
 
 
 @pytest.mark.parametrize("started", [{"status": "started"}, {"job_id": "a/b"}, ["job"], {"job_id": 5.5}])
 async def test_translate_answer_without_usable_job_id_is_malformed(odd: Any, started: Any) -> None:
-    conn = await odd(post_upload=answer({"upload_id": "u1"}), post_translate=answer(started))
+    conn, vendor = odd
+    vendor.on("POST", API + "/upload", 200, {"upload_id": "u1"})
+    vendor.on("POST", API + "/translate", 200, started)
     with pytest.raises(VendorMalformed, match="job_id"):
         await PROVIDER.submit(conn, document())
 
 
 async def test_vendor_losing_its_own_upload_is_a_vendor_error(odd: Any) -> None:
-    conn = await odd(post_upload=answer({"upload_id": "u1"}), post_translate=answer({"detail": "File not found"}, 404))
+    conn, vendor = odd
+    vendor.on("POST", API + "/upload", 200, {"upload_id": "u1"})
+    vendor.on("POST", API + "/translate", 404, {"detail": "File not found"})
     with pytest.raises(VendorError) as info:
         await PROVIDER.submit(conn, document())
     assert not isinstance(info.value, VendorValidationError | VendorNotFound)
 
 
 async def test_upload_rejection_keeps_the_vendor_detail(odd: Any) -> None:
-    conn = await odd(post_upload=answer({"detail": "Only PDF files are supported"}, 400))
+    conn, vendor = odd
+    vendor.on("POST", API + "/upload", 400, {"detail": "Only PDF files are supported"})
     with pytest.raises(VendorValidationError) as info:
         await PROVIDER.submit(conn, document())
     assert info.value.errors == [{"loc": ["input"], "msg": "Only PDF files are supported"}]
@@ -367,12 +356,14 @@ async def test_upload_rejection_keeps_the_vendor_detail(odd: Any) -> None:
 async def test_download_filename_and_content_type(
     odd: Any, headers: dict[str, str], filename: str, content_type: str
 ) -> None:
-    async def download(request: web.Request) -> web.Response:
-        assert request.match_info["job_id"] == "job-7"
-        all_headers = {"Content-Type": "application/pdf", **headers}
-        return web.Response(body=b"%PDF-1.4 tiny", headers=all_headers)
-
-    app_conn = await odd(**{"get_download/{job_id}": download})
-    async with PROVIDER.open_artifact(app_conn, {"job_id": "job-7"}) as file:
+    conn, vendor = odd
+    vendor.on(
+        "GET",
+        API + "/download/job-7",
+        200,
+        raw=b"%PDF-1.4 tiny",
+        headers={"Content-Type": "application/pdf", **headers},
+    )
+    async with PROVIDER.open_artifact(conn, {"job_id": "job-7"}) as file:
         assert (file.filename, file.content_type) == (filename, content_type)
         assert b"".join([c async for c in file.chunks]) == b"%PDF-1.4 tiny"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
 from gateway.errors import (
     InputError,
@@ -18,17 +15,17 @@ from gateway.errors import (
     VendorValidationError,
 )
 from gateway.models import Cost, Output, Unit, UnitCount, Usage
-from gateway.provider import ProviderConfig
 from gateway.states import State
 from gateway.testing.harness import VendorFactory, VendorHarness
+from gateway.vendor_http import VendorConnection
 from providers.segment_qa.client import SegmentQAProvider
 from providers.segment_qa.mapping import NEEDS_REVIEW_MESSAGE
 from support.cases import load_case
 from support.cases.segment_qa import DOC_RESULT_EXAMPLE
 from support.refusals import refused_before_sending
+from support.scripted import Answer, ScriptedVendor
 
 PREFIX = "/segment-qa"
-KEY_ENV = "SEGMENT_QA_TEST_KEY"
 PROVIDER = SegmentQAProvider()
 
 
@@ -249,30 +246,16 @@ def test_validate_ref_keeps_only_the_job_id() -> None:
 
 
 @pytest.fixture
-async def scripted(aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    """A vendor whose answers the test sets: `answers[(method, path)] = (status, body)`; calls are recorded."""
-    monkeypatch.setenv(KEY_ENV, "sim-key-segment_qa")
-    answers: dict[tuple[str, str], tuple[int, Any]] = {}
-    calls: list[tuple[str, str, Any]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        payload = await request.json() if request.can_read_body else None
-        calls.append((request.method, request.path, payload))
-        status, body = answers.get((request.method, request.path), (404, {"detail": "Job not found"}))
-        return web.json_response(body, status=status)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    server = await aiohttp_server(app)
-    async with aiohttp.ClientSession() as session:
-        conn = PROVIDER.connect(session, ProviderConfig(base_url=str(server.make_url("")), api_key_env=KEY_ENV))
-        yield conn, answers, calls
+def odd(scripted: ScriptedVendor, harness: VendorHarness) -> tuple[VendorConnection, ScriptedVendor]:
+    """The provider pointed at a vendor whose answers the test scripts (anything else: 404 Job not found)."""
+    scripted.default = Answer(404, {"detail": "Job not found"})
+    return harness.connect(base_url=scripted.url), scripted
 
 
-async def test_doc_result_example_verbatim(scripted: Any) -> None:
-    conn, answers, _ = scripted
+async def test_doc_result_example_verbatim(odd: Any) -> None:
+    conn, vendor = odd
     job_id = "550e8400-e29b-41d4-a716-446655440000"
-    answers[("GET", f"/v1/jobs/{job_id}/result")] = (200, json.loads(DOC_RESULT_EXAMPLE))
+    vendor.on("GET", f"/v1/jobs/{job_id}/result", 200, json.loads(DOC_RESULT_EXAMPLE))
     parts = await PROVIDER.fetch_result(conn, {"job_id": job_id}, {"status": "completed"})
     assert parts.outputs == [
         Output(
@@ -293,8 +276,8 @@ async def test_doc_result_example_verbatim(scripted: Any) -> None:
     assert parts.vendor == json.loads(DOC_RESULT_EXAMPLE)
 
 
-async def test_structured_delivery_notes_become_issues(scripted: Any) -> None:
-    conn, answers, _ = scripted
+async def test_structured_delivery_notes_become_issues(odd: Any) -> None:
+    conn, vendor = odd
     notes = [
         {"type": "terminology", "message": "'Qualität' not applied", "segment_id": 2, "suggestion": "Check glossary"},
         {"type": "length_deviation", "detail": "Target 60% longer"},
@@ -304,7 +287,7 @@ async def test_structured_delivery_notes_become_issues(scripted: Any) -> None:
         {"type": 5},
         None,
     ]
-    answers[("GET", "/v1/jobs/j1/result")] = (200, {"status": "completed", "segments": [], "delivery_notes": notes})
+    vendor.on("GET", "/v1/jobs/j1/result", 200, {"status": "completed", "segments": [], "delivery_notes": notes})
     parts = await PROVIDER.fetch_result(conn, {"job_id": "j1"}, None)
     assert [i.model_dump() for i in parts.issues] == [
         {"code": "terminology", "message": "'Qualität' not applied", "target": "2", "hint": "Check glossary"},
@@ -314,32 +297,32 @@ async def test_structured_delivery_notes_become_issues(scripted: Any) -> None:
     assert parts.usage is None
 
 
-async def test_needs_review_result_without_any_warning_uses_the_fixed_sentence(scripted: Any) -> None:
-    conn, answers, _ = scripted
-    answers[("GET", "/v1/jobs/j2/result")] = (200, {"status": "needs_review", "warning": None})
+async def test_needs_review_result_without_any_warning_uses_the_fixed_sentence(odd: Any) -> None:
+    conn, vendor = odd
+    vendor.on("GET", "/v1/jobs/j2/result", 200, {"status": "needs_review", "warning": None})
     parts = await PROVIDER.fetch_result(conn, {"job_id": "j2"}, {"status": "needs_review"})
     assert [(i.code, i.message) for i in parts.issues] == [("needs_review", NEEDS_REVIEW_MESSAGE)]
 
 
-async def test_result_status_falls_back_to_the_status_body(scripted: Any) -> None:
-    conn, answers, _ = scripted
+async def test_result_status_falls_back_to_the_status_body(odd: Any) -> None:
+    conn, vendor = odd
     result = {"segments": [{"id": 3, "status": "blocked", "source": "<b>x", "translation": None}]}
-    answers[("GET", "/v1/jobs/j3/result")] = (200, result)
+    vendor.on("GET", "/v1/jobs/j3/result", 200, result)
     status_body = {"status": "completed_with_blocks", "segments": [{"id": 3, "status": "blocked", "error": "tags"}]}
     parts = await PROVIDER.fetch_result(conn, {"job_id": "j3"}, status_body)
     assert [(i.code, i.target, i.message) for i in parts.issues] == [("blocked", "3", "tags")]
 
 
 @pytest.mark.parametrize("body", [[], "text", 3, None])
-async def test_result_that_is_not_an_object_is_malformed(scripted: Any, body: Any) -> None:
-    conn, answers, _ = scripted
-    answers[("GET", "/v1/jobs/j4/result")] = (200, body)
+async def test_result_that_is_not_an_object_is_malformed(odd: Any, body: Any) -> None:
+    conn, vendor = odd
+    vendor.on("GET", "/v1/jobs/j4/result", 200, body)
     with pytest.raises(VendorMalformed):
         await PROVIDER.fetch_result(conn, {"job_id": "j4"}, None)
 
 
-async def test_result_with_strange_fields_still_reads(scripted: Any) -> None:
-    conn, answers, _ = scripted
+async def test_result_with_strange_fields_still_reads(odd: Any) -> None:
+    conn, vendor = odd
     body = {
         "status": "completed",
         "segments": [None, {"id": True, "qa_score": "high", "translation": 5}, {"id": 1, "translation": "ok"}],
@@ -347,7 +330,7 @@ async def test_result_with_strange_fields_still_reads(scripted: Any) -> None:
         "cost_eur": True,
         "delivery_notes": "none",
     }
-    answers[("GET", "/v1/jobs/j5/result")] = (200, body)
+    vendor.on("GET", "/v1/jobs/j5/result", 200, body)
     parts = await PROVIDER.fetch_result(conn, {"job_id": "j5"}, None)
     assert parts.outputs == [Output(), Output(name="1", target="ok")]
     assert parts.usage == Usage(
@@ -367,35 +350,25 @@ async def test_result_with_strange_fields_still_reads(scripted: Any) -> None:
         (409, "conflict", VendorConflict),
     ],
 )
-async def test_submit_with_an_unusable_vendor_answer(scripted: Any, status: int, body: Any, error: type) -> None:
-    conn, answers, _ = scripted
-    answers[("POST", "/v1/jobs")] = (status, body)
+async def test_submit_with_an_unusable_vendor_answer(odd: Any, status: int, body: Any, error: type) -> None:
+    conn, vendor = odd
+    vendor.on("POST", "/v1/jobs", status, body)
     with pytest.raises(error):
         await PROVIDER.submit(conn, text_input("x"))
 
 
-async def test_submit_adopts_a_duplicate_from_the_vendor(scripted: Any) -> None:
-    conn, answers, calls = scripted
-    answers[("POST", "/v1/jobs")] = (409, {"detail": "Duplicate content", "job_id": "job-7", "status": "completed"})
+async def test_submit_adopts_a_duplicate_from_the_vendor(odd: Any) -> None:
+    conn, vendor = odd
+    vendor.on("POST", "/v1/jobs", 409, {"detail": "Duplicate content", "job_id": "job-7", "status": "completed"})
     assert await PROVIDER.submit(conn, text_input("x")) == {"job_id": "job-7"}
-    assert calls[0][1] == "/v1/jobs" and calls[0][2]["texts"] == ["x"]
+    assert vendor.calls[0].path == "/v1/jobs" and json.loads(vendor.calls[0].body)["texts"] == ["x"]
 
 
-async def test_requests_carry_the_api_key_header(aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, "sim-key-segment_qa")
-    seen: list[str | None] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        seen.append(request.headers.get("X-API-Key"))
-        return web.json_response({"job_id": "j", "status": "queued"}, status=202)
-
-    app = web.Application()
-    app.router.add_post("/v1/jobs", handle)
-    server = await aiohttp_server(app)
-    async with aiohttp.ClientSession() as session:
-        conn = PROVIDER.connect(session, ProviderConfig(base_url=str(server.make_url("")), api_key_env=KEY_ENV))
-        assert await PROVIDER.submit(conn, text_input("x")) == {"job_id": "j"}
-    assert seen == ["sim-key-segment_qa"]
+async def test_requests_carry_the_api_key_header(odd: Any, harness: VendorHarness) -> None:
+    conn, vendor = odd
+    vendor.on("POST", "/v1/jobs", 202, {"job_id": "j", "status": "queued"})
+    assert await PROVIDER.submit(conn, text_input("x")) == {"job_id": "j"}
+    assert [call.headers.get("X-API-Key") for call in vendor.calls] == [harness.key]
 
 
 # -- the conformance case works against the simulator ---------------------------------------------------------------
