@@ -44,6 +44,7 @@ class Answer:
 class Call:
     method: str
     path: str
+    query: dict[str, str]
     headers: dict[str, str]
     body: bytes
 
@@ -68,7 +69,8 @@ class ScriptedVendor:
         return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.calls.append(Call(request.method, request.path, dict(request.headers), await request.read()))
+        body = await request.read()
+        self.calls.append(Call(request.method, request.path, dict(request.query), dict(request.headers), body))
         answer = self.answers.get((request.method, request.path), self.default)
         if answer.delay_s:
             await asyncio.sleep(answer.delay_s)
