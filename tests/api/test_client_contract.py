@@ -8,12 +8,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from demo_kit import Demo
 
 from gateway.client import AsyncClient, Unavailable
 from gateway.client.http import Transport
 from gateway.client.operations import NOT_FOR_CLIENTS, OPERATIONS, Op
 from gateway.plugins import get_providers
+from support.demo import Demo
 
 
 def url_of(demo: Demo) -> str:

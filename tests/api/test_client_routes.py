@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from demo_kit import Demo, load_case
 
 from gateway.client import (
     AsyncClient,
@@ -27,6 +26,9 @@ from gateway.client.operations import OPERATIONS
 from gateway.models import Job
 from gateway.plugins import get_providers
 from gateway.server.run import DEMO_OPERATOR_KEY
+from support.cases import load_case
+from support.demo import Demo
+from support.waiting import wait_until
 
 PDF = b"%PDF-1.4\n" + b"client artifact " * 4000
 
@@ -234,11 +236,12 @@ async def ex_operator_providers(demo: Demo, gw: AsyncClient, op: AsyncClient) ->
     assert camb.poll_lag_s is not None and camb.poll_lag_s >= 0
     job = await gw.submit_text(["Faulty"], provider="camb", source_language="en-us", target_language="de-de")
     await demo.sim(prefix("camb"), "/__sim__/faults", {"fault": "http_500", "count": 3})
-    for _ in range(100):
+
+    async def failing() -> Any:
         camb = {p.name: p for p in await op.operator_providers()}["camb"]
-        if camb.recent_errors:
-            break
-        await asyncio.sleep(0.05)
+        return camb if camb.recent_errors else None
+
+    camb = await wait_until(failing, what="camb's recent errors in the provider health")
     assert camb.recent_errors and camb.recent_errors[0].error.startswith("Vendor") and camb.watching == 1
     assert job.id
 

@@ -9,12 +9,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from demo_kit import Demo, load_case
 
 from gateway.client import AsyncClient, WaitTimeout
 from gateway.client.waiting import Follower, Mode
 from gateway.models import Job
 from gateway.plugins import get_providers
+from support.cases import load_case
+from support.demo import Demo
+from support.waiting import wait_until
 
 DOC = get_providers()["doc_translator"].sim_prefix
 PDF_INPUT = {
@@ -122,7 +124,7 @@ async def test_a_dropped_stream_is_resumed_without_missing_a_version(demo) -> No
             await demo.wait_for(job.id, lambda j, p=progress: j["progress"] == p)
         await _vendor(demo, job, load_case("doc_translator").finished_patch)
         final = await demo.wait_for(job.id, lambda j: j["terminal"])
-        await asyncio.sleep(0.5)  # a reconnect or two is refused meanwhile
+        await wait_until(lambda: proxy.stream_requests >= 2, what="a refused reconnect")
         proxy.blocked.clear()
         done = await asyncio.wait_for(waiting, 20)
     assert done.state == "succeeded" and done.version == final["version"]

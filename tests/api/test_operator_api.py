@@ -3,14 +3,12 @@ key opens no tenant route), it sees every tenant, and a job's page carries its w
 
 from __future__ import annotations
 
-import asyncio
-import socket
-
 import pytest
-from demo_kit import make_demo
 
 from gateway.config import ConfigError, parse_config
 from gateway.server.run import DEMO_OPERATOR_KEY, demo_config
+from support.ports import refused_port
+from support.waiting import wait_until
 
 OPERATOR_ROUTES = ["/v1/operator/jobs", "/v1/operator/providers", "/v1/operator/jobs/job_000000000000000000000000"]
 TEXT = {"kind": "text", "source_language": "en-us", "target_language": "de-de", "texts": ["Hi"]}
@@ -29,17 +27,12 @@ async def test_an_operator_key_opens_no_tenant_route(demo) -> None:
     assert status == 401 and body["code"] == "unauthorized"
 
 
-async def test_without_an_operator_key_configured_the_operator_routes_are_closed(
-    aiohttp_client, sim_server, tmp_path
-) -> None:
-    demo = await make_demo(aiohttp_client, sim_server, tmp_path, operator={"keys": []})
-    try:
-        status, _, _ = await demo.call("GET", "/v1/operator/jobs", key=DEMO_OPERATOR_KEY)
-        assert status == 401
-        status, _, _ = await demo.call("GET", "/ui", key=None)
-        assert status == 200  # the page itself holds no data; it asks for a key
-    finally:
-        await demo.session.close()
+async def test_without_an_operator_key_configured_the_operator_routes_are_closed(new_demo) -> None:
+    demo = await new_demo(operator={"keys": []})
+    status, _, _ = await demo.call("GET", "/v1/operator/jobs", key=DEMO_OPERATOR_KEY)
+    assert status == 401
+    status, _, _ = await demo.call("GET", "/ui", key=None)
+    assert status == 200  # the page itself holds no data; it asks for a key
 
 
 def test_an_operator_key_that_is_a_tenant_key_is_refused_at_start() -> None:
@@ -63,16 +56,14 @@ async def test_the_operator_sees_every_tenant_and_filters(demo) -> None:
 
 
 async def test_a_jobs_page_shows_its_failing_webhook_deliveries(demo) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    job = await demo.submit("camb", TEXT, webhook_url=f"http://127.0.0.1:{port}/hook")
-    detail: dict = {}
-    for _ in range(100):
-        _, detail, _ = await demo.call("GET", f"/v1/operator/jobs/{job['id']}", key=DEMO_OPERATOR_KEY)
-        if detail["deliveries"] and detail["deliveries"][0]["attempts"]:
-            break
-        await asyncio.sleep(0.05)
+    with refused_port() as port:
+        job = await demo.submit("camb", TEXT, webhook_url=f"http://127.0.0.1:{port}/hook")
+
+        async def tried() -> dict | None:
+            _, detail, _ = await demo.call("GET", f"/v1/operator/jobs/{job['id']}", key=DEMO_OPERATOR_KEY)
+            return detail if detail["deliveries"] and detail["deliveries"][0]["attempts"] else None
+
+        detail = await wait_until(tried, what="a failed delivery attempt")
     first = detail["deliveries"][0]
     assert first["version"] == 1 and first["delivered_at"] is None and first["last_error"]
     assert first["url"].endswith("/hook") and first["next_attempt_at"]
