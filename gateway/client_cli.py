@@ -1,17 +1,39 @@
-"""The client commands `submit`, `status`, `wait` and `result`: a thin HTTP client of the gateway API."""
+"""The client commands (`submit`, `status`, `wait`, `result`, `artifact`, `list`, `cancel`, `attach`,
+`providers`) on the Python client: human output by default, `--json` for scripts, and exit codes that say
+how a job ended."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
+from pathlib import Path
 from typing import Any
 
-import aiohttp
+from pydantic import BaseModel
+from rich.console import Console
+from rich.text import Text
 
-EXIT_FAILED = 1
+from gateway.cli_render import WaitDisplay, job_summary, jobs_table, providers_table, result_view
+from gateway.client import AsyncClient, GatewayError, ProblemError, TransportError, WaitTimeout
+from gateway.client.aio import DEFAULT_URL, document_input, text_input
+from gateway.models import Job
+
+EXIT_OK = 0
+#: the gateway answered with an error, or could not be reached
+EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_ISSUES = 3
+EXIT_FAILED = 4
+EXIT_CANCELLED = 5
+EXIT_TIMEOUT = 6
+EXIT_BY_STATE = {"succeeded": EXIT_OK, "completed_with_issues": EXIT_ISSUES, "failed": EXIT_FAILED}
+EXIT_BY_STATE["cancelled"] = EXIT_CANCELLED
+
+
+class UsageError(Exception):
+    """The command line asks for something that cannot be done; exit 2."""
 
 
 def load_json_arg(text: str) -> Any:
@@ -22,101 +44,212 @@ def load_json_arg(text: str) -> Any:
     return json.loads(text)
 
 
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help=f"the gateway (default: $GATEWAY_URL, else {DEFAULT_URL})")
+    parser.add_argument("--key", help="the gateway key (default: $GATEWAY_KEY)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def exit_code(job: Job) -> int:
+    return EXIT_BY_STATE.get(job.state.value, EXIT_OK)
+
+
 def _print_json(data: Any) -> None:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json", by_alias=True)
+    elif isinstance(data, list):
+        data = [d.model_dump(mode="json", by_alias=True) if isinstance(d, BaseModel) else d for d in data]
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _problem_text(status: int, body: Any) -> str:
-    if isinstance(body, dict) and "code" in body:
-        return f"HTTP {status} {body['code']}: {body.get('detail') or body.get('title', '')}"
-    return f"HTTP {status}"
-
-
-async def _request(session: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> tuple[int, Any]:
-    async with session.request(method, url, **kw) as resp:
-        try:
-            body = await resp.json(content_type=None)
-        except (ValueError, aiohttp.ContentTypeError):
-            body = None
-        return resp.status, body
-
-
-def _progress_line(job: dict[str, Any]) -> str:
-    progress = job.get("progress")
-    bar = ""
-    if isinstance(progress, int):
-        filled = progress // 5
-        bar = f" [{'#' * filled}{'.' * (20 - filled)}] {progress:3d}%"
-    stage = f" stage={job['stage']}" if job.get("stage") else ""
-    stale = " (stale)" if job.get("stale") else ""
-    return f"{job['id']} {job['state']}{bar}{stage} vendor={job.get('vendor_status')} v{job['version']}{stale}"
-
-
-async def run_client(args: argparse.Namespace, base: str, key: str) -> int:
-    headers = {"Authorization": f"Bearer {key}"}
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-        try:
-            if args.command == "submit":
-                return await _submit(session, base, args)
-            if args.command == "status":
-                status, body = await _request(session, "GET", f"{base}/v1/jobs/{args.job_id}")
-                return _show(status, body)
-            if args.command == "result":
-                status, body = await _request(session, "GET", f"{base}/v1/jobs/{args.job_id}/result")
-                return _show(status, body)
-            return await _wait(session, base, args)
-        except aiohttp.ClientError as exc:
-            print(f"gateway: cannot reach {base}: {type(exc).__name__}", file=sys.stderr)
-            return EXIT_FAILED
-
-
-def _show(status: int, body: Any) -> int:
-    if 200 <= status < 300:
-        _print_json(body)
-        return 0
-    print(f"gateway: {_problem_text(status, body)}", file=sys.stderr)
-    return EXIT_FAILED
-
-
-async def _submit(session: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> int:
-    try:
-        data = load_json_arg(args.input)
-    except (OSError, ValueError) as exc:
-        print(f"gateway: --input is not JSON: {exc}", file=sys.stderr)
+async def run_client(args: argparse.Namespace) -> int:
+    url = args.url or os.environ.get("GATEWAY_URL") or DEFAULT_URL
+    key = args.key or os.environ.get("GATEWAY_KEY")
+    if not key:
+        print("gateway: give the gateway key with --key or GATEWAY_KEY (the demo's is demo-key)", file=sys.stderr)
         return EXIT_USAGE
-    body: dict[str, Any] = {"input": data}
-    body["provider" if args.provider else "route"] = args.provider or args.route
-    if args.webhook_url:
-        body["webhook_url"] = args.webhook_url
-    extra = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
-    status, answer = await _request(session, "POST", f"{base}/v1/jobs", json=body, headers=extra)
-    return _show(status, answer)
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=max(console.width, 200))  # plain lines, never folded
+    try:
+        async with AsyncClient(url, key) as client:
+            return await COMMANDS[args.command](client, args, console)
+    except UsageError as exc:
+        print(f"gateway {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except WaitTimeout as exc:
+        print(f"gateway: gave up waiting: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    except ProblemError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {'.'.join(str(p) for p in error.get('loc', []))}: {error.get('msg')}", file=sys.stderr)
+        return EXIT_ERROR
+    except TransportError as exc:
+        print(f"gateway: cannot reach {url}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except GatewayError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
-async def _wait(session: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> int:
-    """Long-poll until terminal, redrawing one progress line on a terminal (a line per change otherwise)."""
-    deadline = time.monotonic() + args.timeout
-    live = sys.stdout.isatty()
-    status, job = await _request(session, "GET", f"{base}/v1/jobs/{args.job_id}")
-    if status != 200:
-        return _show(status, job)
-    while True:
-        line = _progress_line(job)
-        print(("\r\033[K" + line) if live else line, end="" if live else "\n", flush=True)
-        if job["terminal"]:
-            break
-        left = deadline - time.monotonic()
-        if left <= 0:
-            print("\ngateway: gave up waiting" if live else "gateway: gave up waiting", file=sys.stderr)
-            return EXIT_FAILED
-        wait = min(30.0, left)
-        status, nxt = await _request(
-            session, "GET", f"{base}/v1/jobs/{args.job_id}", params={"wait": f"{wait:.1f}", "version": job["version"]}
-        )
-        if status != 200:
-            return _show(status, nxt)
-        job = nxt
-    if live:
-        print()
-    return 0 if job["state"] in ("succeeded", "completed_with_issues") else EXIT_FAILED
+def _submit_input(args: argparse.Namespace) -> tuple[dict[str, Any], str | None, str | None]:
+    """(input, provider, route) from `submit [PROVIDER] [TEXT... | FILE] --from --to` or `--input`."""
+    items = list(args.items)
+    provider, route = args.provider, args.route
+    if provider is None and route is None:
+        if not items:
+            raise UsageError(
+                "name a provider first (gateway submit PROVIDER --from .. --to .. TEXT...) or give --route"
+            )
+        provider = items.pop(0)
+    if args.input is not None:
+        if items:
+            raise UsageError("give the texts or file, or --input, not both")
+        try:
+            data = load_json_arg(args.input)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--input is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError("--input must be a JSON object")
+        return data, provider, route
+    if not items:
+        raise UsageError("give the texts to translate, a file, or --input JSON")
+    if not args.source or not args.target:
+        raise UsageError("give the languages with --from and --to (e.g. --from en-us --to de-de)")
+    if len(items) == 1 and not args.text and Path(items[0]).is_file():
+        return document_input(args.source, args.target, items[0]), provider, route
+    return text_input(args.source, args.target, items), provider, route
+
+
+def _metadata(pairs: list[str]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--metadata takes KEY=VALUE, not {pair!r}")
+        found[name] = value
+    return found
+
+
+async def cmd_submit(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    data, provider, route = _submit_input(args)
+    job = await client.submit(
+        data,
+        provider=provider,
+        route=route,
+        webhook_url=args.webhook_url,
+        metadata=_metadata(args.metadata),
+        idempotency_key=args.idempotency_key,
+    )
+    if args.wait:
+        if not args.json:
+            console.print(f"submitted {job.id} to {job.provider}")
+        return await _follow(client, job.id, args, console)
+    if args.json:
+        _print_json(job)
+    else:
+        console.print(f"submitted [bold]{job.id}[/] to {job.provider} ({job.state.value}, v{job.version})")
+        console.print(f"  follow it: gateway wait {job.id}", style="dim")
+    return EXIT_OK
+
+
+async def _follow(client: AsyncClient, job_id: str, args: argparse.Namespace, console: Console) -> int:
+    if args.json:
+        job = await client.wait(job_id, timeout=args.timeout)
+        _print_json(job)
+        return exit_code(job)
+    with WaitDisplay(console, live=console.is_terminal) as display:
+        try:
+            job = await client.wait(job_id, timeout=args.timeout, on_update=display.update)
+        except WaitTimeout as exc:
+            display.update(exc.job)
+            raise
+    display.finish(job)
+    return exit_code(job)
+
+
+async def cmd_wait(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    return await _follow(client, args.job_id, args, console)
+
+
+async def cmd_status(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    job = await client.get(args.job_id)
+    _print_json(job) if args.json else job_summary(console, job)
+    return EXIT_OK
+
+
+async def cmd_result(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    result = await client.result(args.job_id)
+    _print_json(result) if args.json else result_view(console, result)
+    return EXIT_OK
+
+
+async def cmd_artifact(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    path = await client.artifact(args.job_id, args.output or Path.cwd())
+    size = path.stat().st_size
+    if args.json:
+        _print_json({"job_id": args.job_id, "path": str(path), "size": size})
+    else:
+        console.print(Text(f"saved {path} ({size:,} bytes)"))
+    return EXIT_OK
+
+
+async def cmd_list(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    filters = {"state": args.state, "provider": args.provider}
+    if args.all:
+        jobs = [job async for job in client.iter_jobs(**filters, page_size=args.limit)]
+        cursor = None
+    else:
+        page = await client.list_jobs(**filters, limit=args.limit)
+        jobs, cursor = page.data, page.next_cursor
+    if args.json:
+        _print_json({"data": [j.model_dump(mode="json", by_alias=True) for j in jobs], "next_cursor": cursor})
+        return EXIT_OK
+    if not jobs:
+        console.print("no jobs", style="dim")
+    else:
+        jobs_table(console, jobs)
+    if cursor:
+        console.print("more jobs: gateway list --all", style="dim")
+    return EXIT_OK
+
+
+async def cmd_cancel(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    job = await client.cancel(args.job_id)
+    _print_json(job) if args.json else job_summary(console, job)
+    return EXIT_OK
+
+
+async def cmd_attach(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    try:
+        ref = load_json_arg(args.vendor_ref)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"the vendor_ref is not JSON: {exc}") from None
+    if not isinstance(ref, dict):
+        raise UsageError('the vendor_ref must be a JSON object, e.g. \'{"task_id": "..."}\'')
+    job = await client.attach(args.provider, ref, webhook_url=args.webhook_url, metadata=_metadata(args.metadata))
+    _print_json(job) if args.json else job_summary(console, job)
+    return EXIT_OK
+
+
+async def cmd_providers(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    providers = await client.providers()
+    if args.json:
+        _print_json({"providers": [p.model_dump(mode="json") for p in providers]})
+    else:
+        providers_table(console, providers)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "submit": cmd_submit,
+    "status": cmd_status,
+    "wait": cmd_wait,
+    "result": cmd_result,
+    "artifact": cmd_artifact,
+    "list": cmd_list,
+    "cancel": cmd_cancel,
+    "attach": cmd_attach,
+    "providers": cmd_providers,
+}

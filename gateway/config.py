@@ -173,15 +173,30 @@ def parse_config(data: dict[str, Any], *, source: str = "<config>") -> tuple[Gat
     return config, settings
 
 
-def load_config(path: str | Path) -> tuple[GatewayConfig, dict[str, ProviderConfig]]:
-    """Read and validate a TOML config file; every problem is a ConfigError naming the file."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file's tables, unvalidated; ConfigError when it cannot be read or is not TOML."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, source=str(path))
+
+
+def merged(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overlay` laid over it: tables merged key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path) -> tuple[GatewayConfig, dict[str, ProviderConfig]]:
+    """Read and validate a TOML config file; every problem is a ConfigError naming the file."""
+    return parse_config(read_toml(path), source=str(path))

@@ -14,11 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.config import ConfigError, GatewayConfig, load_config, parse_config
+from gateway.config import ConfigError, GatewayConfig, load_config, merged, parse_config, read_toml
+from gateway.config_check import findings
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
 from gateway.server.app import create_app, start
 from gateway.sim.server import build_simulator_app
+
+log = logging.getLogger("gateway.config")
 
 DEMO_VENDOR_KEY_ENV = "GATEWAY_DEMO_VENDOR_KEY"
 #: the demo polls a little faster than the production defaults, so simulated jobs move visibly
@@ -71,7 +74,10 @@ async def _run(args: argparse.Namespace) -> int:
             runners.append(sim_runner)
             port = sim_runner.addresses[0][1]
             sim_url = f"http://127.0.0.1:{port}"
-        config, settings = parse_config(demo_config(sim_url), source="--demo")
+        data = demo_config(sim_url)
+        if args.config:  # laid over the demo's own configuration, e.g. to change a route
+            data = merged(data, read_toml(args.config))
+        config, settings = parse_config(data, source=f"--demo --config {args.config}" if args.config else "--demo")
         state_dir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
     else:
         if not args.config:
@@ -91,6 +97,8 @@ async def _run(args: argparse.Namespace) -> int:
     runners.append(runner)
     bound = runner.addresses[0][1]
     _announce(config, settings, host, bound, sim_url, state_dir, args.demo)
+    for finding in findings(config, settings):
+        log.warning("%s", finding)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
