@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
 
 DIGEST_PREFIX = "sha256:"
+#: an RFC 6750 bearer token (b64token): what `Authorization: Bearer <key>` may carry
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class ConfigError(Exception):
@@ -31,6 +34,17 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     #: the most jobs one list call returns
     max_page: int = Field(default=200, ge=1, le=1000)
+    #: how deeply objects and arrays may nest in a request body (the body itself is level 1)
+    max_json_depth: int = Field(default=32, ge=4, le=200)
+    #: a job's `metadata`: its size as compact UTF-8 JSON, its nesting depth, and its keys at all levels
+    max_metadata_bytes: int = Field(default=16 * 1024, ge=64, le=1024 * 1024)
+    max_metadata_depth: int = Field(default=8, ge=1, le=32)
+    max_metadata_keys: int = Field(default=100, ge=1, le=10_000)
+    #: how long a submit waits for an earlier in-flight request with the same Idempotency-Key
+    idempotency_wait_s: float = Field(default=60.0, ge=0, le=600)
+    #: how long a reservation of an Idempotency-Key lives unless its request renews it (a crashed
+    #: gateway's reservation is taken over after this)
+    idempotency_lease_s: float = Field(default=30.0, ge=1, le=3600)
 
 
 class StoreConfig(_Strict):
@@ -66,8 +80,8 @@ class KeysConfig(_Strict):
                 digest = key[len(DIGEST_PREFIX) :]
                 if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
                     raise ValueError("a sha256: key must be followed by 64 hex digits")
-            elif len(key) < 8:
-                raise ValueError("plain keys must be at least 8 characters")
+            elif len(key) < 8 or not BEARER_TOKEN.fullmatch(key):
+                raise ValueError("plain keys must be at least 8 characters of a bearer token (RFC 6750)")
         return keys
 
     def key_digests(self) -> list[bytes]:
@@ -90,6 +104,13 @@ class TenantConfig(KeysConfig):
     webhook_secret_env: str | None = None
     #: the secret itself (for demos and tests; prefer webhook_secret_env)
     webhook_secret: str | None = None
+    #: may adopt vendor jobs with POST /v1/jobs/attach. Off unless granted: every tenant shares the
+    #: gateway's vendor accounts, so attach reaches jobs this tenant did not start
+    may_attach: bool = False
+
+    def permissions(self) -> frozenset[str]:
+        """What this tenant may do beyond its own jobs."""
+        return frozenset({"attach"} if self.may_attach else ())
 
     def secret(self) -> str | None:
         if self.webhook_secret_env:

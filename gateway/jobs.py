@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InputError, UnsupportedOperation, VendorError, VendorNotFound
-from gateway.inputs import check_kind, parse_input
+from gateway.idempotency import KeyReservations
+from gateway.inputs import SubmitInput, check_kind, parse_input
 from gateway.metrics import Metrics
 from gateway.models import Job
 from gateway.provider import Provider
 from gateway.refs import secret_values
 from gateway.render import job_body, render_job
 from gateway.states import CanonicalStatus, State
-from gateway.store.base import IdempotencyMismatch, Store
+from gateway.store.base import Idempotency, Store
 from gateway.store.records import JobRecord
 from gateway.vendor_http import VendorConnection
 from gateway.watch.engine import Watcher
@@ -34,6 +35,11 @@ def new_job_id() -> str:
 def body_hash(body: Any) -> str:
     """A stable digest of a request body, for Idempotency-Key comparison."""
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _unknown_vendor_job() -> InputError:
+    """What attach answers for a job the vendor does not know, and for one that is another tenant's."""
+    return InputError("the vendor does not know this job", loc=["body", "vendor_ref"])
 
 
 class SubmitFailed(Exception):
@@ -55,6 +61,8 @@ class Gateway:
     routes: dict[str, list[str]]
     watcher: Watcher
     metrics: Metrics
+    #: Idempotency-Key reservations, on the same store
+    reservations: KeyReservations
 
     def render(self, job: JobRecord) -> Job:
         return render_job(job, self.watcher.poll_after(job), self.watcher.clock.now())
@@ -79,22 +87,42 @@ class Gateway:
         metadata: dict[str, Any],
         idempotency: tuple[str, str] | None,
     ) -> tuple[JobRecord, bool]:
-        """Create the vendor job (moving along a route on vendor failures) and store it; (job, created)."""
-        if idempotency is not None:
-            found = await self.store.find_idempotent(tenant, idempotency[0])
-            if found is not None:
-                if found[0] != idempotency[1]:
-                    raise IdempotencyMismatch(tenant, idempotency[0], found[1].id)
-                return found[1], False
-        if route is not None:
-            if route not in self.routes:
-                raise InputError(f"no route named {route!r}", loc=["body", "route"])
-            candidates = self.routes[route]
-        else:
-            candidates = [provider or ""]
+        """Create the vendor job (moving along a route on vendor failures) and store it; (job, created).
+
+        With an Idempotency-Key (key, body hash) the key is reserved before any vendor is called: a request
+        repeating an earlier one gets that job again (created False), one arriving while the first is still
+        in flight waits for it (`IdempotencyInProgress` after the configured wait), neither reaches the vendor.
+        """
+        candidates = self._candidates(provider, route)
         for name in candidates:  # every check before any vendor is called
             check_kind(input, self.provider(name).capabilities.input_kinds, loc=INPUT_LOC)
         typed = parse_input(input, loc=INPUT_LOC)
+        if idempotency is None:
+            return await self._submit(tenant, candidates, route, typed, webhook_url, metadata, None)
+        key = (tenant, *idempotency)
+        async with self.reservations.reserve(key) as earlier:
+            if earlier is not None:
+                return earlier, False
+            return await self._submit(tenant, candidates, route, typed, webhook_url, metadata, key)
+
+    def _candidates(self, provider: str | None, route: str | None) -> list[str]:
+        """The providers a submit may use, in order; InputError for an unknown provider or route."""
+        if route is None:
+            return [self.provider(provider or "").name]
+        if route not in self.routes:
+            raise InputError(f"no route named {route!r}", loc=["body", "route"])
+        return self.routes[route]
+
+    async def _submit(
+        self,
+        tenant: str,
+        candidates: list[str],
+        route: str | None,
+        typed: SubmitInput,
+        webhook_url: str | None,
+        metadata: dict[str, Any],
+        idempotency: Idempotency | None,
+    ) -> tuple[JobRecord, bool]:
         attempts: list[dict[str, Any]] = []
         last_error: VendorError | None = None
         for name in candidates:
@@ -136,19 +164,29 @@ class Gateway:
         vendor_ref: dict[str, Any],
         webhook_url: str | None,
         metadata: dict[str, Any],
-    ) -> JobRecord:
-        """Adopt a job started at the vendor directly; the vendor must know it."""
+    ) -> tuple[JobRecord, bool]:
+        """Adopt a job started at the vendor directly; the vendor must know it; (job, created).
+
+        A vendor job the gateway already holds is this tenant's job again (created False) when the tenant
+        holds it, and answers exactly as a job the vendor does not know when another tenant does (checked
+        before the vendor is asked, and again with the vendor_ref the vendor's answer completes)."""
         chosen = self.provider(provider)
         ref = chosen.validate_ref(vendor_ref)  # private fields included: the caller knows them
+        held = await self._held(tenant, chosen, ref)
+        if held is not None:
+            return held, False
         _, private = self.watcher.refs.split(ref, chosen.private_ref_fields)
         conn = self.connections[provider].with_secrets(secret_values(private))
         try:
             body = await chosen.fetch_status(conn, ref)
         except VendorNotFound as exc:
-            raise InputError("the vendor does not know this job", loc=["body", "vendor_ref"]) from exc
+            raise _unknown_vendor_job() from exc
         except VendorError as exc:
             raise conn.scrubbed(exc) from None
         ref = chosen.refine_ref(ref, body)
+        held = await self._held(tenant, chosen, ref)
+        if held is not None:
+            return held, False
         job, _ = await self._create(
             tenant,
             provider,
@@ -160,7 +198,19 @@ class Gateway:
             idempotency=None,
         )
         await self.watcher.poll_now(job.id)  # record what the vendor says now, and keep its result if finished
-        return await self.store.get_job(job.id) or job
+        return await self.store.get_job(job.id) or job, True
+
+    async def _held(self, tenant: str, provider: Provider, ref: dict[str, Any]) -> JobRecord | None:
+        """The tenant's job that is this vendor job, or None; another tenant's is an unknown vendor job.
+        Compared on the ref's public fields (the ones stored in the clear)."""
+        public, _ = self.watcher.refs.split(ref, provider.private_ref_fields)
+        holders = await self.store.jobs_with_vendor_ref(provider.name, public)
+        for job in holders:
+            if job.tenant == tenant:
+                return job
+        if holders:
+            raise _unknown_vendor_job()
+        return None
 
     async def _create(
         self,
@@ -172,7 +222,7 @@ class Gateway:
         attempts: list[dict[str, Any]],
         webhook_url: str | None,
         metadata: dict[str, Any],
-        idempotency: tuple[str, str] | None,
+        idempotency: Idempotency | None,
         sources: list[str] | None = None,
     ) -> tuple[JobRecord, bool]:
         now = self.watcher.clock.now()
@@ -191,8 +241,7 @@ class Gateway:
             route=route,
             attempts=attempts,
         )
-        idem = (tenant, idempotency[0], idempotency[1]) if idempotency else None
-        job, created = await self.store.create_job(record, idempotency=idem, sources=sources)
+        job, created = await self.store.create_job(record, idempotency=idempotency, sources=sources)
         if created:
             self.watcher.watch(job)
             self.watcher.notifier.publish(job.id)  # the operator's live view learns of the new job

@@ -5,15 +5,23 @@ cannot disagree."""
 
 from __future__ import annotations
 
+import logging
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.models import Job, JobLinks
-from gateway.states import CanonicalStatus
+from gateway.states import CanonicalStatus, Issue
 from gateway.store.records import JobRecord, TransitionRecord
+
+log = logging.getLogger("gateway.render")
 
 #: the `type` of a webhook event
 TRANSITION_EVENT = "job.transition"
+#: the free-form fields of a stored job: what may hold a value that cannot be rendered
+FREE_FORM = ("metadata", "vendor_ref", "attempts")
+#: how deep a free-form value is shown when the whole of it cannot be
+SHOWN_DEPTH = 16
 
 
 def render_job(job: JobRecord, poll_after_s: float | None, now: datetime | None = None) -> Job:
@@ -57,8 +65,23 @@ def render_job(job: JobRecord, poll_after_s: float | None, now: datetime | None 
 
 
 def job_body(job: JobRecord, poll_after_s: float | None, now: datetime | None = None) -> dict[str, Any]:
-    """The Job as JSON-ready data."""
-    return render_job(job, poll_after_s, now).model_dump(mode="json", by_alias=True)
+    """The Job as JSON-ready data. Never fails: a stored value that cannot be rendered (nested too deeply,
+    text UTF-8 cannot encode, a number that is not finite) is shown cut to what can be, with an issue
+    naming the field, so one bad job never breaks a listing, a stream or a webhook."""
+    try:
+        return render_job(job, poll_after_s, now).model_dump(mode="json", by_alias=True)
+    except Exception:  # any failure here would hide the job: render what can be rendered
+        log.warning("job %s holds a value that cannot be rendered; showing what can be", job.id, exc_info=True)
+    update: dict[str, Any] = {name: plain(getattr(job, name)) for name in FREE_FORM}
+    notes = [
+        Issue(code="unrenderable", message="shown in part: the stored value cannot be rendered", target=name)
+        for name in FREE_FORM
+        if not _same(update[name], getattr(job, name))
+    ]
+    status = job.status.model_copy(update={"issues": [*job.status.issues, *notes]})
+    body = render_job(job.model_copy(update={**update, "status": status}), poll_after_s, now)
+    result: dict[str, Any] = plain(body.model_dump(mode="json", by_alias=True))
+    return result
 
 
 def job_at(job: JobRecord, transition: TransitionRecord) -> JobRecord:
@@ -93,3 +116,45 @@ def estimated_finish(at: datetime, status: CanonicalStatus) -> datetime | None:
 def webhook_body(job_then: JobRecord, event_id: str) -> dict[str, Any]:
     """The body of the webhook event for one version of a job (contract section 3)."""
     return {"id": event_id, "type": TRANSITION_EVENT, "job": job_body(job_then, None)}
+
+
+def plain(value: Any, depth: int = SHOWN_DEPTH) -> Any:
+    """A JSON value that can always be sent: containers below `depth` levels cut to null, text UTF-8 cannot
+    encode written with replacement characters, numbers that are not finite as null. Iterative."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 1)]
+    while stack:
+        item, parent, slot, level = stack.pop()
+        if isinstance(item, dict | list | tuple) and level > depth:
+            parent[slot] = None
+        elif isinstance(item, dict):
+            copy: dict[str, Any] = {}
+            parent[slot] = copy
+            for key, child in item.items():
+                name = _text(str(key))
+                copy[name] = None
+                stack.append((child, copy, name, level + 1))
+        elif isinstance(item, list | tuple):
+            items: list[Any] = [None] * len(item)
+            parent[slot] = items
+            stack.extend((child, items, i, level + 1) for i, child in enumerate(item))
+        elif isinstance(item, str):
+            parent[slot] = _text(item)
+        elif isinstance(item, float):
+            parent[slot] = item if math.isfinite(item) else None
+        elif item is None or isinstance(item, bool | int):
+            parent[slot] = item
+        else:
+            parent[slot] = _text(str(item))
+    return root[0]
+
+
+def _same(shown: Any, stored: Any) -> bool:
+    try:
+        return bool(shown == stored)
+    except RecursionError:
+        return False
+
+
+def _text(text: str) -> str:
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")

@@ -18,8 +18,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.server.body import read_body
-from gateway.server.keys import LIMITS
-from gateway.server.problems import validation_problem
+from gateway.server.keys import LIMITS, PERMISSIONS, TENANT
+from gateway.server.problems import Problem, validation_problem
 
 #: a number, or the name of a configured limit in the app's LIMITS
 Bound = float | str | None
@@ -34,6 +34,8 @@ RAW_BODY = "raw_body"
 
 _INT = re.compile(r"-?[0-9]{1,18}")
 _FLOAT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,12})?")
+#: a control character, or a lone surrogate (how undecodable bytes of a header or query arrive)
+_UNFIT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Param:
         low, high = self.bound(self.minimum, limits), self.bound(self.maximum, limits)
         kind = {int: "an integer", float: "a number"}.get(self.type, "a string")
         if self.type is str:
-            kind = f"a non-empty string of at most {self.max_length or 'any number of'} characters"
+            kind = f"a non-empty string of at most {self.max_length or 'any number of'} printable characters"
             if self.pattern:
                 kind += " of the documented form"
         if low is not None and high is not None:
@@ -82,7 +84,7 @@ class Param:
                 raise ValueError(self.rule(limits))
             value = float(raw)
         else:
-            if not raw or (self.max_length is not None and len(raw) > self.max_length):
+            if not raw or (self.max_length is not None and len(raw) > self.max_length) or _UNFIT.search(raw):
                 raise ValueError(self.rule(limits))
             if self.pattern is not None and not re.fullmatch(self.pattern, raw):
                 raise ValueError(self.rule(limits))
@@ -137,6 +139,8 @@ class Operation:
     #: problem answers beyond the ones every operation of its kind has: status -> the codes it carries
     problems: Mapping[int, str] = field(default_factory=dict)
     secured: bool = True
+    #: a permission the caller's tenant must be given in the configuration (else 403 `forbidden`)
+    permission: str | None = None
 
     @property
     def router_path(self) -> str:
@@ -152,6 +156,8 @@ class Operation:
         found: dict[int, str] = {}
         if self.secured:
             found[401] = "unauthorized"
+        if self.permission:
+            found[403] = "forbidden"
         if any(p.location == "path" for p in self.params):
             found[404] = "not_found"
         if self.params or self.body is not None:
@@ -189,6 +195,10 @@ class Operation:
 
     def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
+            if self.permission and self.permission not in request.app[PERMISSIONS].get(request[TENANT], ()):
+                raise Problem(
+                    403, "forbidden", f"this tenant may not {self.permission} (see the tenant's configuration)"
+                )
             params = self.parse(request, request.app[LIMITS])
             if self.body is not None:
                 params[BODY], params[RAW_BODY] = await read_body(request, self.body)
@@ -216,12 +226,15 @@ class Api:
         answers: tuple[Answer, ...] = (),
         problems: Mapping[int, str] | None = None,
         secured: bool = True,
+        permission: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare the decorated handler as the one implementation of `method path`."""
 
         def declare(handler: Handler) -> Handler:
             self.operations.append(
-                Operation(method.upper(), path, summary, handler, params, body, answers, problems or {}, secured)
+                Operation(
+                    method.upper(), path, summary, handler, params, body, answers, problems or {}, secured, permission
+                )
             )
             return handler
 

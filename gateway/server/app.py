@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import ConfigError, GatewayConfig
+from gateway.idempotency import KeyReservations
 from gateway.jobs import Gateway
 from gateway.metrics import Metrics, _labels
 from gateway.plugins import get_providers
@@ -27,10 +28,10 @@ from gateway.server.keys import (
     JOB_COUNTS,
     KEY_TABLE,
     LIMITS,
-    MAX_BODY,
     METRICS,
     OPENAPI,
     OPERATOR_KEYS,
+    PERMISSIONS,
     PROVIDER_SETTINGS,
     PROVIDERS,
     STORE,
@@ -39,6 +40,7 @@ from gateway.server.keys import (
 )
 from gateway.server.middleware import authenticate, observe
 from gateway.server.openapi import openapi_document
+from gateway.server.protocol import GatewayRunner
 from gateway.server.routes import APIS, operations
 from gateway.store import open_store
 from gateway.watch.engine import Watcher
@@ -50,8 +52,16 @@ log = logging.getLogger("gateway.server")
 
 
 def limits_of(config: GatewayConfig) -> dict[str, float]:
-    """The configured bounds the declared parameters refer to by name."""
-    return {"max_page": config.server.max_page}
+    """The configured bounds the declared parameters and request bodies refer to by name."""
+    server = config.server
+    return {
+        "max_page": server.max_page,
+        "max_body_bytes": server.max_body_bytes,
+        "max_json_depth": server.max_json_depth,
+        "max_metadata_bytes": server.max_metadata_bytes,
+        "max_metadata_depth": server.max_metadata_depth,
+        "max_metadata_keys": server.max_metadata_keys,
+    }
 
 
 def ref_sealer(config: GatewayConfig, settings: dict[str, ProviderConfig]) -> RefSealer:
@@ -91,7 +101,7 @@ def create_app(
     app[METRICS] = metrics
     app[KEY_TABLE] = config.key_table()
     app[OPERATOR_KEYS] = config.operator_key_table()
-    app[MAX_BODY] = config.server.max_body_bytes
+    app[PERMISSIONS] = {name: t.permissions() for name, t in config.tenants.items()}
     app[LIMITS] = limits_of(config)
     app[WEBHOOK_SETTINGS] = config.webhooks
     app[JOB_COUNTS] = {}
@@ -135,6 +145,12 @@ def create_app(
             routes={name: r.providers for name, r in config.routes.items()},
             watcher=watcher,
             metrics=metrics,
+            reservations=KeyReservations(
+                app[STORE],
+                clock,
+                wait_s=config.server.idempotency_wait_s,
+                lease_s=config.server.idempotency_lease_s,
+            ),
         )
         try:
             await watcher.start()
@@ -182,7 +198,7 @@ async def _end_streams(app: web.Application) -> None:
 
 async def start(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start serving `app`; when its startup fails half-way, the resources already made are released."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = GatewayRunner(app, access_log=None)
     try:
         await runner.setup()
     except BaseException:

@@ -21,8 +21,9 @@ CONFIG = web.AppKey("config", GatewayConfig)
 PROVIDER_SETTINGS = web.AppKey("provider_settings", dict[str, ProviderConfig])
 #: configured bounds of request parameters by name (e.g. "max_page"), read by the router and the OpenAPI document
 LIMITS = web.AppKey("limits", dict[str, float])
-MAX_BODY = web.AppKey("max_body", int)
 KEY_TABLE = web.AppKey("key_table", list[tuple[bytes, str]])
+#: what each tenant is allowed beyond its own jobs (e.g. "attach"), from the configuration
+PERMISSIONS = web.AppKey("permissions", dict[str, frozenset[str]])
 #: the operator keys' digests (the dashboard and /v1/operator); empty: both closed
 OPERATOR_KEYS = web.AppKey("operator_keys", list[tuple[bytes, str]])
 WEBHOOK_SETTINGS = web.AppKey("webhook_settings", WebhookConfig)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -11,8 +13,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from gateway.config import tenant_for
+from gateway.config import BEARER_TOKEN, tenant_for
 from gateway.errors import InputError, UnsupportedOperation, VendorError
+from gateway.idempotency import IdempotencyInProgress
 from gateway.jobs import SubmitFailed
 from gateway.server.keys import KEY_TABLE, METRICS, OPERATOR_KEYS, REQUEST_ID, TENANT
 from gateway.server.problems import Problem, validation_problem
@@ -22,6 +25,12 @@ from gateway.store.base import IdempotencyMismatch
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("gateway.access")
 errlog = logging.getLogger("gateway.server")
+
+#: a caller's X-Request-Id is used only when it is 1-64 ASCII letters, digits, '-', '_' or '.'; any other value
+#: is replaced by a fresh id (the response always says which id the gateway used)
+REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: `Authorization: Bearer <token>` (RFC 6750: the scheme in any case, one or more spaces, a b64token)
+BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+)")
 
 
 def vendor_problem(exc: VendorError, attempts: list[dict[str, Any]] | None = None) -> Problem:
@@ -54,6 +63,9 @@ def _problem_for(exc: BaseException) -> Problem | None:
         return validation_problem(pydantic_errors(exc))
     if isinstance(exc, IdempotencyMismatch):
         return Problem(409, "idempotency_mismatch", "this Idempotency-Key was used with another request body")
+    if isinstance(exc, IdempotencyInProgress):
+        wait = str(max(1, math.ceil(exc.retry_after)))
+        return Problem(409, "idempotency_in_progress", str(exc), headers={"Retry-After": wait})
     if isinstance(exc, UnsupportedOperation):
         return Problem(409, "unsupported", str(exc))
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
@@ -76,7 +88,7 @@ def _problem_for(exc: BaseException) -> Problem | None:
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, problem+json for every error, the requests metric and one access log line per request."""
     request_id = request.headers.get("X-Request-Id", "")
-    if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
+    if not REQUEST_ID_FORM.fullmatch(request_id):
         request_id = secrets.token_hex(8)
     request[REQUEST_ID] = request_id
     started = time.monotonic()
@@ -108,8 +120,9 @@ OPERATOR_PREFIX = "/v1/operator"
 
 
 def _bearer(request: web.Request) -> str | None:
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+    """The key of `Authorization: Bearer <key>`, parsed strictly (RFC 6750); None for anything else."""
+    bearer = BEARER.fullmatch(request.headers.get("Authorization", ""))
+    return bearer.group(1) if bearer and BEARER_TOKEN.fullmatch(bearer.group(1)) else None
 
 
 @web.middleware

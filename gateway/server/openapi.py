@@ -49,7 +49,13 @@ def _operation(op: Operation, limits: Limits) -> dict[str, Any]:
             for p in op.params
         ]
     if op.body is not None:
-        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
+        doc["requestBody"] = {
+            "required": True,
+            "description": f"UTF-8 JSON of at most {int(limits['max_body_bytes'])} bytes (else 413), objects and "
+            f"arrays nested at most {int(limits['max_json_depth'])} levels deep, every string encodable as UTF-8 "
+            "(no lone surrogate) and every number finite (else 422)",
+            "content": {"application/json": {"schema": _ref(op.body)}},
+        }
     responses: dict[str, Any] = {str(a.status): _answer(a) for a in op.answers}
     for status, codes in op.all_problems().items():
         responses[str(status)] = {
@@ -60,7 +66,21 @@ def _operation(op: Operation, limits: Limits) -> dict[str, Any]:
     return doc
 
 
-def _schemas(operations: Iterable[Operation]) -> dict[str, Any]:
+def _bounded(schema: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """A request body's schema with the configured bounds of its `metadata` in numbers."""
+    metadata = schema.get("properties", {}).get("metadata")
+    if metadata is not None:
+        metadata["maxProperties"] = int(limits["max_metadata_keys"])
+        metadata["description"] = (
+            "your own data, kept with the job and shown on every read of it: at most "
+            f"{int(limits['max_metadata_keys'])} keys at all levels, nested at most "
+            f"{int(limits['max_metadata_depth'])} levels deep, at most {int(limits['max_metadata_bytes'])} bytes "
+            "as compact UTF-8 JSON"
+        )
+    return schema
+
+
+def _schemas(operations: Iterable[Operation], limits: Limits) -> dict[str, Any]:
     answers = {a.model for op in operations for a in op.answers if a.model is not None}
     bodies = {op.body for op in operations if op.body is not None}
     models = sorted(answers | {ProblemDetail}, key=lambda m: m.__name__)
@@ -68,7 +88,7 @@ def _schemas(operations: Iterable[Operation]) -> dict[str, Any]:
     schemas: dict[str, Any] = defs.get("$defs", {})
     # request bodies are validated, so their input schemas are the ones that count
     for model in sorted(bodies, key=lambda m: m.__name__):
-        schemas[model.__name__] = model.model_json_schema(ref_template=REF, mode="validation")
+        schemas[model.__name__] = _bounded(model.model_json_schema(ref_template=REF, mode="validation"), limits)
     return schemas
 
 
@@ -85,7 +105,7 @@ def openapi_document(operations: list[Operation], limits: Limits) -> dict[str, A
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(operations),
+            "schemas": _schemas(operations, limits),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -53,7 +53,7 @@ async def list_providers(request: web.Request, params: Params) -> web.Response:
         Answer(200, "the job an earlier request with this Idempotency-Key created", Job, headers=("Location",)),
         Answer(201, "created", Job, headers=("Location",)),
     ),
-    problems={409: "idempotency_mismatch", **UPSTREAM},
+    problems={409: "idempotency_mismatch or idempotency_in_progress (with Retry-After)", **UPSTREAM},
 )
 async def submit(request: web.Request, params: Params) -> web.Response:
     gw = request.app[GATEWAY]
@@ -78,21 +78,26 @@ async def submit(request: web.Request, params: Params) -> web.Response:
     "/v1/jobs/attach",
     summary="Adopt a job started at the vendor directly",
     body=AttachRequest,
-    answers=(Answer(201, "attached", Job, headers=("Location",)),),
+    answers=(
+        Answer(200, "the tenant already holds this vendor job: that job", Job, headers=("Location",)),
+        Answer(201, "attached", Job, headers=("Location",)),
+    ),
     problems=UPSTREAM,
+    permission="attach",
 )
 async def attach(request: web.Request, params: Params) -> web.Response:
     gw = request.app[GATEWAY]
     body: AttachRequest = params[BODY]
     await _check_webhook(request, body.webhook_url)
-    job = await gw.attach(
+    job, created = await gw.attach(
         request[TENANT],
         provider=body.provider,
         vendor_ref=body.vendor_ref,
         webhook_url=body.webhook_url,
         metadata=body.metadata,
     )
-    return json_response(job_body(request, job), status=201, headers={"Location": f"/v1/jobs/{job.id}"})
+    location = f"/v1/jobs/{job.id}"
+    return json_response(job_body(request, job), status=201 if created else 200, headers={"Location": location})
 
 
 @api.operation(

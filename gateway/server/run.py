@@ -27,9 +27,10 @@ DEMO_VENDOR_KEY_ENV = "GATEWAY_DEMO_VENDOR_KEY"
 #: the demo polls a little faster than the production defaults, so simulated jobs move visibly
 DEMO_POLL = {"initial_s": 0.5, "factor": 2.0, "max_s": 5.0}
 DEMO_OPERATOR_KEY = "demo-operator-key"
-DEMO_TENANTS = {
-    "demo": {"keys": ["demo-key"], "webhook_secret": "demo-webhook-secret"},
-    "demo-b": {"keys": ["demo-key-b"], "webhook_secret": "demo-webhook-secret-b"},
+#: the demo tenants may attach vendor jobs (the demo's simulators hold nothing but demo jobs)
+DEMO_TENANTS: dict[str, dict[str, Any]] = {
+    "demo": {"keys": ["demo-key"], "webhook_secret": "demo-webhook-secret", "may_attach": True},
+    "demo-b": {"keys": ["demo-key-b"], "webhook_secret": "demo-webhook-secret-b", "may_attach": True},
 }
 
 

@@ -2,24 +2,98 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from gateway.config import ServerConfig
 from gateway.models import Job, Result
+
+_DEFAULTS = ServerConfig()
+#: the configured limits a request model reads from its validation context, and their defaults
+METADATA_LIMITS = {
+    "max_metadata_bytes": float(_DEFAULTS.max_metadata_bytes),
+    "max_metadata_depth": float(_DEFAULTS.max_metadata_depth),
+    "max_metadata_keys": float(_DEFAULTS.max_metadata_keys),
+}
+
+
+def metadata_shape(value: Any) -> tuple[int, int]:
+    """(nesting depth, keys at all levels) of a JSON value; an object or array is one level. Iterative."""
+    deepest, keys = 0, 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            keys += len(item)
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest, keys
+
+
+def _bounded_metadata(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    """Metadata is kept with the job and shown on every read of it: bound its depth, keys and size."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    limits = {name: int(context.get(name, default)) for name, default in METADATA_LIMITS.items()}
+    depth, keys = metadata_shape(value)
+    if depth > limits["max_metadata_depth"]:
+        raise ValueError(f"may nest at most {limits['max_metadata_depth']} levels deep")
+    if keys > limits["max_metadata_keys"]:
+        raise ValueError(f"may hold at most {limits['max_metadata_keys']} keys in all")
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+    except (ValueError, RecursionError):
+        raise ValueError("must be JSON with finite numbers and UTF-8 text") from None
+    if size > limits["max_metadata_bytes"]:
+        raise ValueError(f"may be at most {limits['max_metadata_bytes']} bytes as compact JSON")
+    return value
+
+
+Metadata = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded_metadata),
+    Field(
+        description="your own data, kept with the job and shown on every read of it; bounded in depth, keys "
+        "at all levels and size (the server's configured limits)"
+    ),
+]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _exactly_one_target(schema: dict[str, Any]) -> None:
+    """The document states what the server enforces: `provider` and `route` are strings (not null), and
+    exactly one of them is given."""
+    for name in ("provider", "route"):
+        prop = schema["properties"][name]
+        prop.update(next(s for s in prop.pop("anyOf") if s.get("type") == "string"))
+        prop.pop("default", None)
+    schema["oneOf"] = [{"required": ["provider"]}, {"required": ["route"]}]
+
+
 class SubmitRequest(_Strict):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_exactly_one_target)
+
     provider: str | None = Field(default=None, min_length=1, max_length=100)
     route: str | None = Field(default=None, min_length=1, max_length=100)
     input: dict[str, Any]
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
+
+    @field_validator("provider", "route", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must be a string (leave the field out rather than sending null)")
+        return value
 
     @model_validator(mode="after")
     def _one_target(self) -> SubmitRequest:
@@ -32,7 +106,7 @@ class AttachRequest(_Strict):
     provider: str = Field(min_length=1, max_length=100)
     vendor_ref: dict[str, Any]
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class ProblemDetail(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -20,13 +21,26 @@ class StoreError(Exception):
 
 
 class IdempotencyMismatch(StoreError):
-    """The tenant's idempotency key was used before with another request body."""
+    """The tenant's idempotency key was used before with another request body (`job_id` is None while that
+    request is still in flight)."""
 
-    def __init__(self, tenant: str, key: str, job_id: str) -> None:
+    def __init__(self, tenant: str, key: str, job_id: str | None) -> None:
         super().__init__(f"idempotency key {key!r} was used with another request body (job {job_id})")
         self.tenant = tenant
         self.key = key
         self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """What `Store.reserve_idempotency` found: exactly one of the three is set."""
+
+    #: the job an earlier request with this key and body created: answer it again, call no vendor
+    job: JobRecord | None = None
+    #: the caller now holds the key's reservation: it may call the vendor
+    reserved: bool = False
+    #: another request holds a live reservation until then (unless it renews it): wait for it
+    held_until: datetime | None = None
 
 
 class JobNotFound(StoreError, LookupError):
@@ -96,7 +110,8 @@ class Store(abc.ABC):
 
         Returns (job, created). An existing key with the same body hash gives (that job, False); with another
         hash, `IdempotencyMismatch`; an id already stored, `JobExists`. A job with a `webhook_url` also gets
-        version 1 queued in the outbox, in the same transaction.
+        version 1 queued in the outbox, in the same transaction. Storing the key's job ends any reservation of
+        the key (`reserve_idempotency`), in the same transaction.
         """
 
     @abc.abstractmethod
@@ -106,6 +121,40 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def find_idempotent(self, tenant: str, key: str) -> tuple[str, JobRecord] | None:
         """(body hash, job) stored for the tenant's idempotency key, or None."""
+
+    @abc.abstractmethod
+    async def reserve_idempotency(
+        self, idempotency: Idempotency, *, owner: str, now: datetime, lease_s: float
+    ) -> IdempotencyClaim:
+        """Reserve the tenant's idempotency key for the request `owner` BEFORE the vendor is called, atomically
+        for every process sharing the store, so that concurrent duplicates never reach the vendor.
+
+        - The key already has a job: the same body hash gives `IdempotencyClaim(job=...)`; another hash raises
+          `IdempotencyMismatch`.
+        - Another owner holds a reservation that has not expired at `now`: the same body hash gives
+          `IdempotencyClaim(held_until=<its expiry>)` (the caller waits and asks again); another hash raises
+          `IdempotencyMismatch` (job_id None).
+        - Otherwise (no reservation, one that expired because its holder died, or the caller's own) the caller
+          holds the reservation until `now + lease_s`: `IdempotencyClaim(reserved=True)`.
+
+        The holder renews it (`renew_idempotency`) while the vendor works, and ends it either by storing the
+        job (`create_job` with the same idempotency) or by giving it up (`release_idempotency`).
+        """
+
+    @abc.abstractmethod
+    async def renew_idempotency(self, tenant: str, key: str, *, owner: str, now: datetime, lease_s: float) -> bool:
+        """Extend `owner`'s reservation of the key to `now + lease_s`; False when it is not (or no longer)
+        `owner`'s: it ended, or it expired and another request took it over."""
+
+    @abc.abstractmethod
+    async def release_idempotency(self, tenant: str, key: str, *, owner: str) -> None:
+        """End `owner`'s reservation of the key without a job (the vendor call failed): the next request with
+        the key may try again. Another owner's reservation is left alone."""
+
+    @abc.abstractmethod
+    async def jobs_with_vendor_ref(self, provider: str, vendor_ref: dict[str, Any]) -> list[JobRecord]:
+        """The jobs of every tenant that are this vendor job: `provider` is the job's, and its vendor_ref agrees
+        with `vendor_ref` on every top-level key both have, sharing at least one. Oldest first."""
 
     @abc.abstractmethod
     async def list_jobs(

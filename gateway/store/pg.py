@@ -24,7 +24,8 @@ from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LeaseLost
 from gateway.store.codec import dumps, to_us
 from gateway.store.pg_artifacts import load_artifact, save_artifact
-from gateway.store.pg_db import PgDatabase, Session
+from gateway.store.pg_db import PgDatabase
+from gateway.store.pg_idempotency import PgIdempotency
 from gateway.store.pg_leases import PgLeases
 from gateway.store.pg_reads import PgReads
 from gateway.store.pg_rows import (
@@ -62,7 +63,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class PostgresStore(PgReads, PgLeases):
+class PostgresStore(PgReads, PgIdempotency, PgLeases):
     """The shared store (see the module docstring)."""
 
     def __init__(
@@ -144,6 +145,9 @@ class PostgresStore(PgReads, PgLeases):
                 )
                 if inserted is None:
                     raise _LostRace
+                await tx.execute(  # the key's job ends any reservation of the key
+                    "DELETE FROM idempotency_reservations WHERE tenant = $1 AND key = $2", *idempotency[:2]
+                )
             if sources is not None:
                 await tx.execute("INSERT INTO job_sources (job_id, texts) VALUES ($1, $2)", job.id, dumps(sources))
             await tx.execute(FIRST_TRANSITION, *first_transition_args(job, to_us(job.created_at)))
@@ -159,20 +163,6 @@ class PostgresStore(PgReads, PgLeases):
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND tenant = $2", job_id, tenant
             )
         return None if row is None else job_from(row)
-
-    @staticmethod
-    async def _idempotent(s: Session, tenant: str, key: str) -> tuple[str, JobRecord] | None:
-        row = await s.fetchrow(
-            f"SELECT i.body_hash, {', '.join('j.' + c.strip() for c in JOB_COLUMNS.split(','))} "
-            "FROM idempotency AS i JOIN jobs AS j ON j.id = i.job_id WHERE i.tenant = $1 AND i.key = $2",
-            tenant,
-            key,
-        )
-        return None if row is None else (row["body_hash"], job_from(row))
-
-    async def find_idempotent(self, tenant: str, key: str) -> tuple[str, JobRecord] | None:
-        async with self.db.session() as s:
-            return await self._idempotent(s, tenant, key)
 
     # status writes (fenced: only the lease holder's apply)
 

@@ -5,11 +5,13 @@ the source texts kept per job."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from gateway.states import State
+from gateway.store.codec import dumps
 from gateway.store.pg_db import PgDatabase
 from gateway.store.records import JobRecord, OutboxEvent
-from gateway.store.sqlite_rows import OUTBOX_COLUMNS, event_from, job_page, list_query
+from gateway.store.sqlite_rows import JOB_COLUMNS, OUTBOX_COLUMNS, event_from, job_from, job_page, list_query
 
 
 class PgReads:
@@ -67,3 +69,17 @@ class PgReads:
     async def get_sources(self, job_id: str) -> list[str] | None:
         raw = await self.db.fetchval("SELECT texts FROM job_sources WHERE job_id = $1", job_id)
         return None if raw is None else json.loads(raw)
+
+    async def jobs_with_vendor_ref(self, provider: str, vendor_ref: dict[str, Any]) -> list[JobRecord]:
+        # $1 the provider, $2 the given ref as JSON, $3... its keys; a JSON null counts as absent (as in SQLite)
+        keys = list(vendor_ref)
+        if not keys:
+            return []
+        found = [f"(vendor_ref::jsonb -> ${n})" for n in range(3, 3 + len(keys))]
+        absent = [f"({f} IS NULL OR {f} = 'null'::jsonb)" for f in found]
+        agree = " AND ".join(
+            f"({a} OR {f} = ($2::jsonb -> ${n}))" for n, (f, a) in enumerate(zip(found, absent, strict=True), 3)
+        )
+        shared = " OR ".join(f"NOT {a}" for a in absent)
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE provider = $1 AND {agree} AND ({shared}) ORDER BY created_us, id"
+        return [job_from(row) for row in await self.db.fetch(sql, provider, dumps(vendor_ref), *keys)]

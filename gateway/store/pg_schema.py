@@ -128,6 +128,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
             seen_us BIGINT NOT NULL
         )""",
     ),
+    (  # 2: an Idempotency-Key is reserved before the vendor is called; the reservation ends with the key's job
+        # (or is given up when the vendor call fails), and one whose request died expires and may be taken over
+        """CREATE TABLE idempotency_reservations (
+            tenant TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body_hash TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_us BIGINT NOT NULL,
+            PRIMARY KEY (tenant, key)
+        )""",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -29,6 +29,7 @@ from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobN
 from gateway.store.codec import dumps, event_id, now_us, to_us
 from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
 from gateway.store.sqlite_db import SqliteDatabase
+from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
 from gateway.store.sqlite_reads import SqliteReads
 from gateway.store.sqlite_rows import (
     INSERT_JOB,
@@ -51,7 +52,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class SqliteStore(SqliteReads, Store):
+class SqliteStore(SqliteReads, SqliteIdempotency, Store):
     """The embedded store (see the module docstring for durability and concurrency)."""
 
     def __init__(
@@ -143,14 +144,8 @@ class SqliteStore(SqliteReads, Store):
             conn.execute(INSERT_JOB, job_values(job))
         except sqlite3.IntegrityError:
             raise JobExists(job.id) from None
-        if idempotency is not None:
-            inserted = conn.execute(
-                "INSERT INTO idempotency (tenant, key, body_hash, job_id, created_us) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (tenant, key) DO NOTHING",
-                (*idempotency, job.id, to_us(job.created_at)),
-            ).rowcount
-            if inserted != 1:
-                raise _LostRace
+        if idempotency is not None and not store_key(conn, idempotency, job.id, to_us(job.created_at)):
+            raise _LostRace
         if sources is not None:
             conn.execute("INSERT INTO job_sources (job_id, texts) VALUES (?, ?)", (job.id, dumps(sources)))
         self._add_transition(conn, job, job.created_at)
@@ -158,18 +153,6 @@ class SqliteStore(SqliteReads, Store):
 
     async def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
         return await self.db.read(self._load, job_id, tenant)
-
-    @classmethod
-    def _idempotent(cls, conn: sqlite3.Connection, tenant: str, key: str) -> tuple[str, JobRecord] | None:
-        row = conn.execute(
-            "SELECT body_hash, job_id FROM idempotency WHERE tenant = ? AND key = ?", (tenant, key)
-        ).fetchone()
-        if row is None:
-            return None
-        return row["body_hash"], cls._load_or_raise(conn, row["job_id"])
-
-    async def find_idempotent(self, tenant: str, key: str) -> tuple[str, JobRecord] | None:
-        return await self.db.read(self._idempotent, tenant, key)
 
     async def record_status(
         self,

@@ -4,11 +4,13 @@ provider and state, a job's webhook events), and the source texts kept per job f
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from gateway.states import State
+from gateway.store.codec import dumps
 from gateway.store.records import JobRecord, OutboxEvent
 from gateway.store.sqlite_db import SqliteDatabase
-from gateway.store.sqlite_rows import OUTBOX_COLUMNS, event_from, job_page, list_query
+from gateway.store.sqlite_rows import JOB_COLUMNS, OUTBOX_COLUMNS, event_from, job_from, job_page, list_query
 
 
 class SqliteReads:
@@ -75,3 +77,15 @@ class SqliteReads:
             lambda conn: conn.execute("SELECT texts FROM job_sources WHERE job_id = ?", (job_id,)).fetchone()
         )
         return None if row is None else json.loads(row[0])
+
+    async def jobs_with_vendor_ref(self, provider: str, vendor_ref: dict[str, Any]) -> list[JobRecord]:
+        # ?1 the provider, ?2 the given ref as JSON, ?3... the JSON path of each of its keys
+        paths = [f'$."{key}"' for key in vendor_ref if '"' not in key]
+        if not paths:
+            return []
+        found = [f"json_extract(vendor_ref, ?{n})" for n in range(3, 3 + len(paths))]
+        agree = " AND ".join(f"({f} IS NULL OR {f} = json_extract(?2, ?{n}))" for n, f in enumerate(found, 3))
+        shared = " OR ".join(f"{f} IS NOT NULL" for f in found)
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE provider = ?1 AND {agree} AND ({shared}) ORDER BY created_us, id"
+        rows = await self.db.read(lambda conn: conn.execute(sql, (provider, dumps(vendor_ref), *paths)).fetchall())
+        return [job_from(row) for row in rows]

@@ -134,6 +134,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE jobs ADD COLUMN stale_reason TEXT",
         "ALTER TABLE jobs ADD COLUMN private_ref TEXT",
     ),
+    (  # 6: an Idempotency-Key is reserved before the vendor is called; the reservation ends with the key's job
+        # (or is given up when the vendor call fails), and one whose request died expires and may be taken over
+        """CREATE TABLE idempotency_reservations (
+            tenant TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body_hash TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_us INTEGER NOT NULL,
+            PRIMARY KEY (tenant, key)
+        ) WITHOUT ROWID""",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

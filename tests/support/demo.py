@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import parse_config
+from gateway.plugins import get_providers
 from gateway.server.app import create_app
 from gateway.server.run import demo_config
 
@@ -49,6 +50,34 @@ class Demo:
         async with self.session.request(method, url, json=body) as resp:
             assert resp.status == 200, await resp.text()
             return await resp.json()
+
+    async def vendor_requests(self) -> dict[str, int]:
+        """Every request each simulated vendor has received, by "<provider> <method> <route>"."""
+        seen: dict[str, int] = {}
+        for name, provider in sorted(get_providers().items()):
+            if provider.sim_prefix:
+                stats = await self.sim(provider.sim_prefix, "/__sim__/stats")
+                seen.update({f"{name} {route}": n for route, n in stats["requests"].items()})
+        return seen
+
+    async def listing(self, key: str = KEY_A) -> list[dict[str, Any]]:
+        """Every job of the tenant, page by page; each page must answer 200."""
+        jobs: list[dict[str, Any]] = []
+        path = "/v1/jobs?limit=50"
+        while True:
+            status, page, _ = await self.call("GET", path, key=key)
+            assert status == 200, page
+            jobs.extend(page["data"])
+            if page["next_cursor"] is None:
+                return jobs
+            path = f"/v1/jobs?limit=50&cursor={page['next_cursor']}"
+
+    async def finish(self, job: dict[str, Any], *, key: str = KEY_A) -> dict[str, Any]:
+        """Make the vendor finish the job (the simulator's control API) and wait until the gateway sees it end."""
+        case = load_case(job["provider"])
+        prefix = get_providers()[job["provider"]].sim_prefix
+        await self.sim(prefix, f"/__sim__/jobs/{case.sim_job_id(job['vendor_ref'])}/state", case.finished_patch)
+        return await self.wait_for(job["id"], lambda j: j["terminal"], key=key)
 
     async def wait_for(self, job_id: str, predicate, *, within: float = 10.0, key: str = KEY_A) -> dict[str, Any]:
         """Long-poll the job until predicate(job) holds."""
