@@ -75,6 +75,19 @@ async def _drive(clock: FakeClock, request: asyncio.Task, step: float = 0.5):
     return await request
 
 
+async def _finish_all(demo, clock: FakeClock) -> None:
+    """Finish every job of the tenant at the vendor and move the fake clock until the gateway has seen it."""
+    for job in await demo.listing():
+        case = load_case("camb")
+        await demo.sim(CAMB, f"/__sim__/jobs/{case.sim_job_id(job['vendor_ref'])}/state", case.finished_patch)
+    for _ in range(200):
+        if all(job["terminal"] for job in await demo.listing()):
+            return
+        await clock.advance(1.0)
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"jobs left non-terminal: {await demo.listing()}")
+
+
 async def test_a_reservation_left_by_a_dead_gateway_answers_in_progress_then_is_taken_over(
     aiohttp_client, sim_server, tmp_path
 ):
@@ -103,6 +116,7 @@ async def test_a_reservation_left_by_a_dead_gateway_answers_in_progress_then_is_
         assert (status, again["id"]) == (200, job["id"])
         assert (await demo.vendor_requests()).get(SUBMITS) == before + 1
         assert not await store.renew_idempotency("demo", "k-3", owner="dead", now=clock.now(), lease_s=30)
+        await _finish_all(demo, clock)
     finally:
         await demo.session.close()
 
@@ -123,5 +137,6 @@ async def test_a_live_request_keeps_its_reservation_past_the_lease(aiohttp_clien
         (s1, j1, _), (s2, j2, _) = await _drive(clock, first), await _drive(clock, second)
         assert (s1, s2) == (201, 200) and j1["id"] == j2["id"]
         assert (await demo.vendor_requests()).get(SUBMITS) == 1
+        await _finish_all(demo, clock)
     finally:
         await demo.session.close()
