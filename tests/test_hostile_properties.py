@@ -7,20 +7,19 @@ Bounded for CI: a fixed number of examples, derandomized (the same bodies on eve
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parents[1]
+from support.processes import start_gateway
+from support.waiting import wait_until
+
 KEY = "demo-key"
 #: inputs each demo provider accepts; the generated bodies start from these and break them
 VALID = {
@@ -116,25 +115,9 @@ def gateway(tmp_path_factory):
     """`gateway serve --demo` with simulators that finish jobs by themselves in a fraction of a second."""
     log = tmp_path_factory.mktemp("hostile") / "serve.log"
     env = {**os.environ, "TMPDIR": str(log.parent)}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--demo", "--port", "0", "--step", "0.05"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env=env,
-        )
-    deadline = time.monotonic() + 30
-    port = None
-    while port is None:
-        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-        for line in log.read_text().splitlines():
-            if line.startswith("gateway listening on http://"):
-                port = int(line.split()[3].rsplit(":", 1)[1])
-        time.sleep(0.05)
-    yield port, log
-    proc.terminate()
-    proc.wait(10)
+    server = asyncio.run(start_gateway(["--demo", "--step", "0.05"], log, env=env))
+    yield int(server.url.rsplit(":", 1)[1]), log
+    server.stop()
 
 
 def call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, str, Any]:
@@ -194,13 +177,14 @@ def test_hostile_bodies_never_get_a_500_and_every_job_they_create_ends(gateway):
         cursor = page["next_cursor"]
     assert set(created) <= listed
     waiting = set(created)
-    deadline = time.monotonic() + 60
-    while waiting and time.monotonic() < deadline:
+
+    def all_ended() -> bool:
         for job_id in sorted(waiting):
             got, _, job = call(port, "GET", f"/v1/jobs/{job_id}")
             assert got == 200, job
             if job["terminal"]:
                 waiting.discard(job_id)
-        time.sleep(0.2)
-    assert not waiting, f"jobs left non-terminal: {sorted(waiting)}"
+        return not waiting
+
+    asyncio.run(wait_until(all_ended, within=60.0, what=f"every created job to end (left: {waiting})"))
     assert "Traceback" not in log.read_text(), log.read_text()[-5000:]

@@ -9,22 +9,17 @@ import json
 
 import aiohttp
 import pytest
-from demo_kit import FAST_POLL, KEY_A
 
 from gateway.config import parse_config
-from gateway.plugins import get_providers
 from gateway.server.app import create_app, start
 from gateway.server.run import demo_config
+from support.demo import FAST_POLL, KEY_A
+from support.demo import vendor_requests as demo_vendor_requests
 
 
 async def vendor_requests(sim_server) -> dict[str, int]:
-    seen: dict[str, int] = {}
     async with aiohttp.ClientSession() as session:
-        for name, provider in sorted(get_providers().items()):
-            if provider.sim_prefix:
-                async with session.get(sim_server.make_url(provider.sim_prefix + "/__sim__/stats")) as resp:
-                    seen.update({f"{name} {k}": n for k, n in (await resp.json())["requests"].items()})
-    return seen
+        return await demo_vendor_requests(session, str(sim_server.make_url("")).rstrip("/"))
 
 
 @pytest.fixture

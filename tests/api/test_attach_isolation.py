@@ -4,10 +4,11 @@ exactly as a vendor job nobody knows, for every provider; attach is a permission
 from __future__ import annotations
 
 import pytest
-from demo_kit import KEY_A, KEY_B, load_case, make_demo
 
 from gateway.plugins import get_providers
 from gateway.server.run import DEMO_TENANTS
+from support.cases import load_case
+from support.demo import KEY_A, KEY_B
 
 PROVIDERS = sorted(name for name, p in get_providers().items() if p.sim_prefix)
 
@@ -60,34 +61,28 @@ async def test_attaching_a_job_the_tenant_holds_gives_that_job_again(demo):
     await demo.finish(job)
 
 
-async def test_attach_is_a_permission_of_the_tenant(aiohttp_client, sim_server, tmp_path):
+async def test_attach_is_a_permission_of_the_tenant(new_demo):
     tenants = {name: dict(spec) for name, spec in DEMO_TENANTS.items()}
     tenants["demo-b"]["may_attach"] = False
-    d = await make_demo(aiohttp_client, sim_server, tmp_path, tenants=tenants)
-    try:
-        vendor_ref = load_case("camb").unknown_ref
-        before = await d.vendor_requests()
-        for body in ({"provider": "camb", "vendor_ref": vendor_ref}, {"not": "even valid"}):
-            status, problem, _ = await d.call("POST", "/v1/jobs/attach", key=KEY_B, json=body)
-            assert status == 403 and problem["code"] == "forbidden", problem
-        assert await d.vendor_requests() == before
-        assert await d.listing(key=KEY_B) == []
-        status, problem, _ = await attach(d, "camb", vendor_ref, KEY_A)  # the other tenant may
-        assert status == 422 and problem["code"] == "validation_error"
-        job = await d.submit("camb", load_case("camb").valid_input, key=KEY_B)  # submitting needs no permission
-        await d.finish(job, key=KEY_B)
-        _, doc, _ = await d.call("GET", "/openapi.json", key=None)
-        assert "403" in doc["paths"]["/v1/jobs/attach"]["post"]["responses"]
-        assert "403" not in doc["paths"]["/v1/jobs"]["post"]["responses"]
-    finally:
-        await d.session.close()
+    d = await new_demo(tenants=tenants)
+    vendor_ref = load_case("camb").unknown_ref
+    before = await d.vendor_requests()
+    for body in ({"provider": "camb", "vendor_ref": vendor_ref}, {"not": "even valid"}):
+        status, problem, _ = await d.call("POST", "/v1/jobs/attach", key=KEY_B, json=body)
+        assert status == 403 and problem["code"] == "forbidden", problem
+    assert await d.vendor_requests() == before
+    assert await d.listing(key=KEY_B) == []
+    status, problem, _ = await attach(d, "camb", vendor_ref, KEY_A)  # the other tenant may
+    assert status == 422 and problem["code"] == "validation_error"
+    job = await d.submit("camb", load_case("camb").valid_input, key=KEY_B)  # submitting needs no permission
+    await d.finish(job, key=KEY_B)
+    _, doc, _ = await d.call("GET", "/openapi.json", key=None)
+    assert "403" in doc["paths"]["/v1/jobs/attach"]["post"]["responses"]
+    assert "403" not in doc["paths"]["/v1/jobs"]["post"]["responses"]
 
 
-async def test_tenants_may_not_attach_unless_the_configuration_says_so(aiohttp_client, sim_server, tmp_path):
+async def test_tenants_may_not_attach_unless_the_configuration_says_so(new_demo):
     tenants = {"plain": {"keys": ["plain-tenant-key"]}}
-    d = await make_demo(aiohttp_client, sim_server, tmp_path, tenants=tenants)
-    try:
-        status, problem, _ = await attach(d, "camb", load_case("camb").unknown_ref, "plain-tenant-key")
-        assert status == 403 and problem["code"] == "forbidden"
-    finally:
-        await d.session.close()
+    d = await new_demo(tenants=tenants)
+    status, problem, _ = await attach(d, "camb", load_case("camb").unknown_ref, "plain-tenant-key")
+    assert status == 403 and problem["code"] == "forbidden"

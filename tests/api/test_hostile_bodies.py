@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from demo_kit import load_case, make_demo
 
 from gateway.server.keys import STORE
 from gateway.states import CanonicalStatus, State
 from gateway.store.records import JobRecord
+from support.cases import load_case
 
 JSON = {"Content-Type": "application/json"}
 CAMB_INPUT = json.dumps(load_case("camb").valid_input)
@@ -86,25 +86,22 @@ async def test_metadata_at_its_bounds_is_kept_shown_and_the_job_ends(demo):
         assert done["state"] == "succeeded" and done["metadata"] == metadata
 
 
-async def test_the_metadata_bounds_are_configured_and_documented(aiohttp_client, sim_server, tmp_path):
+async def test_the_metadata_bounds_are_configured_and_documented(new_demo):
     server = {"max_metadata_depth": 2, "max_metadata_keys": 3, "max_metadata_bytes": 100, "max_json_depth": 6}
-    d = await make_demo(aiohttp_client, sim_server, tmp_path, server=server)
-    try:
-        for metadata in ('{"a":{"b":{"c":1}}}', '{"a":1,"b":2,"c":3,"d":4}', json.dumps({"a": "x" * 100})):
-            body = raw(provider='"camb"', input=CAMB_INPUT, metadata=metadata)
-            await refused(d, "/v1/jobs", body, ["body", "metadata"])
-        deep_input = raw(provider='"camb"', input=raw(x=nested(5)))
-        await refused(d, "/v1/jobs", deep_input, ["body", "input", "x", "a", "a", "a", "a"])
-        job = await d.submit("camb", load_case("camb").valid_input, metadata={"a": {"b": 1}, "c": 2})
-        assert job["metadata"] == {"a": {"b": 1}, "c": 2}
-        _, doc, _ = await d.call("GET", "/openapi.json", key=None)
-        metadata_schema = doc["components"]["schemas"]["SubmitRequest"]["properties"]["metadata"]
-        assert metadata_schema["maxProperties"] == 3
-        assert "nested at most 2 levels" in metadata_schema["description"]
-        assert "100 bytes" in metadata_schema["description"]
-        assert "nested at most 6 levels" in doc["paths"]["/v1/jobs"]["post"]["requestBody"]["description"]
-    finally:
-        await d.session.close()
+    d = await new_demo(server=server)
+    for metadata in ('{"a":{"b":{"c":1}}}', '{"a":1,"b":2,"c":3,"d":4}', json.dumps({"a": "x" * 100})):
+        body = raw(provider='"camb"', input=CAMB_INPUT, metadata=metadata)
+        await refused(d, "/v1/jobs", body, ["body", "metadata"])
+    deep_input = raw(provider='"camb"', input=raw(x=nested(5)))
+    await refused(d, "/v1/jobs", deep_input, ["body", "input", "x", "a", "a", "a", "a"])
+    job = await d.submit("camb", load_case("camb").valid_input, metadata={"a": {"b": 1}, "c": 2})
+    assert job["metadata"] == {"a": {"b": 1}, "c": 2}
+    _, doc, _ = await d.call("GET", "/openapi.json", key=None)
+    metadata_schema = doc["components"]["schemas"]["SubmitRequest"]["properties"]["metadata"]
+    assert metadata_schema["maxProperties"] == 3
+    assert "nested at most 2 levels" in metadata_schema["description"]
+    assert "100 bytes" in metadata_schema["description"]
+    assert "nested at most 6 levels" in doc["paths"]["/v1/jobs"]["post"]["requestBody"]["description"]
 
 
 async def test_a_stored_job_that_cannot_be_rendered_still_reads_lists_and_streams(demo):

@@ -4,8 +4,10 @@ value is a 422 naming it, never a 500), and the OpenAPI document states exactly 
 from __future__ import annotations
 
 import pytest
-from demo_kit import KEY_A, load_case
 from jsonschema import Draft202012Validator
+
+from support.cases import load_case
+from support.demo import KEY_A
 
 JOB = "job_" + "0" * 24
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from demo_kit import load_case, make_demo
-
 from gateway.plugins import get_providers
 from gateway.server.keys import STORE
 from gateway.testing.clock import FakeClock
+from support.cases import load_case
 
 CAMB = get_providers()["camb"].sim_prefix
 SUBMITS = "camb POST /translate"
@@ -88,55 +87,47 @@ async def _finish_all(demo, clock: FakeClock) -> None:
     raise AssertionError(f"jobs left non-terminal: {await demo.listing()}")
 
 
-async def test_a_reservation_left_by_a_dead_gateway_answers_in_progress_then_is_taken_over(
-    aiohttp_client, sim_server, tmp_path
-):
+async def test_a_reservation_left_by_a_dead_gateway_answers_in_progress_then_is_taken_over(new_demo):
     clock = FakeClock()
     server = {"idempotency_wait_s": 2.0, "idempotency_lease_s": 30.0}
-    demo = await make_demo(aiohttp_client, sim_server, tmp_path, clock=clock, server=server)
-    try:
-        body = submit_body()
-        status, _, _ = await demo.call("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": "probe"})
-        assert status == 201  # learn the body hash the gateway computes: reuse it for the dead gateway's claim
-        store = demo.app[STORE]
-        (body_hash, _) = await store.find_idempotent("demo", "probe")
-        # a gateway reserved "k-3" for this very body, then died before the vendor answered
-        claim = await store.reserve_idempotency(("demo", "k-3", body_hash), owner="dead", now=clock.now(), lease_s=30)
-        assert claim.reserved
-        before = (await demo.vendor_requests()).get(SUBMITS)
-        pending = asyncio.create_task(demo.call("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": "k-3"}))
-        status, problem, headers = await _drive(clock, pending)
-        assert status == 409 and problem["code"] == "idempotency_in_progress"
-        assert 1 <= int(headers["Retry-After"]) <= 28
-        assert (await demo.vendor_requests()).get(SUBMITS) == before  # waited; never reached the vendor
-        await clock.advance(30.0)  # the dead gateway's lease runs out
-        status, job, _ = await demo.call("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": "k-3"})
-        assert status == 201
-        status, again, _ = await demo.call("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": "k-3"})
-        assert (status, again["id"]) == (200, job["id"])
-        assert (await demo.vendor_requests()).get(SUBMITS) == before + 1
-        assert not await store.renew_idempotency("demo", "k-3", owner="dead", now=clock.now(), lease_s=30)
-        await _finish_all(demo, clock)
-    finally:
-        await demo.session.close()
+    demo = await new_demo(clock=clock, server=server)
+    body = submit_body()
+    status, _, _ = await demo.call("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": "probe"})
+    assert status == 201  # learn the body hash the gateway computes: reuse it for the dead gateway's claim
+    store = demo.app[STORE]
+    (body_hash, _) = await store.find_idempotent("demo", "probe")
+    # a gateway reserved "k-3" for this very body, then died before the vendor answered
+    claim = await store.reserve_idempotency(("demo", "k-3", body_hash), owner="dead", now=clock.now(), lease_s=30)
+    assert claim.reserved
+    before = (await demo.vendor_requests()).get(SUBMITS)
+    pending = asyncio.create_task(demo.call("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": "k-3"}))
+    status, problem, headers = await _drive(clock, pending)
+    assert status == 409 and problem["code"] == "idempotency_in_progress"
+    assert 1 <= int(headers["Retry-After"]) <= 28
+    assert (await demo.vendor_requests()).get(SUBMITS) == before  # waited; never reached the vendor
+    await clock.advance(30.0)  # the dead gateway's lease runs out
+    status, job, _ = await demo.call("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": "k-3"})
+    assert status == 201
+    status, again, _ = await demo.call("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": "k-3"})
+    assert (status, again["id"]) == (200, job["id"])
+    assert (await demo.vendor_requests()).get(SUBMITS) == before + 1
+    assert not await store.renew_idempotency("demo", "k-3", owner="dead", now=clock.now(), lease_s=30)
+    await _finish_all(demo, clock)
 
 
-async def test_a_live_request_keeps_its_reservation_past_the_lease(aiohttp_client, sim_server, tmp_path):
+async def test_a_live_request_keeps_its_reservation_past_the_lease(new_demo):
     """The holder renews while the vendor works: a duplicate arriving after one lease still waits for it."""
     clock = FakeClock()
     server = {"idempotency_wait_s": 600.0, "idempotency_lease_s": 3.0}
-    demo = await make_demo(aiohttp_client, sim_server, tmp_path, clock=clock, server=server)
-    try:
-        await demo.sim(CAMB, "/__sim__/faults", {"fault": "delay", "delay_s": 1.5, "count": 1})
-        headers = {"Idempotency-Key": "k-4"}
-        first = asyncio.create_task(demo.call("POST", "/v1/jobs", json=submit_body(), headers=headers))
-        for _ in range(10):  # 10 s of fake time while the vendor takes 1.5 s of real time
-            await clock.advance(1.0)
-            await asyncio.sleep(0.05)
-        second = asyncio.create_task(demo.call("POST", "/v1/jobs", json=submit_body(), headers=headers))
-        (s1, j1, _), (s2, j2, _) = await _drive(clock, first), await _drive(clock, second)
-        assert (s1, s2) == (201, 200) and j1["id"] == j2["id"]
-        assert (await demo.vendor_requests()).get(SUBMITS) == 1
-        await _finish_all(demo, clock)
-    finally:
-        await demo.session.close()
+    demo = await new_demo(clock=clock, server=server)
+    await demo.sim(CAMB, "/__sim__/faults", {"fault": "delay", "delay_s": 1.5, "count": 1})
+    headers = {"Idempotency-Key": "k-4"}
+    first = asyncio.create_task(demo.call("POST", "/v1/jobs", json=submit_body(), headers=headers))
+    for _ in range(10):  # 10 s of fake time while the vendor takes 1.5 s of real time
+        await clock.advance(1.0)
+        await asyncio.sleep(0.05)
+    second = asyncio.create_task(demo.call("POST", "/v1/jobs", json=submit_body(), headers=headers))
+    (s1, j1, _), (s2, j2, _) = await _drive(clock, first), await _drive(clock, second)
+    assert (s1, s2) == (201, 200) and j1["id"] == j2["id"]
+    assert (await demo.vendor_requests()).get(SUBMITS) == 1
+    await _finish_all(demo, clock)

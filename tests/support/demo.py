@@ -14,6 +14,7 @@ from gateway.config import parse_config
 from gateway.plugins import get_providers
 from gateway.server.app import create_app
 from gateway.server.run import demo_config
+from support.cases import load_case
 
 FAST_POLL = {"initial_s": 0.05, "factor": 2.0, "max_s": 0.2, "jitter": 0.0, "breaker_failures": 50}
 KEY_A, KEY_B = "demo-key", "demo-key-b"
@@ -53,12 +54,7 @@ class Demo:
 
     async def vendor_requests(self) -> dict[str, int]:
         """Every request each simulated vendor has received, by "<provider> <method> <route>"."""
-        seen: dict[str, int] = {}
-        for name, provider in sorted(get_providers().items()):
-            if provider.sim_prefix:
-                stats = await self.sim(provider.sim_prefix, "/__sim__/stats")
-                seen.update({f"{name} {route}": n for route, n in stats["requests"].items()})
-        return seen
+        return await vendor_requests(self.session, self.sim_url)
 
     async def listing(self, key: str = KEY_A) -> list[dict[str, Any]]:
         """Every job of the tenant, page by page; each page must answer 200."""
@@ -93,6 +89,17 @@ class Demo:
             )
             assert status == 200, job
         return job
+
+
+async def vendor_requests(session: aiohttp.ClientSession, sim_url: str) -> dict[str, int]:
+    """Every request each simulator at `sim_url` has received, by "<provider> <method> <route>"."""
+    seen: dict[str, int] = {}
+    for name, provider in sorted(get_providers().items()):
+        if provider.sim_prefix:
+            async with session.get(sim_url + provider.sim_prefix + "/__sim__/stats") as resp:
+                assert resp.status == 200, await resp.text()
+                seen.update({f"{name} {route}": n for route, n in (await resp.json())["requests"].items()})
+    return seen
 
 
 async def make_demo(
