@@ -19,6 +19,7 @@ from gateway.metrics import Metrics, _labels
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
 from gateway.refs import RefSealer
+from gateway.server.cluster import cluster_ctx
 from gateway.server.keys import (
     CONFIG,
     CONNECTIONS,
@@ -158,7 +159,7 @@ def create_app(
         finally:
             await watcher.stop()
 
-    app.cleanup_ctx.extend([store_ctx, _http_ctx, _dispatcher_ctx, watcher_ctx])
+    app.cleanup_ctx.extend([store_ctx, _http_ctx, _dispatcher_ctx, watcher_ctx, cluster_ctx(clock)])
     app.on_shutdown.append(_end_streams)
     return app
 

@@ -14,6 +14,7 @@ from gateway.provider import Provider, ProviderConfig
 from gateway.store.base import Store
 from gateway.vendor_http import VendorConnection
 from gateway.watch.engine import Watcher
+from gateway.watch.leases import LeaseKeeper
 from gateway.webhooks.dispatcher import WebhookDispatcher
 
 # -- configuration, set by the app factory ------------------------------------------------------------
@@ -39,6 +40,8 @@ CONNECTIONS = web.AppKey("connections", dict[str, VendorConnection])
 DISPATCHER = web.AppKey("dispatcher", WebhookDispatcher)
 WATCHER = web.AppKey("watcher", Watcher)
 GATEWAY = web.AppKey("gateway", Gateway)
+#: the lease keeper of a replica on a shared store (absent on SQLite)
+LEASES = web.AppKey("leases", LeaseKeeper)
 
 # -- per request ------------------------------------------------------------------------------------------
 TENANT = web.RequestKey("tenant", str)

@@ -20,7 +20,7 @@ from gateway.jobs import SubmitFailed
 from gateway.server.keys import KEY_TABLE, METRICS, OPERATOR_KEYS, REQUEST_ID, TENANT
 from gateway.server.problems import Problem, validation_problem
 from gateway.server.schemas import pydantic_errors
-from gateway.store.base import IdempotencyMismatch
+from gateway.store.base import IdempotencyMismatch, StoreUnavailable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("gateway.access")
@@ -61,6 +61,10 @@ def _problem_for(exc: BaseException) -> Problem | None:
         return validation_problem(exc.errors, str(exc))
     if isinstance(exc, ValidationError):
         return validation_problem(pydantic_errors(exc))
+    if isinstance(exc, StoreUnavailable):
+        return Problem(
+            503, "unavailable", "the gateway's database cannot be reached; retry shortly", headers={"Retry-After": "1"}
+        )
     if isinstance(exc, IdempotencyMismatch):
         return Problem(409, "idempotency_mismatch", "this Idempotency-Key was used with another request body")
     if isinstance(exc, IdempotencyInProgress):

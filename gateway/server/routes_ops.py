@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.server.api import Answer, Api, Params
 from gateway.server.common import json_response
-from gateway.server.keys import JOB_COUNTS, METRICS, OPENAPI, STORE
+from gateway.server.keys import JOB_COUNTS, LEASES, METRICS, OPENAPI, STORE
 from gateway.server.problems import Problem
 from gateway.server.schemas import Health
 
@@ -27,7 +27,7 @@ async def healthz(request: web.Request, params: Params) -> web.Response:
 @api.operation(
     "GET",
     "/readyz",
-    summary="Readiness (store reachable)",
+    summary="Readiness (store reachable; on a shared store, this replica's leases renewed)",
     answers=(Answer(200, "OK", Health),),
     problems={503: "unavailable"},
     secured=False,
@@ -37,7 +37,13 @@ async def readyz(request: web.Request, params: Params) -> web.Response:
         await asyncio.wait_for(request.app[STORE].ping(), READY_TIMEOUT_S)
     except Exception as exc:
         raise Problem(503, "unavailable", f"store not reachable: {type(exc).__name__}") from None
-    return json_response({"status": "ready"})
+    keeper = request.app.get(LEASES)
+    if keeper is None:
+        return json_response({"status": "ready", "store": "ok"})
+    leases = keeper.status()
+    if not leases["ok"]:
+        raise Problem(503, "unavailable", "this replica's job leases are not being renewed", leases=leases)
+    return json_response({"status": "ready", "store": "ok", "leases": leases})
 
 
 @api.operation(

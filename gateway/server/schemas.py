@@ -155,6 +155,11 @@ class ProviderList(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
+    #: /readyz: "ok" once the store answered
+    store: str | None = None
+    #: /readyz on a shared store: this replica's lease loop (replica, ok, replicas, held, open_jobs, lease_s,
+    #: renewed_s_ago, error)
+    leases: dict[str, Any] | None = None
 
 
 class OperatorJob(Job):

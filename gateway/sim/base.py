@@ -19,6 +19,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FAULTS = ("http_500", "http_503", "http_429", "delay", "reset", "malformed_json", "unknown_status")
 UNKNOWN_STATUS = "sim_unknown_status"
 _STATS_PATH = "/__sim__/stats"
+#: vendor requests kept in the request log (`GET /__sim__/requests`)
+REQUEST_LOG = 100_000
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Simulator:
         self.jobs: dict[str, SimJob] = {}
         self.faults: deque[Fault] = deque()
         self.stats: Counter[str] = Counter()
+        #: the latest vendor requests (wall time, method, path, Host header), for tests that ask who polled what
+        self.requests: deque[tuple[float, str, str, str]] = deque(maxlen=REQUEST_LOG)
 
     # -- for subclasses ------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -112,6 +116,7 @@ class Simulator:
                 web.delete("/__sim__/faults", self._control_clear_faults),
                 web.get(_STATS_PATH, self._control_stats),
                 web.delete("/__sim__/stats", self._control_reset_stats),
+                web.get("/__sim__/requests", self._control_requests),
             ]
         )
         app.add_routes(self.routes())
@@ -127,6 +132,7 @@ class Simulator:
         if prefix and template.startswith(prefix):
             template = template[len(prefix) :] or "/"
         self.stats[f"{request.method} {template}"] += 1
+        self.requests.append((time.time(), request.method, request.path, request.host))
         fault = self._take_fault()
         if fault is not None:
             early = await self._apply_fault(request, fault)
@@ -228,6 +234,10 @@ class Simulator:
 
     async def _control_stats(self, request: web.Request) -> web.Response:
         return web.json_response({"requests": dict(self.stats)})
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        """The request log: [[unix time, method, path, host], ...], oldest first."""
+        return web.json_response({"requests": [list(entry) for entry in self.requests]})
 
     async def _control_reset_stats(self, request: web.Request) -> web.Response:
         self.stats.clear()

@@ -31,6 +31,11 @@ class PgLeases(SharedStore):
     def held(self) -> dict[str, int]:
         return dict(self._held)
 
+    def forget_held(self) -> list[str]:
+        held = list(self._held)
+        self._held.clear()
+        return held
+
     async def heartbeat(self) -> ClusterView:
         row = await self.db.fetchrow(
             "WITH up AS (INSERT INTO replicas (id, started_us, seen_us) VALUES ($1, gw_now_us(), gw_now_us()) "
@@ -63,15 +68,30 @@ class PgLeases(SharedStore):
         return jobs
 
     async def renew_leases(self) -> set[str]:
+        before = dict(self._held)  # jobs stored or claimed while the statement runs are not lost
         rows = await self.db.fetch(
             "UPDATE jobs SET lease_until_us = gw_now_us() + $2 WHERE owner = $1 AND terminal = 0 RETURNING id, fence",
             self.replica,
             self._lease_us,
         )
         current = {row["id"]: row["fence"] for row in rows}
-        lost = {job_id for job_id, fence in self._held.items() if current.get(job_id) != fence}
+        lost = {
+            job_id
+            for job_id, fence in before.items()
+            if current.get(job_id) != fence and self._held.get(job_id) == fence
+        }
         for job_id in lost:
             self._held.pop(job_id, None)
+        # rows still naming this replica that it no longer holds (it let go during an outage): free them now
+        orphans = [job_id for job_id, fence in current.items() if self._held.get(job_id) != fence]
+        if orphans:
+            await self.db.execute(
+                "UPDATE jobs SET owner = NULL, lease_until_us = 0 "
+                "WHERE owner = $1 AND id = ANY($2::text[]) AND NOT (id = ANY($3::text[]))",
+                self.replica,
+                orphans,
+                list(self._held),
+            )
         return lost
 
     async def release_jobs(self, job_ids: list[str]) -> None:

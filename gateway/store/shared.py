@@ -44,6 +44,11 @@ class SharedStore(Store):
         """The jobs this replica holds, with their fencing tokens (a copy)."""
 
     @abc.abstractmethod
+    def forget_held(self) -> list[str]:
+        """Stop considering any job held (the leases may have run out while the database was unreachable); their
+        ids. Writes about them are refused until they are claimed again."""
+
+    @abc.abstractmethod
     async def heartbeat(self) -> ClusterView:
         """Record this replica as alive (forgetting replicas silent for longer than a lease) and look around."""
 

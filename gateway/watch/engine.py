@@ -22,8 +22,9 @@ from gateway.provider import Provider
 from gateway.refs import RefSealer, SealError, secret_values
 from gateway.render import estimated_finish
 from gateway.states import CanonicalStatus, Issue, JobError, StaleReason, State, is_transition
-from gateway.store.base import Store
+from gateway.store.base import LeaseLost, Store
 from gateway.store.records import JobRecord
+from gateway.store.shared import SharedStore
 from gateway.vendor_http import VendorConnection
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
@@ -91,12 +92,16 @@ class Watcher:
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        #: several replicas share the store: this one polls only the jobs it holds a lease on (gateway.watch.leases)
+        self.shared = isinstance(store, SharedStore)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Resume every unfinished job from the store, then run the scheduler."""
-        for job in await self.store.non_terminal_jobs():
-            self.watch(job, delay=0.0)
+        """Resume every unfinished job from the store (on a shared store, the lease keeper hands this replica its
+        share instead), then run the scheduler."""
+        if not self.shared:
+            for job in await self.store.non_terminal_jobs():
+                self.watch(job, delay=0.0)
         self._loop_task = asyncio.create_task(self._run(), name="gateway-watcher")
 
     async def stop(self) -> None:
@@ -119,6 +124,18 @@ class Watcher:
 
     def watching(self) -> int:
         return len(self._due)
+
+    def forget(self, job_id: str) -> None:
+        """Stop polling a job without finishing it: another replica owns it now (shared store)."""
+        self._unwatch(job_id)
+
+    def heard(self, job_id: str, version: int) -> None:
+        """Another replica announced version `version` of a job (shared store); nothing to do here, since this
+        engine reads each job from the store at every poll."""
+
+    def polling(self, job_id: str) -> bool:
+        """A poll of this job is in flight."""
+        return job_id in self._inflight
 
     def poll_after(self, job: JobRecord) -> float | None:
         """Seconds until the gateway will next ask the vendor about this job; None once it is terminal."""
@@ -166,7 +183,10 @@ class Watcher:
         return task
 
     async def poll_now(self, job_id: str) -> None:
-        """Poll this job now, or join the poll already in flight (never two at once)."""
+        """Poll this job now, or join the poll already in flight (never two at once). On a shared store this
+        replica takes the job's lease over first (e.g. a cancel sent through it), so its write is not refused."""
+        if isinstance(self.store, SharedStore) and job_id not in self._inflight:
+            await self.store.take_over(job_id)
         task = self._inflight.get(job_id) or self._start_poll(job_id)
         await asyncio.shield(task)
 
@@ -185,6 +205,9 @@ class Watcher:
             await self._poll_once(job_id, used)
         except asyncio.CancelledError:
             raise
+        except LeaseLost:  # another replica took the job over: it is that replica's to poll now
+            log.info("job %s: lease taken over by another replica; no longer polled here", job_id)
+            self._unwatch(job_id)
         except Exception:  # a bug must not stop watching this job; its trace holds no secret of it
             trace = traceback.format_exc()
             for conn in used:

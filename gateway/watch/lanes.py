@@ -107,6 +107,21 @@ class Lane:
         self.rate = RateLimiter(settings.rate_per_s, clock)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s, clock)
         self.health = LaneHealth()
+        #: replicas sharing this vendor's limits (the lease keeper keeps it current; 1 for a single process)
+        self.replicas = 1
+
+    def share(self, replicas: int) -> None:
+        """Several replicas poll this vendor: take a 1/replicas share of the configured rate and concurrency, so
+        the totals the vendor sees stay as configured (concurrency at least 1 per replica)."""
+        replicas = max(1, replicas)
+        if replicas == self.replicas:
+            return
+        self.replicas = replicas
+        self.rate.rate = self.settings.rate_per_s / replicas
+        self.rate.capacity = max(1.0, self.rate.rate)
+        self.rate.tokens = min(self.rate.tokens, self.rate.capacity)
+        # polls holding the old semaphore finish with it; new ones queue on the resized one
+        self.semaphore = asyncio.Semaphore(max(1, self.settings.concurrency // replicas))
 
     def first_interval(self) -> float:
         return self.settings.initial_s

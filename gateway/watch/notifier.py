@@ -1,6 +1,7 @@
 """Tells waiting readers (long polls, SSE streams) that a job has a new version.
 
-In-process today; a shared-store deployment replaces it with one fed by the store's pub/sub, same interface."""
+Fed by this process's watcher, and on a shared store also by every other replica's transitions (the store's
+LISTEN/NOTIFY, gateway.server.cluster): readers always re-read the store, so a duplicate wake-up costs one read."""
 
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ class Notifier:
             event.set()
         for subscription in self._subscriptions:
             subscription.add(job_id)
+
+    def publish_all(self) -> None:
+        """Wake every waiting reader (each re-reads its job): news may have been missed (a shared store's
+        notifications were interrupted)."""
+        events, self._events = self._events, {}
+        for event in events.values():
+            event.set()
 
     def subscribe(self) -> Subscription:
         """Hear of every job that changes (or is created) from now on; `unsubscribe` when done."""

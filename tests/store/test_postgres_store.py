@@ -169,3 +169,15 @@ async def test_an_unreachable_database_is_unavailable(tmp_path: Path) -> None:
     store = open_store(f"postgresql://postgres@127.0.0.1:{free_port()}/gw", state_dir=tmp_path)
     with pytest.raises(StoreUnavailable):
         await store.open()
+
+
+async def test_jobs_let_go_during_an_outage_are_claimable_at_once(replicas) -> None:
+    a = await replicas("a")
+    await a.create_job(job("job_1"))
+    assert a.forget_held() == ["job_1"]  # no renewal for a lease time: stop considering it held
+    with pytest.raises(LeaseLost):
+        await a.touch("job_1", checked_at=T0)
+    assert await a.renew_leases() == set()  # the row still named A: freed, not silently extended
+    claimed = await a.claim_jobs(5)
+    assert [j.id for j in claimed] == ["job_1"]
+    await a.touch("job_1", checked_at=T0)
