@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint cassettes bench simulate clean postgres
+.PHONY: run test lint cassettes bench simulate clean chromium docs postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(STAMP)
 cassettes: $(STAMP)
 	rm -rf cassettes/*/
 	GATEWAY_RECORD=1 $(BIN)/python -m pytest tests/providers -k cassette --record-mode=all -p no:xdist
+
+# Rewrite the README's generated sections (the providers' mapping tables) from the code.
+docs: $(STAMP)
+	$(BIN)/python -c "import pathlib, gateway.cli as c; print('README.md', 'updated' if c.write_readme_sections(pathlib.Path('README.md')) else 'up to date')"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

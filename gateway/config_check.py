@@ -81,6 +81,15 @@ def findings(config: GatewayConfig, settings: dict[str, ProviderConfig]) -> list
                     f"${env} is not set: this operator key cannot open the dashboard (/ui) or /v1/operator",
                 )
             )
+    if _unset(config.store.secret_key_env):
+        found.append(
+            Finding(
+                WARNING,
+                "store.secret_key_env",
+                config.store.secret_key_env,
+                f"${config.store.secret_key_env} is not set: per-job vendor secrets are stored unencrypted",
+            )
+        )
     if not config.operator.keys and not config.operator.key_envs:
         found.append(
             Finding(WARNING, "operator", None, "no operator key: the dashboard (/ui) and /v1/operator stay closed")
