@@ -45,8 +45,10 @@ cassettes: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -c "import pathlib, gateway.cli as c; print('README.md', 'updated' if c.write_readme_sections(pathlib.Path('README.md')) else 'up to date')"
 
+# Benchmarks (bench/run.py --help); the read benchmark needs Debian's wrk, installed here where missing (as root).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,9 +4,11 @@ Everything binds 127.0.0.1 only; every helper that waits has a deadline."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -15,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,21 +86,31 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def pinned(argv: Sequence[str], cpus: str | None) -> list[str]:
+    """`argv` run on the given CPUs (taskset), or as it is when `cpus` is None."""
+    return ["taskset", "-c", cpus, *argv] if cpus is not None else list(argv)
+
+
 @contextlib.asynccontextmanager
-async def simulators_subprocess(step_s: float, *, timeout_s: float = 20.0) -> AsyncIterator[tuple[str, int]]:
-    """`python -m gateway simulate` in a child process (dies with this one); yields (base URL, child pid)."""
-    port = free_port()
-    argv = ["-m", "gateway", "simulate", "--host", "127.0.0.1", "--port", str(port), "--step", str(step_s)]
-    errors = tempfile.TemporaryFile()  # a file, not a pipe: a chatty child can never block on it
+async def child_server(
+    argv: Sequence[str],
+    probe_url: str,
+    *,
+    name: str,
+    cpus: str | None = None,
+    stderr_path: Path | None = None,
+    timeout_s: float = 30.0,
+) -> AsyncIterator[int]:
+    """A server in a child process (dies with this one, optionally pinned to `cpus`), ready once `probe_url`
+    answers 200; yields its pid. Its stderr goes to `stderr_path` (else a temp file), never to a pipe."""
+    errors = open(stderr_path, "w+b") if stderr_path else tempfile.TemporaryFile()  # noqa: ASYNC230
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *argv,
+        *pinned(argv, cpus),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=errors,
         preexec_fn=_die_with_parent,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
         async with aiohttp.ClientSession() as session:
@@ -106,17 +118,17 @@ async def simulators_subprocess(step_s: float, *, timeout_s: float = 20.0) -> As
                 if proc.returncode is not None:
                     errors.seek(0)
                     err = errors.read().decode(errors="replace")
-                    raise RuntimeError(f"the simulator exited with {proc.returncode}: {err[-2000:]}")
+                    raise RuntimeError(f"{name} exited with {proc.returncode}: {err[-2000:]}")
                 try:
-                    async with session.get(url + CAMB_PREFIX + "/__sim__/stats") as resp:
+                    async with session.get(probe_url) as resp:
                         if resp.status == 200:
                             break
                 except aiohttp.ClientError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the simulator did not answer on {url} within {timeout_s:g}s")
+                    raise RuntimeError(f"{name} did not answer on {probe_url} within {timeout_s:g}s")
                 await asyncio.sleep(0.1)
-        yield url, proc.pid
+        yield proc.pid
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -126,6 +138,63 @@ async def simulators_subprocess(step_s: float, *, timeout_s: float = 20.0) -> As
                 proc.kill()
                 await asyncio.wait_for(proc.wait(), 10)
         errors.close()
+
+
+@contextlib.asynccontextmanager
+async def simulators_subprocess(step_s: float, *, cpus: str | None = None) -> AsyncIterator[tuple[str, int]]:
+    """`python -m gateway simulate` in a child process (dies with this one); yields (base URL, child pid)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "gateway", "simulate", "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    async with child_server(
+        [*argv, "--step", str(step_s)], url + CAMB_PREFIX + "/__sim__/stats", name="the simulator", cpus=cpus
+    ) as pid:
+        yield url, pid
+
+
+# -- wrk ------------------------------------------------------------------------------------------------
+
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
+
+
+def run_wrk(
+    url: str,
+    *,
+    duration_s: float,
+    connections: int,
+    cpus: str | None = None,
+    rate: float = 0.0,
+    paths_file: Path | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One wrk run (Debian's wrk, one thread) and its figures: requests/s, latency percentiles in seconds,
+    errors. With `rate`, requests are paced (exponential gaps) to about that many per second in total;
+    with `paths_file`, each request asks for a random path from it."""
+    env = {**os.environ, "WRK_RATE": f"{rate:g}", "WRK_CONNS": str(connections), "WRK_PATHS": str(paths_file or "")}
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "10s"]
+    for key, value in (headers or {}).items():
+        argv += ["-H", f"{key}: {value}"]
+    argv += ["-s", str(WRK_SCRIPT), url]
+    proc = subprocess.run(pinned(argv, cpus), capture_output=True, text=True, env=env, timeout=duration_s + 60)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stdout[-1000:]} {proc.stderr[-1000:]}")
+    raw = json.loads(line.split(" ", 1)[1])
+    seconds = raw["duration_us"] / 1e6
+    errors = sum(v for k, v in raw.items() if k.startswith("errors_"))
+    return {
+        "requests": raw["requests"],
+        "seconds": seconds,
+        "rps": raw["requests"] / seconds if seconds else 0.0,
+        "errors": errors,
+        "non_2xx": raw["errors_status"],
+        "latency": {k[:-3]: raw[k] / 1e6 for k in ("p50_us", "p90_us", "p99_us", "max_us", "mean_us")},
+    }
+
+
+def require_wrk() -> None:
+    if subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode != 0:
+        raise SystemExit("wrk is not installed: `make bench` installs it (apt-get install wrk)")
 
 
 async def sim_stats(session: aiohttp.ClientSession, sim_url: str, prefix: str = CAMB_PREFIX) -> dict[str, int]:
@@ -196,11 +265,76 @@ class LogTally(logging.Handler):
             row(f"log records at WARNING+ from {name}", count, f"first: {self.first[name]}")
 
 
+# -- one command line and one main for every benchmark ---------------------------------------------------
+
+
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark takes: --quick, --duration, --json (each script adds its own)."""
+    ap = argparse.ArgumentParser(
+        description=(doc or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="smaller numbers, shorter windows")
+    ap.add_argument("--duration", type=float, default=None, help="seconds of each measuring window")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    return ap
+
+
+def parse_bench_args(
+    ap: argparse.ArgumentParser, argv: list[str] | None, defaults: dict[str, tuple[Any, Any]]
+) -> argparse.Namespace:
+    """Parse, then fill every option left unset from `defaults` (name -> (full, quick))."""
+    args = ap.parse_args(argv)
+    for name, (full, quick) in defaults.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, quick if args.quick else full)
+    if args.duration is not None and not 0 < args.duration <= 120:
+        ap.error("--duration must be in (0, 120]")
+    return args
+
+
+def bench_main(
+    args: argparse.Namespace,
+    run: Callable[[], Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any]], None],
+    *,
+    budget_s: float,
+) -> dict[str, Any]:
+    """Run one benchmark under a time budget, print its report and the warnings it logged, write --json."""
+    tally = LogTally.install()
+
+    async def bounded() -> dict[str, Any]:
+        return await asyncio.wait_for(run(), timeout=budget_s)
+
+    result = asyncio.run(bounded())
+    report(result)
+    tally.report()
+    result["log_records"] = tally.counts
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """n, p50, p90, p99 and max of a list of samples (NaN when empty)."""
+    if not values:
+        return {"n": 0, "p50": float("nan"), "p90": float("nan"), "p99": float("nan"), "max": float("nan")}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"n": len(ordered), "p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": ordered[-1]}
+
+
 # -- output --------------------------------------------------------------------------------------------
 
 
 def heading(title: str) -> None:
     print(f"\n== {title} " + "=" * max(2, 74 - len(title)), flush=True)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.2f} ms"
 
 
 def row(label: str, value: Any, note: str = "") -> None:

@@ -14,9 +14,7 @@ Baseline, same run, same simulator: the same number of clients poll CAMB directl
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,10 +27,12 @@ from _common import (
     CAMB_PREFIX,
     CAMB_STATUS,
     VENDOR_KEY,
-    LogTally,
     auth,
+    bench_main,
+    bench_parser,
     gateway_app,
     heading,
+    parse_bench_args,
     reset_sim_stats,
     row,
     sim_stats,
@@ -277,10 +277,8 @@ def report(r: dict[str, Any]) -> None:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=None, help="seconds per phase (default 10, --quick 5)")
-    ap.add_argument("--quick", action="store_true", help="fewer clients, shorter phases")
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = bench_parser(__doc__)
     ap.add_argument("--long-pollers", type=int, default=None)
     ap.add_argument("--sse", type=int, default=None)
     ap.add_argument("--plain", type=int, default=None)
@@ -288,32 +286,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--short-schedule", action="store_true", help="gateway polls 0.5s x2 cap 2s instead of CAMB's 1s x2 cap 10s"
     )
-    ap.add_argument("--json", type=Path, help="also write the figures to this file")
-    args = ap.parse_args(argv)
-    quick = args.quick
-    args.duration = args.duration if args.duration is not None else (5.0 if quick else 10.0)
-    args.long_pollers = args.long_pollers if args.long_pollers is not None else (50 if quick else 200)
-    args.sse = args.sse if args.sse is not None else (10 if quick else 50)
-    args.plain = args.plain if args.plain is not None else (5 if quick else 20)
-    if not 0 < args.duration <= 120:
-        ap.error("--duration must be in (0, 120]")
-    return args
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
-    tally = LogTally.install()
-    poll = {"initial_s": 0.5, "factor": 2.0, "max_s": 2.0} if args.short_schedule else dict(CAMB_SCHEDULE)
-    budget = 2 * args.duration + args.wait + 60
-    result = asyncio.run(
-        asyncio.wait_for(run(args.duration, args.long_pollers, args.sse, args.plain, args.wait, poll), timeout=budget)
+    args = parse_bench_args(
+        ap, argv, {"duration": (10.0, 5.0), "long_pollers": (200, 50), "sse": (50, 10), "plain": (20, 5)}
     )
-    report(result)
-    tally.report()
-    result["log_records"] = tally.counts
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
-    return result
+    poll = {"initial_s": 0.5, "factor": 2.0, "max_s": 2.0} if args.short_schedule else dict(CAMB_SCHEDULE)
+    return bench_main(
+        args,
+        lambda: run(args.duration, args.long_pollers, args.sse, args.plain, args.wait, poll),
+        report,
+        budget_s=2 * args.duration + args.wait + 60,
+    )
 
 
 if __name__ == "__main__":

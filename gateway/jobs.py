@@ -6,7 +6,7 @@ import hashlib
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import InputError, UnsupportedOperation, VendorError, VendorNotFound
@@ -16,7 +16,7 @@ from gateway.metrics import Metrics
 from gateway.models import Job
 from gateway.provider import Provider
 from gateway.refs import secret_values
-from gateway.render import job_body, render_job
+from gateway.render import JobView, ViewCache, job_body, render_job
 from gateway.states import CanonicalStatus, State
 from gateway.store.base import Idempotency, Store
 from gateway.store.records import JobRecord
@@ -63,6 +63,20 @@ class Gateway:
     metrics: Metrics
     #: Idempotency-Key reservations, on the same store
     reservations: KeyReservations
+    views: ViewCache = field(default_factory=ViewCache)
+
+    async def job(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
+        """The job's latest snapshot: from memory when this process watches it (or finished it lately), else from
+        the store. None when there is no such job, or it is another tenant's (when `tenant` is given)."""
+        job = self.watcher.snapshot(job_id)
+        if job is None:
+            return await self.store.get_job(job_id, tenant=tenant)
+        return job if tenant is None or job.tenant == tenant else None
+
+    def answer(self, job: JobRecord) -> tuple[JobView, bytes]:
+        """The job's rendered view (cached per snapshot: its ETag) and its body now (`poll_after_s`, `eta_s`)."""
+        view = self.views.view(job)
+        return view, view.body(self.watcher.poll_after(job), self.watcher.clock.now())
 
     def render(self, job: JobRecord) -> Job:
         return render_job(job, self.watcher.poll_after(job), self.watcher.clock.now())
@@ -198,7 +212,7 @@ class Gateway:
             idempotency=None,
         )
         await self.watcher.poll_now(job.id)  # record what the vendor says now, and keep its result if finished
-        return await self.store.get_job(job.id) or job, True
+        return await self.job(job.id) or job, True
 
     async def _held(self, tenant: str, provider: Provider, ref: dict[str, Any]) -> JobRecord | None:
         """The tenant's job that is this vendor job, or None; another tenant's is an unknown vendor job.
@@ -261,4 +275,4 @@ class Gateway:
             raise conn.scrubbed(exc) from None
         self.metrics.upstream.inc(provider=job.provider, operation="cancel", outcome="ok")
         await self.watcher.poll_now(job.id)
-        return await self.store.get_job(job.id) or job
+        return await self.job(job.id) or job

@@ -50,6 +50,9 @@ class PollSettings(BaseModel):
     breaker_reset_s: float = Field(default=30.0, gt=0)
     #: the longest the gateway waits on a vendor's estimate before asking again (a job may fail early)
     eta_max_s: float = Field(default=300.0, gt=0, le=86400)
+    #: how long the watcher keeps trying to keep a finished job's result (with the poll backoff and breaker)
+    #: before it ends the job with an issue `result_unavailable` (contract section 3)
+    result_deadline_s: float = Field(default=3600.0, gt=0, le=30 * 86400)
 
 
 class ProviderConfig(BaseModel):

@@ -5,8 +5,11 @@ cannot disagree."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,6 +85,66 @@ def job_body(job: JobRecord, poll_after_s: float | None, now: datetime | None = 
     body = render_job(job.model_copy(update={**update, "status": status}), poll_after_s, now)
     result: dict[str, Any] = plain(body.model_dump(mode="json", by_alias=True))
     return result
+
+
+def dumps(data: Any) -> bytes:
+    """The gateway's JSON bytes: compact, ASCII."""
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+class JobView:
+    """A job's JSON body rendered once per snapshot (issue 10): the bytes around `poll_after_s` and `eta_s` (the
+    two fields that move with time, next to each other in the Job, filled in per answer) and a weak ETag of
+    everything else."""
+
+    __slots__ = ("etag", "finish", "head", "key", "tail")
+
+    def __init__(self, job: JobRecord) -> None:
+        self.key = view_key(job)
+        self.finish = None if job.terminal else job.estimated_finish_at
+        data = job_body(job, None)
+        names = list(data)
+        cut = names.index("poll_after_s")
+        assert names[cut + 1] == "eta_s", names
+        self.head = dumps({name: data[name] for name in names[:cut]})[:-1] + b',"poll_after_s":'
+        self.tail = b"," + dumps({name: data[name] for name in names[cut + 2 :]})[1:]
+        self.etag = 'W/"' + hashlib.blake2b(self.head + self.tail, digest_size=12).hexdigest() + '"'
+
+    def body(self, poll_after_s: float | None, now: datetime) -> bytes:
+        """The Job as JSON, byte for byte what `job_body(job, poll_after_s, now)` gives."""
+        eta = b"null"
+        if self.finish is not None:
+            eta = repr(round(max(0.0, (self.finish - now).total_seconds()), 3)).encode()
+        poll = b"null" if poll_after_s is None else repr(poll_after_s).encode()
+        return self.head + poll + b',"eta_s":' + eta + self.tail
+
+
+def view_key(job: JobRecord) -> tuple[Any, ...]:
+    """What every change of a stored job's public body changes: each store write of a job moves one of these (a
+    new vendor_ref or estimate is only ever written together with a new checked_at)."""
+    return (job.version, job.checked_at, job.stale, job.stale_reason, job.result_available)
+
+
+class ViewCache:
+    """Rendered JobViews of the jobs read lately, at most `limit` (the least recently used are dropped)."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self._views: OrderedDict[str, JobView] = OrderedDict()
+
+    def view(self, job: JobRecord) -> JobView:
+        cached = self._views.get(job.id)
+        if cached is not None and cached.key == view_key(job):
+            self._views.move_to_end(job.id)
+            return cached
+        fresh = self._views[job.id] = JobView(job)
+        self._views.move_to_end(job.id)
+        if len(self._views) > self.limit:
+            self._views.popitem(last=False)
+        return fresh
+
+    def __len__(self) -> int:
+        return len(self._views)
 
 
 def job_at(job: JobRecord, transition: TransitionRecord) -> JobRecord:

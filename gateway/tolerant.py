@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -16,49 +15,90 @@ M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("gateway.normalize")
 
 
-def lenient(model: type[M], body: Any, *, max_prunes: int = 200) -> M | None:
-    """Validate `body` as `model`, dropping each invalid value (or the list item / object holding a
-    missing required field) until what remains is valid. None when the body is not an object at all."""
+#: pruning rounds before `lenient` gives up; each round removes every invalid value found by one validation, and
+#: only an object left without a required field needs another round, so this bounds the nesting, not the errors
+MAX_ROUNDS = 8
+
+
+def lenient(model: type[M], body: Any) -> M | None:
+    """Validate `body` as `model`, keeping every valid value: a field whose value fails validation falls back
+    to its default (it is left out), and a list item or mapping entry that fails is dropped (so is an object
+    left without a required field, in the list, mapping or field holding it). None when the body is not an
+    object, or cannot be read as `model` at all (a required top-level field missing, absurd nesting).
+
+    One validation finds every invalid value at once; all of them are removed together from a copy of only the
+    containers on their paths (the caller's body is never changed), and the result is validated again. Removing
+    a value can only leave its object without a required field, so a few rounds (at most `MAX_ROUNDS`) settle
+    any body, however many bad values it has."""
     if not isinstance(body, dict):
         return None
-    try:
-        data = copy.deepcopy(body)
-    except RecursionError:  # absurdly deep nesting: nothing usable
-        return None
-    for _ in range(max_prunes):
+    data: Any = body
+    for _ in range(MAX_ROUNDS):
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            if not _prune(data, list(exc.errors()[0]["loc"])):
+            doomed = _doomed_paths(data, exc.errors(include_url=False, include_context=False, include_input=False))
+            if not doomed:
                 return None
+            data = _without(data, doomed)
         except (TypeError, ValueError, RecursionError):
             return None
     return None
 
 
-def _prune(data: Any, loc: list[Any]) -> bool:
-    """Remove the innermost existing element named by `loc`; False when nothing could be removed."""
-    while loc:
-        parent = _walk(data, loc[:-1])
-        key = loc[-1]
-        if isinstance(parent, dict) and key in parent:
-            del parent[key]
-            return True
-        if isinstance(parent, list) and isinstance(key, int) and 0 <= key < len(parent):
-            del parent[key]
-            return True
-        loc = loc[:-1]
-    return False
+#: a tree of paths to remove: key -> subtree, or key -> None to remove that element itself
+_Tree = dict[Any, Any]
 
 
-def _walk(data: Any, loc: list[Any]) -> Any:
+def _doomed_paths(data: Any, errors: list[Any]) -> _Tree:
+    """For each error, the innermost existing element its location names, as one tree of removals."""
+    tree: _Tree = {}
+    for error in errors:
+        path = _existing_prefix(data, error["loc"])
+        if not path:
+            continue  # the error is about the body itself (e.g. a missing required top-level field)
+        node: _Tree | None = tree
+        for key in path[:-1]:
+            assert node is not None
+            node = node.setdefault(key, {})
+            if node is None:
+                break  # an enclosing element is removed already
+        else:
+            assert node is not None
+            node[path[-1]] = None
+    return tree
+
+
+def _existing_prefix(data: Any, loc: tuple[Any, ...]) -> list[Any]:
+    """The longest prefix of `loc` that names existing elements of `data`."""
+    path: list[Any] = []
     for key in loc:
         if isinstance(data, dict) and key in data:
             data = data[key]
         elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
             data = data[key]
         else:
-            return None
+            break
+        path.append(key)
+    return path
+
+
+def _without(data: Any, tree: _Tree) -> Any:
+    """A copy of `data` without the elements `tree` names; containers off those paths are shared, not copied."""
+    if isinstance(data, dict):
+        out = dict(data)
+        for key, sub in tree.items():
+            if sub is None:
+                out.pop(key, None)
+            elif key in out:
+                out[key] = _without(out[key], sub)
+        return out
+    if isinstance(data, list):
+        return [
+            item if (sub := tree.get(i, {})) == {} else _without(item, sub)
+            for i, item in enumerate(data)
+            if tree.get(i, {}) is not None
+        ]
     return data
 
 

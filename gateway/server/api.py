@@ -9,6 +9,7 @@ router and the document both read it from the app's limits.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ BODY = "body"
 RAW_BODY = "raw_body"
 
 _INT = re.compile(r"-?[0-9]{1,18}")
+_compiled = functools.lru_cache(maxsize=256)(re.compile)
 _FLOAT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,12})?")
 #: a control character, or a lone surrogate (how undecodable bytes of a header or query arrive)
 _UNFIT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
@@ -86,7 +88,7 @@ class Param:
         else:
             if not raw or (self.max_length is not None and len(raw) > self.max_length) or _UNFIT.search(raw):
                 raise ValueError(self.rule(limits))
-            if self.pattern is not None and not re.fullmatch(self.pattern, raw):
+            if self.pattern is not None and not _compiled(self.pattern).fullmatch(raw):
                 raise ValueError(self.rule(limits))
             if self.enum is not None and raw not in self.enum:
                 raise ValueError(self.rule(limits))
@@ -172,11 +174,17 @@ class Operation:
         """Every declared parameter, typed and checked; one 422 listing every bad one."""
         params: Params = {}
         errors: list[dict[str, Any]] = []
+        has_query = bool(request.query_string)
         for param in self.params:
             source: Mapping[str, str]
             if param.location == "path":
+                if param.pattern is not None:  # the router only matched a value of this form
+                    params[param.name] = request.match_info[param.name]
+                    continue
                 source = request.match_info
             elif param.location == "query":
+                if not has_query:
+                    continue
                 source = request.query
             else:
                 source = request.headers

@@ -39,7 +39,7 @@ from gateway.server.keys import (
     WATCHER,
     WEBHOOK_SETTINGS,
 )
-from gateway.server.middleware import authenticate, observe
+from gateway.server.middleware import observe
 from gateway.server.openapi import openapi_document
 from gateway.server.protocol import GatewayRunner
 from gateway.server.routes import APIS, operations
@@ -96,7 +96,7 @@ def create_app(
     """A gateway application; its store, vendor sessions and watcher live while the app runs."""
     metrics = Metrics()
     refs = ref_sealer(config, settings)
-    app = web.Application(middlewares=[observe, authenticate], client_max_size=config.server.max_body_bytes)
+    app = web.Application(middlewares=[observe], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[PROVIDER_SETTINGS] = settings
     app[METRICS] = metrics

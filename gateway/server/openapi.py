@@ -18,6 +18,8 @@ PROBLEM_TYPE = "application/problem+json"
 RESPONSE_HEADERS = {
     "Location": {"description": "the job's URL", "schema": {"type": "string"}},
     "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}},
+    "ETag": {"description": "a weak tag of the job's snapshot, for If-None-Match", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "private, no-cache: revalidate with If-None-Match", "schema": {"type": "string"}},
 }
 
 
@@ -27,7 +29,9 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 def _answer(answer: Answer) -> dict[str, Any]:
     schema = _ref(answer.model) if answer.model is not None else answer.schema or {}
-    doc: dict[str, Any] = {"description": answer.description, "content": {answer.content_type: {"schema": schema}}}
+    doc: dict[str, Any] = {"description": answer.description}
+    if answer.content_type:  # an answer without a body (304) has no content
+        doc["content"] = {answer.content_type: {"schema": schema}}
     if answer.headers:
         doc["headers"] = {name: RESPONSE_HEADERS[name] for name in answer.headers}
     return doc

@@ -7,7 +7,15 @@ from aiohttp import web
 from gateway.jobs import body_hash
 from gateway.models import Job
 from gateway.server.api import BODY, RAW_BODY, Answer, Api, Param, Params
-from gateway.server.common import JOB_ID, job_body, json_response, owned_job
+from gateway.server.common import (
+    IF_NONE_MATCH,
+    JOB_ID,
+    job_body,
+    job_response,
+    jobs_list_response,
+    json_response,
+    owned_job,
+)
 from gateway.server.keys import GATEWAY, STORE, TENANT, WEBHOOK_SETTINGS
 from gateway.server.problems import Problem, validation_problem
 from gateway.server.schemas import AttachRequest, JobList, ProviderList, SubmitRequest
@@ -23,6 +31,7 @@ UPSTREAM = {
     503: "upstream_rate_limited (with Retry-After) or unavailable",
     504: "upstream_timeout",
 }
+JOB_HEADERS = ("Location", "ETag", "Cache-Control")
 IDEMPOTENCY_KEY = Param(
     "Idempotency-Key", "header", description="1-200 visible ASCII characters", max_length=200, pattern=r"[\x21-\x7e]+"
 )
@@ -50,8 +59,8 @@ async def list_providers(request: web.Request, params: Params) -> web.Response:
     params=(IDEMPOTENCY_KEY,),
     body=SubmitRequest,
     answers=(
-        Answer(200, "the job an earlier request with this Idempotency-Key created", Job, headers=("Location",)),
-        Answer(201, "created", Job, headers=("Location",)),
+        Answer(200, "the job an earlier request with this Idempotency-Key created", Job, headers=JOB_HEADERS),
+        Answer(201, "created", Job, headers=JOB_HEADERS),
     ),
     problems={409: "idempotency_mismatch or idempotency_in_progress (with Retry-After)", **UPSTREAM},
 )
@@ -69,8 +78,7 @@ async def submit(request: web.Request, params: Params) -> web.Response:
         metadata=body.metadata,
         idempotency=None if key is None else (key, body_hash(params[RAW_BODY])),
     )
-    location = f"/v1/jobs/{job.id}"
-    return json_response(job_body(request, job), status=201 if created else 200, headers={"Location": location})
+    return job_response(request, job, status=201 if created else 200, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 @api.operation(
@@ -79,8 +87,8 @@ async def submit(request: web.Request, params: Params) -> web.Response:
     summary="Adopt a job started at the vendor directly",
     body=AttachRequest,
     answers=(
-        Answer(200, "the tenant already holds this vendor job: that job", Job, headers=("Location",)),
-        Answer(201, "attached", Job, headers=("Location",)),
+        Answer(200, "the tenant already holds this vendor job: that job", Job, headers=JOB_HEADERS),
+        Answer(201, "attached", Job, headers=JOB_HEADERS),
     ),
     problems=UPSTREAM,
     permission="attach",
@@ -96,8 +104,7 @@ async def attach(request: web.Request, params: Params) -> web.Response:
         webhook_url=body.webhook_url,
         metadata=body.metadata,
     )
-    location = f"/v1/jobs/{job.id}"
-    return json_response(job_body(request, job), status=201 if created else 200, headers={"Location": location})
+    return job_response(request, job, status=201 if created else 200, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 @api.operation(
@@ -123,7 +130,8 @@ async def list_jobs(request: web.Request, params: Params) -> web.Response:
         )
     except ValueError:
         raise validation_problem([{"loc": ["query", "cursor"], "msg": "not a cursor this API gave"}]) from None
-    return json_response({"data": [job_body(request, j) for j in jobs], "next_cursor": cursor})
+    watcher = request.app[GATEWAY].watcher
+    return jobs_list_response(request, [watcher.snapshot(j.id) or j for j in jobs], cursor)
 
 
 @api.operation(
@@ -136,8 +144,12 @@ async def list_jobs(request: web.Request, params: Params) -> web.Response:
             "wait", "query", float, description="long poll: seconds to wait for a change", minimum=0, maximum=MAX_WAIT_S
         ),
         Param("version", "query", int, description="long poll: the version the caller has", minimum=0, maximum=2**62),
+        IF_NONE_MATCH,
     ),
-    answers=(Answer(200, "OK", Job),),
+    answers=(
+        Answer(200, "OK", Job, headers=("ETag", "Cache-Control")),
+        Answer(304, "not modified: If-None-Match holds the current ETag", content_type="", headers=("ETag",)),
+    ),
 )
 async def get_job(request: web.Request, params: Params) -> web.Response:
     gw = request.app[GATEWAY]
@@ -152,8 +164,8 @@ async def get_job(request: web.Request, params: Params) -> web.Response:
             if remaining <= 0 or gw.watcher.notifier.closing:
                 break
             await gw.watcher.notifier.wait(job.id, remaining)
-            job = await request.app[STORE].get_job(job.id) or job
-    return json_response(job_body(request, job))
+            job = await gw.job(job.id) or job
+    return job_response(request, job)
 
 
 @api.operation(
@@ -161,7 +173,7 @@ async def get_job(request: web.Request, params: Params) -> web.Response:
     "/v1/jobs/{job_id}/cancel",
     summary="Cancel the job",
     params=(JOB_ID,),
-    answers=(Answer(202, "cancel requested", Job),),
+    answers=(Answer(202, "cancel requested", Job, headers=("ETag", "Cache-Control")),),
     problems={409: "not_cancellable or unsupported", **UPSTREAM},
 )
 async def cancel(request: web.Request, params: Params) -> web.Response:
@@ -170,4 +182,4 @@ async def cancel(request: web.Request, params: Params) -> web.Response:
     if job.terminal:
         raise Problem(409, "not_cancellable", f"the job is already {job.state.value}", job=job_body(request, job))
     job = await gw.cancel(job)
-    return json_response(job_body(request, job), status=202)
+    return job_response(request, job, status=202)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from gateway.config import ConfigError, GatewayConfig, load_config, merged, pars
 from gateway.config_check import findings
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
+from gateway.server import logs
 from gateway.server.app import create_app, start
 from gateway.sim.server import build_simulator_app
 
@@ -96,6 +98,7 @@ async def _run(args: argparse.Namespace) -> int:
             await r.cleanup()
         raise
     runners.append(runner)
+    gc.freeze()  # what start-up made (modules, schemas, config) lives for good: the collector need not walk it
     bound = runner.addresses[0][1]
     _announce(config, settings, host, bound, sim_url, state_dir, args.demo)
     for finding in findings(config, settings):
@@ -134,12 +137,19 @@ def _announce(
         print(f"try: curl -H 'Authorization: Bearer demo-key' {base}/v1/providers", flush=True)
 
 
+async def _run_logged(args: argparse.Namespace, handler: logs.BufferedStreamHandler) -> int:
+    async with logs.flushing(handler):
+        return await _run(args)
+
+
 def serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logs.configure(logging.INFO)
     if args.store and "://" not in args.store:
         args.store = os.path.abspath(args.store)  # a bare path means one relative to where the command runs
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run_logged(args, handler))
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
+    finally:
+        handler.flush_now()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 from gateway.states import CanonicalStatus, StaleReason, State
-from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord
+from gateway.store.records import Check, JobRecord, OutboxEvent, StoredArtifact, TransitionRecord
 
 #: (tenant, idempotency key, hash of the request body)
 Idempotency = tuple[str, str, str]
@@ -218,6 +218,18 @@ class Store(abc.ABC):
         """The vendor confirmed the stored snapshot unchanged: set checked_at and the vendor's latest estimate
         of the finish (None: none), clear stale and its reason (no transition). The watcher's cheap path for
         the common poll that finds nothing new."""
+
+    @abc.abstractmethod
+    async def save_checks(self, checks: Sequence[Check]) -> list[str]:
+        """Apply many freshness notes at once, in ONE round-trip and transaction (never a transition, never a
+        version bump): a confirmation (`stale` False) is `touch` (checked_at, the estimate, stale and its reason
+        cleared); a stale note is `mark_stale` with its `reason` (checked_at kept unless the note has one).
+        A job named twice: its later note wins. Notes naming jobs the store does not have are skipped.
+
+        The watcher batches the notes of the polls that found nothing new (and of vendor failures) and sends
+        them here about once a second; it never sends a note older than a `record_status` it made for the same
+        job since. Returns the ids of jobs whose notes were refused because this replica no longer holds their
+        lease (a shared store; the watcher stops polling them); a single-process store returns []."""
 
     @abc.abstractmethod
     async def transitions(self, job_id: str, *, after_version: int = 0) -> list[TransitionRecord]:

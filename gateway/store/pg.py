@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import Sequence, AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from gateway.store.pg_rows import (
     INSERT_JOB,
     LEASED,
     OUTBOX_RETURNING,
+    SAVE_CHECKS,
     SELECT_JOB,
     TRANSITION,
     UPDATE_JOB,
@@ -41,10 +42,11 @@ from gateway.store.pg_rows import (
     transition_args,
     update_args,
 )
-from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
+from gateway.store.records import Check, JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
 from gateway.store.sqlite_rows import (
     JOB_COLUMNS,
     TRANSITION_COLUMNS,
+    check_values,
     event_from,
     job_from,
     transition_from,
@@ -225,6 +227,25 @@ class PostgresStore(PgReads, PgIdempotency, PgLeases):
             return None
         self._held.pop(job_id, None)
         raise LeaseLost(job_id)
+
+    async def save_checks(self, checks: Sequence[Check]) -> list[str]:
+        latest = {c.job_id: c for c in checks}  # a job named twice: its later note wins
+        if not latest:
+            return []
+        columns: list[list[Any]] = [[], [], [], [], [], []]
+        for check in latest.values():
+            for column, value in zip(columns, (*check_values(check), self._held.get(check.job_id, 0)), strict=True):
+                column.append(value)
+        rows = await self.db.fetch(SAVE_CHECKS, *columns, self.replica)
+        applied = {row["id"] for row in rows}
+        unknown = set(latest) - applied
+        if not unknown:
+            return []
+        existing = await self.db.fetch("SELECT id FROM jobs WHERE id = ANY($1::text[])", list(unknown))
+        lost = [row["id"] for row in existing]
+        for job_id in lost:
+            self._held.pop(job_id, None)
+        return lost
 
     async def touch(self, job_id: str, *, checked_at: datetime, estimated_finish_at: datetime | None = None) -> None:
         done = await self.db.fetchval(

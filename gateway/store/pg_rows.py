@@ -38,6 +38,15 @@ _GUARD = f"id = $1 AND version = ${_N + 3} AND (terminal = 1 OR (owner = ${_N + 
 #: the same guard for the one-column writes (touch, mark_stale): $1 id, $2 owner, $3 fence
 LEASED = "id = $1 AND (terminal = 1 OR (owner = $2 AND fence = $3))"
 UPDATE_JOB = f"UPDATE jobs SET {_ASSIGN} WHERE {_GUARD} RETURNING id"
+#: many freshness notes in one statement (`Store.save_checks`; columns as sqlite_rows.check_values, then each job's
+#: fence, then $7 owner): applied only where this replica's lease holds; the ids it applied
+SAVE_CHECKS = (
+    "UPDATE jobs AS j SET stale = n.stale, stale_reason = n.reason, checked_us = coalesce(n.checked, j.checked_us), "
+    "eta_us = CASE WHEN n.stale = 1 THEN j.eta_us ELSE n.eta END "
+    "FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[]) "
+    "AS n(stale, reason, checked, eta, id, fence) "
+    "WHERE j.id = n.id AND (j.terminal = 1 OR (j.owner = $7 AND j.fence = n.fence)) RETURNING j.id"
+)
 #: the same, plus its transition, its outbox event and the notification, all in one statement
 TRANSITION = (
     f"WITH u AS (UPDATE jobs SET {_ASSIGN} WHERE {_GUARD} RETURNING id), "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -109,3 +109,15 @@ class StoredArtifact(_Record):
     filename: str | None = None
     size: int = Field(ge=0)
     path: Path
+
+
+class Check(NamedTuple):
+    """A freshness note about a job whose status did not change (no transition): the vendor confirmed the
+    snapshot at `checked_at` with its latest estimate of the finish (`stale` False), or could not be asked or
+    could not confirm it, for `reason` (`stale` True, `checked_at` None: the last check stays)."""
+
+    job_id: str
+    checked_at: datetime | None
+    stale: bool
+    reason: StaleReason | None = None
+    estimated_finish_at: datetime | None = None

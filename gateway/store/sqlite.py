@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,13 @@ from gateway.states import CanonicalStatus, StaleReason, State
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, Store
 from gateway.store.codec import dumps, event_id, now_us, to_us
-from gateway.store.records import JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
+from gateway.store.records import Check, JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
 from gateway.store.sqlite_db import SqliteDatabase
 from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
 from gateway.store.sqlite_reads import SqliteReads
 from gateway.store.sqlite_rows import (
+    SAVE_CHECK,
+    check_values,
     INSERT_JOB,
     JOB_COLUMNS,
     OUTBOX_COLUMNS,
@@ -204,6 +206,12 @@ class SqliteStore(SqliteReads, SqliteIdempotency, Store):
                 (to_us(checked_at), eta_us, job_id),
             )
         )
+
+    async def save_checks(self, checks: Sequence[Check]) -> list[str]:
+        latest = {c.job_id: c for c in checks}  # a job named twice: its later note wins
+        if latest:
+            await self.db.write(lambda conn: conn.executemany(SAVE_CHECK, [check_values(c) for c in latest.values()]))
+        return []
 
     def _mark_stale(
         self, conn: sqlite3.Connection, job_id: str, checked_at: datetime | None, reason: StaleReason | None

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from gateway.states import CanonicalStatus, StaleReason, State
 from gateway.store.codec import decode_cursor, dumps, encode_cursor, from_us, from_us_or_none, to_us
-from gateway.store.records import JobRecord, OutboxEvent, TransitionRecord
+from gateway.store.records import Check, JobRecord, OutboxEvent, TransitionRecord
 
 
 class Row(Protocol):
@@ -171,3 +171,19 @@ def job_page(rows: Sequence[Row], limit: int) -> tuple[list[JobRecord], str | No
         return jobs, None
     last = rows[limit - 1]
     return jobs, encode_cursor(last["created_us"], last["id"])
+
+
+#: one freshness note (`Store.save_checks`): a confirmation sets checked_at and the estimate and clears stale and
+#: its reason; a stale note sets stale and its reason, keeping checked_at (unless it has one) and the estimate
+SAVE_CHECK = (
+    "UPDATE jobs SET stale = ?1, stale_reason = ?2, checked_us = coalesce(?3, checked_us), "
+    "eta_us = CASE WHEN ?1 THEN eta_us ELSE ?4 END WHERE id = ?5"
+)
+
+
+def check_values(check: Check) -> tuple[int, str | None, int | None, int | None, str]:
+    """SAVE_CHECK's parameters for one note (also the PostgreSQL store's, column by column)."""
+    reason = check.reason.model_dump_json() if check.stale and check.reason is not None else None
+    checked = None if check.checked_at is None else to_us(check.checked_at)
+    eta = None if check.stale or check.estimated_finish_at is None else to_us(check.estimated_finish_at)
+    return int(check.stale), reason, checked, eta, check.job_id

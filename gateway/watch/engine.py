@@ -2,7 +2,16 @@
 
 One scheduled poll per job (a heap of due times), at most one upstream request per job at a time, per-provider
 pacing (lanes.py), transitions recorded in the store before anyone is told, and, once a job is terminal, its
-result and artifact copied into the store so a vendor's purge loses nothing."""
+result and artifact copied into the store so a vendor's purge loses nothing (results.py).
+
+Costs (issue 10): the latest snapshot of every watched job lives in memory (`snapshot`), so a poll reads nothing
+from the store and HTTP reads of watched jobs never touch it; a poll that finds nothing new only notes the check,
+and those notes are written in batches (checks.py, `Store.save_checks`); only a transition is written at once.
+Backpressure: a due job goes to its provider's ready queue, drained by at most the lane's concurrency of worker
+tasks, so however many jobs are due the engine never holds one waiting task per job.
+
+On a shared store (several replicas, leases) this replica polls only the jobs it holds; `heard` refreshes a
+snapshot another replica wrote a newer version of, and a refused write (`LeaseLost`) drops the job."""
 
 from __future__ import annotations
 
@@ -11,29 +20,29 @@ import heapq
 import itertools
 import logging
 import traceback
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.errors import ResultGone, UnsupportedOperation, VendorError, VendorNotFound
+from gateway.errors import VendorError, VendorNotFound
 from gateway.metrics import Metrics
-from gateway.models import ArtifactLink, Result, ResultParts
 from gateway.provider import Provider
 from gateway.refs import RefSealer, SealError, secret_values
 from gateway.render import estimated_finish
-from gateway.states import CanonicalStatus, Issue, JobError, StaleReason, State, is_transition
+from gateway.states import CanonicalStatus, JobError, StaleReason, State, is_transition
 from gateway.store.base import LeaseLost, Store
 from gateway.store.records import JobRecord
 from gateway.store.shared import SharedStore
 from gateway.vendor_http import VendorConnection
+from gateway.watch.checks import CheckBatcher
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
+from gateway.watch.results import RESULT_UNAVAILABLE, empty_result, ended_without_result, keep_result
 
 log = logging.getLogger("gateway.watch")
 
-#: the issue of a job whose result the gateway could not keep
-RESULT_UNAVAILABLE = "result_unavailable"
-
+__all__ = ["RESULT_UNAVAILABLE", "Watcher", "ended_without_result", "vendor_job_lost"]
 
 #: why a snapshot is stale while the breaker keeps the gateway from asking the vendor
 BREAKER_OPEN = StaleReason(
@@ -41,15 +50,8 @@ BREAKER_OPEN = StaleReason(
 )
 #: why a finished job is stale while its result could not be copied yet
 RESULT_NOT_KEPT = StaleReason(code="result_not_kept", message="the vendor finished; its result could not be read yet")
-
-
-def ended_without_result(status: CanonicalStatus, message: str) -> CanonicalStatus:
-    """The terminal status of a job whose result (or part of it) cannot be kept: the issue
-    `result_unavailable`, and `completed_with_issues` where the vendor said `succeeded`. The one place this
-    ending is made (ResultGone ends a job here at once)."""
-    issue = Issue(code=RESULT_UNAVAILABLE, message=message)
-    state = State.COMPLETED_WITH_ISSUES if status.state is State.SUCCEEDED else status.state
-    return status.model_copy(update={"state": state, "issues": [*status.issues, issue]})
+#: finished jobs whose last snapshot stays in memory for readers (the oldest are forgotten first)
+FINISHED_KEPT = 2_000
 
 
 def vendor_job_lost(previous: CanonicalStatus) -> CanonicalStatus:
@@ -58,6 +60,19 @@ def vendor_job_lost(previous: CanonicalStatus) -> CanonicalStatus:
         vendor_status=previous.vendor_status,
         error=JobError(code="vendor_job_lost", message="the vendor no longer knows this job", retryable=False),
     )
+
+
+class _Watch:
+    """One watched job: its latest snapshot, when its poll is due, its interval, since when keeping its result
+    has been failing."""
+
+    __slots__ = ("due", "interval", "job", "result_since")
+
+    def __init__(self, job: JobRecord, interval: float) -> None:
+        self.job = job
+        self.interval = interval
+        self.due = 0.0
+        self.result_since: float | None = None
 
 
 class Watcher:
@@ -84,11 +99,14 @@ class Watcher:
         self.clock = clock
         #: seals and opens the providers' private vendor_ref fields
         self.refs = refs or RefSealer()
+        self.checks = CheckBatcher(store, clock, on_lost=self.forget)
+        self._watches: dict[str, _Watch] = {}
+        self._finished: OrderedDict[str, JobRecord] = OrderedDict()
         self._heap: list[tuple[float, int, str]] = []
-        self._due: dict[str, float] = {}
-        self._interval: dict[str, float] = {}
-        self._provider_of: dict[str, str] = {}
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._ready: dict[str, deque[tuple[float, str]]] = {}
+        self._workers: dict[str, int] = {}
+        self._inflight: dict[str, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -102,62 +120,92 @@ class Watcher:
         if not self.shared:
             for job in await self.store.non_terminal_jobs():
                 self.watch(job, delay=0.0)
+        self.checks.start()
         self._loop_task = asyncio.create_task(self._run(), name="gateway-watcher")
 
     async def stop(self) -> None:
-        if self._loop_task:
-            self._loop_task.cancel()
-        tasks = [t for t in (self._loop_task, *self._inflight.values()) if t]
+        tasks = [t for t in (self._loop_task, *self._tasks) if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.checks.stop()
 
-    # -- scheduling --------------------------------------------------------------------------
-    def watch(self, job: JobRecord, *, delay: float | None = None) -> None:
-        """Start (or keep) watching a job; the first poll after `delay` (default: the provider's first interval)."""
-        lane = self.lanes.get(job.provider)
-        if lane is None:
-            return
-        self._provider_of[job.id] = job.provider
-        interval = self._interval.setdefault(job.id, lane.first_interval())
-        self._schedule(job.id, interval if delay is None else delay)
+    # -- what readers see ----------------------------------------------------------------------
+    def snapshot(self, job_id: str) -> JobRecord | None:
+        """The latest snapshot of a job this process watches (or finished lately); None: ask the store."""
+        watched = self._watches.get(job_id)
+        return watched.job if watched is not None else self._finished.get(job_id)
 
     def watching(self) -> int:
-        return len(self._due)
+        return len(self._watches)
 
-    def forget(self, job_id: str) -> None:
-        """Stop polling a job without finishing it: another replica owns it now (shared store)."""
-        self._unwatch(job_id)
-
-    def heard(self, job_id: str, version: int) -> None:
-        """Another replica announced version `version` of a job (shared store); nothing to do here, since this
-        engine reads each job from the store at every poll."""
+    def in_flight(self) -> int:
+        """Polls running now."""
+        return len(self._inflight)
 
     def polling(self, job_id: str) -> bool:
         """A poll of this job is in flight."""
         return job_id in self._inflight
 
+    def due_at(self, job_id: str) -> float | None:
+        """The clock time the job's current (or next) poll was due; None when it is not watched."""
+        watched = self._watches.get(job_id)
+        return watched.due if watched is not None else None
+
     def poll_after(self, job: JobRecord) -> float | None:
         """Seconds until the gateway will next ask the vendor about this job; None once it is terminal."""
         if job.terminal:
             return None
-        due = self._due.get(job.id)
-        if due is None:
+        watched = self._watches.get(job.id)
+        if watched is None:
             lane = self.lanes.get(job.provider)
             return lane.first_interval() if lane else None
-        return round(max(0.0, due - self.clock()) + 0.05, 3)
+        return round(max(0.0, watched.due - self.clock()) + 0.05, 3)
 
-    def _schedule(self, job_id: str, delay: float) -> None:
-        due = self.clock() + delay
-        self._due[job_id] = due
+    # -- scheduling --------------------------------------------------------------------------
+    def watch(self, job: JobRecord, *, delay: float | None = None) -> None:
+        """Start (or keep) watching a job; the first poll after `delay` (default: the provider's first interval).
+        A record at least as new as the snapshot held replaces it."""
+        lane = self.lanes.get(job.provider)
+        if lane is None:
+            return
+        watched = self._watches.get(job.id)
+        if watched is None:
+            watched = self._watches[job.id] = _Watch(job, lane.first_interval())
+        elif job.version >= watched.job.version:
+            watched.job = job
+        self._schedule(job.id, watched, watched.interval if delay is None else delay)
+
+    def forget(self, job_id: str) -> None:
+        """Stop polling a job without finishing it: another replica owns it now (shared store)."""
+        self._watches.pop(job_id, None)
+        self.checks.forget(job_id)
+
+    def heard(self, job_id: str, version: int) -> None:
+        """Another replica announced version `version` of a job (shared store): a snapshot held here that is
+        older is read again from the store."""
+        watched = self._watches.get(job_id)
+        if watched is not None and watched.job.version < version:
+            self._spawn(self._refresh(job_id), f"refresh-{job_id}")
+
+    async def _refresh(self, job_id: str) -> None:
+        fresh = await self.store.get_job(job_id)
+        watched = self._watches.get(job_id)
+        if fresh is not None and watched is not None and fresh.version >= watched.job.version:
+            watched.job = fresh
+
+    def _schedule(self, job_id: str, watched: _Watch, delay: float) -> None:
+        watched.due = due = self.clock() + delay
         heapq.heappush(self._heap, (due, next(self._seq), job_id))
         if self._heap[0][2] == job_id:
             self._wake.set()
 
-    def _unwatch(self, job_id: str) -> None:
-        self._due.pop(job_id, None)
-        self._interval.pop(job_id, None)
-        self._provider_of.pop(job_id, None)
+    def _finish(self, job: JobRecord) -> None:
+        """Stop watching; the last snapshot stays readable from memory for a while."""
+        self._watches.pop(job.id, None)
+        self._finished[job.id] = job
+        if len(self._finished) > FINISHED_KEPT:
+            self._finished.popitem(last=False)
 
     async def _run(self) -> None:
         while True:
@@ -165,30 +213,54 @@ class Watcher:
             now = self.clock()
             while self._heap and self._heap[0][0] <= now:
                 due, _, job_id = heapq.heappop(self._heap)
-                if self._due.get(job_id) != due:
-                    continue  # superseded by a later schedule
-                del self._due[job_id]
-                if job_id not in self._inflight:
-                    self._start_poll(job_id)
-                    lane = self.lanes.get(self._provider_of.get(job_id, ""))
-                    if lane is not None:
-                        lane.health.started_late(now - due)
+                watched = self._watches.get(job_id)
+                if watched is not None and watched.due == due:  # else superseded by a later schedule
+                    self._enqueue(job_id, watched)
             timeout = (self._heap[0][0] - now) if self._heap else 3600.0
             await self.clock.wait(self._wake, timeout)
 
-    def _start_poll(self, job_id: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._poll(job_id), name=f"poll-{job_id}")
-        self._inflight[job_id] = task
-        task.add_done_callback(lambda _done: self._inflight.pop(job_id, None))
+    def _enqueue(self, job_id: str, watched: _Watch) -> None:
+        """Queue a due job for its provider's workers; start one more worker while the lane allows it."""
+        provider = watched.job.provider
+        ready = self._ready.setdefault(provider, deque())
+        ready.append((watched.due, job_id))
+        busy = self._workers.get(provider, 0)
+        if busy < self.lanes[provider].concurrency():
+            self._workers[provider] = busy + 1
+            self._spawn(self._work(provider, ready), f"gateway-poll-{provider}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _work(self, provider: str, ready: deque[tuple[float, str]]) -> None:
+        lane = self.lanes[provider]
+        try:
+            while ready:
+                due, job_id = ready.popleft()
+                watched = self._watches.get(job_id)
+                if watched is None or watched.due != due or job_id in self._inflight:
+                    continue  # unwatched, rescheduled, or being polled by poll_now meanwhile
+                lane.health.started_late(self.clock() - due)
+                done = self._inflight[job_id] = asyncio.get_running_loop().create_future()
+                await self._poll(job_id, done)
+        finally:
+            self._workers[provider] -= 1
 
     async def poll_now(self, job_id: str) -> None:
         """Poll this job now, or join the poll already in flight (never two at once). On a shared store this
         replica takes the job's lease over first (e.g. a cancel sent through it), so its write is not refused."""
-        if isinstance(self.store, SharedStore) and job_id not in self._inflight:
-            await self.store.take_over(job_id)
-        task = self._inflight.get(job_id) or self._start_poll(job_id)
-        await asyncio.shield(task)
+        running = self._inflight.get(job_id)
+        if running is None:
+            if isinstance(self.store, SharedStore):
+                await self.store.take_over(job_id)
+                running = self._inflight.get(job_id)
+        if running is None:
+            running = self._inflight[job_id] = asyncio.get_running_loop().create_future()
+            self._spawn(self._poll(job_id, running), f"poll-{job_id}")
+        await asyncio.shield(running)
 
     # -- one poll ----------------------------------------------------------------------------
     def vendor_io(self, job: JobRecord) -> tuple[dict[str, Any], VendorConnection]:
@@ -199,7 +271,8 @@ class Watcher:
         conn = self.connections[job.provider].with_secrets(secret_values(private))
         return {**job.vendor_ref, **private}, conn
 
-    async def _poll(self, job_id: str) -> None:
+    async def _poll(self, job_id: str, done: asyncio.Future[None]) -> None:
+        """One poll of the job; `done` (its entry in the in-flight table) resolves when it ends, however."""
         used: list[VendorConnection] = []
         try:
             await self._poll_once(job_id, used)
@@ -207,44 +280,59 @@ class Watcher:
             raise
         except LeaseLost:  # another replica took the job over: it is that replica's to poll now
             log.info("job %s: lease taken over by another replica; no longer polled here", job_id)
-            self._unwatch(job_id)
+            self.forget(job_id)
         except Exception:  # a bug must not stop watching this job; its trace holds no secret of it
             trace = traceback.format_exc()
             for conn in used:
                 trace = conn.scrub(trace)
             log.error("poll of %s failed:\n%s", job_id, trace)
-            lane = self.lanes.get(self._provider_of.get(job_id, ""))
-            if lane is not None:
-                self._schedule(job_id, lane.settings.max_s)
+            watched = self._watches.get(job_id)
+            if watched is not None:
+                self._schedule(job_id, watched, self.lanes[watched.job.provider].settings.max_s)
+        finally:
+            if self._inflight.get(job_id) is done:
+                del self._inflight[job_id]
+            if not done.done():
+                done.set_result(None)
+
+    async def _watched(self, job_id: str) -> _Watch | None:
+        """The job's watch entry; a job not watched here (e.g. polled on request) is read from the store once."""
+        watched = self._watches.get(job_id)
+        if watched is None:
+            job = await self.store.get_job(job_id)
+            if job is None or job.provider not in self.lanes:
+                return None
+            self.watch(job)
+            watched = self._watches[job_id]
+        job = watched.job
+        if job.terminal and (job.result_available or not job.state.has_result):
+            self._finish(job)
+            return None
+        return watched
 
     async def _poll_once(self, job_id: str, used: list[VendorConnection]) -> None:
         """One poll of one job; `used` gets the connection it talks through (to scrub a failure's trace)."""
-        job = await self.store.get_job(job_id)
-        if job is None or (job.terminal and (job.result_available or not job.state.has_result)):
-            self._unwatch(job_id)
+        watched = await self._watched(job_id)
+        if watched is None:
             return
+        job = watched.job
         provider = self.providers[job.provider]
         lane = self.lanes[job.provider]
         try:
             ref, conn = self.vendor_io(job)
         except SealError as exc:
             log.error("job %s: %s", job_id, exc)
-            await self.store.mark_stale(job_id, reason=StaleReason(code="private_ref_unreadable", message=str(exc)))
-            self._schedule(job_id, lane.settings.max_s)
+            self._note_stale(watched, StaleReason(code="private_ref_unreadable", message=str(exc)))
+            self._schedule(job_id, watched, lane.settings.max_s)
             return
         used.append(conn)
-        if job.terminal:  # terminal but its result is not kept yet (e.g. attached after the fact): finish that
-            if await self._keep_result(job, job.status, provider, ref, conn, None) is not None:
-                self._unwatch(job_id)
-                self.notifier.publish(job_id)
-            else:
-                self._schedule(job_id, lane.settings.max_s)
-            return
         if not lane.breaker.allow():
-            await self.store.mark_stale(job_id, reason=BREAKER_OPEN)
-            self._schedule(job_id, max(lane.breaker.retry_in(), 0.05))
+            self._note_stale(watched, BREAKER_OPEN)
+            self._schedule(job_id, watched, max(lane.breaker.retry_in(), 0.05))
             return
-        interval = self._interval.get(job_id, lane.first_interval())
+        if job.terminal:  # terminal but its result is not kept yet (e.g. attached after the fact): finish that
+            await self._keep_result(watched, job.status, ref, conn, None)
+            return
         async with lane.semaphore:
             await lane.rate.acquire()
             started = self.clock()
@@ -262,44 +350,34 @@ class Watcher:
         if isinstance(body, VendorError):
             lane.breaker.failure()
             lane.health.vendor_error(self.clock.now(), body)
-            await self.store.mark_stale(job_id, reason=StaleReason(code=body.problem_code, message=body.message))
-            wait = lane.next_interval(interval, changed=False)
+            self._note_stale(watched, StaleReason(code=body.problem_code, message=body.message))
+            wait = watched.interval = lane.next_interval(watched.interval, changed=False)
             retry_after = getattr(body, "retry_after", None)
-            if retry_after:
-                wait = max(wait, retry_after)
-            self._interval[job_id] = wait
-            self._schedule(job_id, lane.jittered(wait) if not retry_after else wait)
+            self._schedule(job_id, watched, max(wait, retry_after) if retry_after else lane.jittered(wait))
             return
-        lane.breaker.success()
         refined = ref
         if outcome == "not_found":
             status = vendor_job_lost(job.status)
         else:
             status = self._normalize(provider, body)
             refined = provider.refine_ref(ref, body)
-        if status.terminal and status.state.has_result and not job.terminal:
-            # the result is kept before the terminal state is told: whoever sees `succeeded` can fetch it
-            kept = await self._keep_result(job, status, provider, refined, conn, body)
+        if status.terminal and status.state.has_result:
+            # the result is kept before the terminal state is told: whoever sees `succeeded` can fetch it; the
+            # breaker hears of this poll once the result is kept or not
+            kept = await self._keep_result(watched, status, refined, conn, body)
             if kept is None:
-                await self.store.mark_stale(job_id, reason=RESULT_NOT_KEPT)
-                self._schedule(job_id, lane.jittered(lane.next_interval(interval, changed=False)))
                 return
             status = kept
-        updated = await self._record(job, status, None if refined == ref else refined)
+        else:
+            lane.breaker.success()
+        updated = await self._record(watched, status, None if refined == ref else refined)
         if updated.terminal:
-            self._unwatch(job_id)
+            self._finish(updated)
             return
-        changed = updated.version != job.version
-        self._interval[job_id] = lane.next_interval(interval, changed=changed)
-        self._schedule(job_id, self._next_delay(provider, lane, job_id, status))
-
-    def _next_delay(self, provider: Provider, lane: Lane, job_id: str, status: CanonicalStatus) -> float:
-        """When to ask the vendor again: shortly after the vendor's own estimate when the provider suggests a
-        time from it (`Provider.suggest_poll_s`), else the next step of the backoff ladder."""
-        suggested = provider.suggest_poll_s(status)
-        if suggested is not None:
-            return lane.after_estimate(suggested)
-        return lane.jittered(self._interval[job_id])
+        watched.interval = lane.next_interval(watched.interval, changed=updated.version != job.version)
+        suggested = provider.suggest_poll_s(status)  # shortly after the vendor's own estimate, where it gives one
+        delay = lane.after_estimate(suggested) if suggested is not None else lane.jittered(watched.interval)
+        self._schedule(job_id, watched, delay)
 
     def _normalize(self, provider: Provider, body: Any) -> CanonicalStatus:
         status = provider.canonical_status(body)
@@ -307,8 +385,16 @@ class Watcher:
             self.metrics.unknown_status.inc(provider=provider.name, vendor_status=str(status.vendor_status)[:64])
         return status
 
-    async def _record(self, job: JobRecord, status: CanonicalStatus, ref: dict[str, Any] | None = None) -> JobRecord:
+    def _note_stale(self, watched: _Watch, reason: StaleReason) -> None:
+        """The vendor could not confirm the snapshot: stale now in memory, in the store with the next batch."""
+        job = watched.job
+        if not job.stale or job.stale_reason != reason:
+            watched.job = job.model_copy(update={"stale": True, "stale_reason": reason})
+        self.checks.stale(job.id, reason)
+
+    async def _record(self, watched: _Watch, status: CanonicalStatus, ref: dict[str, Any] | None = None) -> JobRecord:
         """Store what the vendor said; `ref` is the whole vendor_ref after this answer (None: unchanged)."""
+        job = watched.job
         checked = self.clock.now()
         finish = estimated_finish(checked, status)
         public, sealed = job.vendor_ref, None
@@ -319,11 +405,13 @@ class Watcher:
                 sealed = self.refs.seal(private)
         ref_changed = public != job.vendor_ref or sealed is not None
         if not job.terminal and not ref_changed and not is_transition(job.status, status):
-            # nothing new but perhaps the estimate: the cheap path
-            await self.store.touch(job.id, checked_at=checked, estimated_finish_at=finish)
-            return job.model_copy(
+            # nothing new but perhaps the estimate: the snapshot moves now, the store with the next batch
+            watched.job = job.model_copy(
                 update={"checked_at": checked, "stale": False, "stale_reason": None, "estimated_finish_at": finish}
             )
+            self.checks.confirm(job.id, checked, finish)
+            return watched.job
+        self.checks.forget(job.id)  # this write supersedes the job's pending note
         updated, transitioned = await self.store.record_status(
             job.id,
             status,
@@ -332,6 +420,7 @@ class Watcher:
             private_ref=sealed,
             estimated_finish_at=finish,
         )
+        watched.job = updated
         if updated.anomalies > job.anomalies:
             self.metrics.anomalies.inc(provider=job.provider)
             log.warning("job %s: vendor reported %s after terminal %s", job.id, status.state, job.state)
@@ -342,60 +431,62 @@ class Watcher:
                 self.on_event()
         return updated
 
+    # -- results -----------------------------------------------------------------------------
     async def _keep_result(
-        self,
-        job: JobRecord,
-        status: CanonicalStatus,
-        provider: Provider,
-        ref: dict[str, Any],
-        conn: VendorConnection,
-        body: Any,
+        self, watched: _Watch, status: CanonicalStatus, ref: dict[str, Any], conn: VendorConnection, body: Any
     ) -> CanonicalStatus | None:
-        """Copy the finished job's result and artifact into the store; the status to record (with the issue
-        `result_unavailable` when the provider said part of the result is gone for good), or None when the
-        vendor failed (retry later)."""
-        missing: list[str] = []
-        try:
-            if body is None:
-                body = await provider.fetch_status(conn, ref)
-            try:
-                parts = await provider.fetch_result(conn, ref, body)
-            except ResultGone as exc:
-                parts = ResultParts()
-                missing.append(conn.scrubbed(exc).message)
-            link = None
-            if parts.has_artifact:
-                try:
-                    async with provider.open_artifact(conn, ref) as download:
-                        stored = await self.store.save_artifact(
-                            job.id, content_type=download.content_type, filename=download.filename,
-                            chunks=download.chunks,
-                        )  # fmt: skip
-                    link = ArtifactLink(
-                        href=f"/v1/jobs/{job.id}/artifact", content_type=stored.content_type, filename=stored.filename
-                    )
-                except ResultGone as exc:
-                    missing.append(conn.scrubbed(exc).message)
-        except (VendorError, UnsupportedOperation) as exc:
-            if isinstance(exc, VendorError):
-                conn.scrubbed(exc)
-            self.metrics.upstream.inc(provider=job.provider, operation="result", outcome=type(exc).__name__)
-            log.warning("job %s: result not kept yet (%s); will retry", job.id, exc)
+        """Keep the finished job's result (the caller asked the breaker): the status to record, or None when it
+        failed. A failure is retried with the poll backoff (vendor failures count towards the breaker) until
+        `result_deadline_s` has passed since the first one; then the job ends without it (`end_without_result`)."""
+        job = watched.job
+        lane = self.lanes[job.provider]
+        provider = self.providers[job.provider]
+        kept = await keep_result(self.store, self.metrics, job, status, provider, ref, conn, body)
+        if isinstance(kept, CanonicalStatus):
+            lane.breaker.success()
+            watched.result_since = None
+            if job.terminal:  # the terminal state was recorded before: only the result was missing
+                self._finish(job.model_copy(update={"result_available": True}))
+                self.notifier.publish(job.id)
+            return kept
+        if isinstance(kept, VendorError):
+            lane.breaker.failure()
+        now = self.clock()
+        if watched.result_since is None:
+            watched.result_since = now
+        if now - watched.result_since >= lane.settings.result_deadline_s:
+            reason = f"{type(kept).__name__}: {kept}" if str(kept) else type(kept).__name__
+            await self.end_without_result(job.id, status, conn.scrub(f"the result could not be kept ({reason})"))
             return None
-        issues = parts.issues or status.issues
-        if missing:
-            status = ended_without_result(status, "; ".join(missing))
-            issues = [*issues, status.issues[-1]]
-        self.metrics.upstream.inc(provider=job.provider, operation="result", outcome="gone" if missing else "ok")
-        result = Result(
-            job_id=job.id,
-            provider=job.provider,
-            state=status.state,
-            outputs=parts.outputs,
-            artifact=link,
-            usage=parts.usage,
-            issues=issues,
-            vendor=parts.vendor,
-        )
-        await self.store.save_result(job.id, result.model_dump(mode="json"))
-        return status
+        self._note_stale(watched, RESULT_NOT_KEPT)
+        watched.interval = lane.next_interval(watched.interval, changed=False)
+        retry_after = getattr(kept, "retry_after", None)
+        wait = max(watched.interval, retry_after) if retry_after else lane.jittered(watched.interval)
+        self._schedule(job.id, watched, max(wait, lane.breaker.retry_in()))
+        return None
+
+    async def end_without_result(self, job_id: str, status: CanonicalStatus, message: str) -> JobRecord | None:
+        """End a finished job whose result cannot be kept: its terminal state (`completed_with_issues` where the
+        vendor said success) with an issue `result_unavailable` carrying `message`, an empty Result (no outputs,
+        that issue) kept in its place, and the job no longer watched. The one way a job ends without its result
+        after the fact (a keep failing past its deadline, a result the store cannot hold). Returns the job as
+        stored (None when the store has no such job)."""
+        watched = self._watches.get(job_id)
+        job = watched.job if watched is not None else await self.store.get_job(job_id)
+        if job is None:
+            return None
+        ended = ended_without_result(status, message)
+        try:
+            await self.store.save_result(job.id, empty_result(job, ended))
+        except LeaseLost:
+            raise
+        except Exception:
+            log.exception("job %s: even the empty result could not be kept", job.id)
+        log.warning("job %s ends %s without its result: %s", job.id, ended.state.value, message)
+        if not job.terminal:  # a terminal state already recorded stays as it is (terminal is sticky)
+            await self._record(watched if watched is not None else _Watch(job, 0.0), ended)
+        final = await self.store.get_job(job.id)
+        if final is not None:
+            self._finish(final)
+        self.notifier.publish(job.id)
+        return final

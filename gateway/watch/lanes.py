@@ -123,6 +123,10 @@ class Lane:
         # polls holding the old semaphore finish with it; new ones queue on the resized one
         self.semaphore = asyncio.Semaphore(max(1, self.settings.concurrency // replicas))
 
+    def concurrency(self) -> int:
+        """Vendor requests this replica may have in flight now (its share of the configured concurrency)."""
+        return max(1, self.settings.concurrency // self.replicas)
+
     def first_interval(self) -> float:
         return self.settings.initial_s
 

@@ -54,7 +54,7 @@ def translated_models(body: Any) -> list[ApiTranslatedModel | None]:
 def _read_model(item: Any) -> ApiTranslatedModel | None:
     try:
         return lenient(ApiTranslatedModel, item)
-    except RecursionError:  # lenient deep-copies its input before it guards against this
+    except RecursionError:  # a plugin model of its own may recurse; lenient itself never raises
         return None
 
 

@@ -1,0 +1,64 @@
+"""A job's answer carries a weak ETag of its snapshot; a poller sending it back in If-None-Match gets 304 without a
+body while nothing changed, and the full Job once something did. The OpenAPI document states both."""
+
+from __future__ import annotations
+
+from demo_kit import load_case, make_demo
+
+from gateway.plugins import get_providers
+from gateway.server.keys import GATEWAY
+
+CAMB = get_providers()["camb"].sim_prefix
+
+
+async def test_if_none_match_answers_304_until_the_job_changes(aiohttp_client, sim_server, tmp_path):
+    demo = await make_demo(aiohttp_client, sim_server, tmp_path, poll={"initial_s": 600, "max_s": 600})
+    watcher = demo.app[GATEWAY].watcher
+    job = await demo.submit("camb", load_case("camb").valid_input)
+    await watcher.poll_now(job["id"])  # queued -> running; no other poll for 10 minutes
+    status, body, headers = await demo.call("GET", f"/v1/jobs/{job['id']}")
+    etag = headers["ETag"]
+    assert status == 200 and etag.startswith('W/"') and headers["Cache-Control"] == "private, no-cache"
+
+    for sent in (etag, etag.removeprefix("W/"), f'"other", {etag}', "*"):
+        async with demo.client.get(f"/v1/jobs/{job['id']}", headers=demo.headers(**{"If-None-Match": sent})) as resp:
+            assert resp.status == 304, sent
+            assert await resp.read() == b"" and resp.headers["ETag"] == etag
+    status, other, _ = await demo.call("GET", f"/v1/jobs/{job['id']}", headers={"If-None-Match": '"nope"'})
+    assert status == 200 and other["id"] == job["id"]
+
+    await demo.sim(CAMB, f"/__sim__/jobs/{job['vendor_ref']['task_id']}/state", {"status": "SUCCESS", "run_id": 3})
+    await watcher.poll_now(job["id"])
+    status, body, headers = await demo.call("GET", f"/v1/jobs/{job['id']}", headers={"If-None-Match": etag})
+    assert status == 200 and body["state"] == "succeeded" and headers["ETag"] != etag
+    await demo.session.close()
+
+
+async def test_another_tenant_gets_404_whatever_it_sends(demo):
+    job = await demo.submit("camb", load_case("camb").valid_input)
+    _, _, headers = await demo.call("GET", f"/v1/jobs/{job['id']}")
+    status, body, _ = await demo.call(
+        "GET", f"/v1/jobs/{job['id']}", key="demo-key-b", headers={"If-None-Match": headers["ETag"]}
+    )
+    assert status == 404 and body["code"] == "not_found"
+
+
+async def test_the_openapi_document_declares_if_none_match_and_304(demo):
+    _, doc, _ = await demo.call("GET", "/openapi.json", key=None)
+    get = doc["paths"]["/v1/jobs/{job_id}"]["get"]
+    assert any(p["name"] == "If-None-Match" and p["in"] == "header" for p in get["parameters"])
+    assert "content" not in get["responses"]["304"] and "ETag" in get["responses"]["304"]["headers"]
+    assert "ETag" in get["responses"]["200"]["headers"]
+
+
+async def test_the_cached_body_is_the_rendered_job(demo):
+    """The bytes served from the per-snapshot cache are exactly the Job the renderer makes."""
+    job = await demo.submit("camb", load_case("camb").valid_input)
+    status, body, _ = await demo.call("GET", f"/v1/jobs/{job['id']}")
+    gateway = demo.app[GATEWAY]
+    record = await gateway.job(job["id"])
+    expected = gateway.body(record)
+    assert status == 200 and set(body) == set(expected)
+    assert {k: v for k, v in body.items() if k != "poll_after_s"} == {
+        k: v for k, v in expected.items() if k != "poll_after_s"
+    }
