@@ -53,7 +53,7 @@ OPERATIONS: dict[str, Op] = {
         Op("submit", "POST", "/v1/jobs", headers=("Idempotency-Key",), model=Job),
         Op("attach", "POST", "/v1/jobs/attach", model=Job),
         Op("list_jobs", "GET", "/v1/jobs", query=("state", "provider", "limit", "cursor"), model=JobList),
-        Op("get_job", "GET", "/v1/jobs/{job_id}", query=("wait", "version"), model=Job),
+        Op("get_job", "GET", "/v1/jobs/{job_id}", query=("wait", "version"), headers=("If-None-Match",), model=Job),
         Op("cancel", "POST", "/v1/jobs/{job_id}/cancel", model=Job),
         Op("transitions", "GET", "/v1/jobs/{job_id}/transitions", model=TransitionList),
         Op("events", "GET", "/v1/jobs/{job_id}/events", headers=("Last-Event-ID",)),

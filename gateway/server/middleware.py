@@ -33,12 +33,12 @@ REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._-]{1,64}")
 #: `Authorization: Bearer <token>` (RFC 6750: the scheme in any case, one or more spaces, a b64token)
 BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+)")
 #: request ids the gateway makes: a random prefix per process and a counter (unique, cheap; not a secret)
-_ID_PREFIX = os.urandom(4).hex()
+_ID_PREFIX = os.urandom(3).hex()
 _ID_COUNTER = itertools.count(1)
 
 
 def new_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) % 16**10:010x}"
 
 
 def vendor_problem(exc: VendorError, attempts: list[dict[str, Any]] | None = None) -> Problem:

@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Sequence, AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any

@@ -32,13 +32,13 @@ from gateway.store.sqlite_db import SqliteDatabase
 from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
 from gateway.store.sqlite_reads import SqliteReads
 from gateway.store.sqlite_rows import (
-    SAVE_CHECK,
-    check_values,
     INSERT_JOB,
     JOB_COLUMNS,
     OUTBOX_COLUMNS,
+    SAVE_CHECK,
     TRANSITION_COLUMNS,
     UPDATE_JOB,
+    check_values,
     event_from,
     job_from,
     job_values,

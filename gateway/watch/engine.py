@@ -16,12 +16,9 @@ snapshot another replica wrote a newer version of, and a refused write (`LeaseLo
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import traceback
-from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
@@ -39,6 +36,7 @@ from gateway.watch.checks import CheckBatcher
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
 from gateway.watch.results import RESULT_UNAVAILABLE, empty_result, ended_without_result, keep_result
+from gateway.watch.schedule import Scheduler, Watched
 
 log = logging.getLogger("gateway.watch")
 
@@ -50,8 +48,6 @@ BREAKER_OPEN = StaleReason(
 )
 #: why a finished job is stale while its result could not be copied yet
 RESULT_NOT_KEPT = StaleReason(code="result_not_kept", message="the vendor finished; its result could not be read yet")
-#: finished jobs whose last snapshot stays in memory for readers (the oldest are forgotten first)
-FINISHED_KEPT = 2_000
 
 
 def vendor_job_lost(previous: CanonicalStatus) -> CanonicalStatus:
@@ -62,20 +58,7 @@ def vendor_job_lost(previous: CanonicalStatus) -> CanonicalStatus:
     )
 
 
-class _Watch:
-    """One watched job: its latest snapshot, when its poll is due, its interval, since when keeping its result
-    has been failing."""
-
-    __slots__ = ("due", "interval", "job", "result_since")
-
-    def __init__(self, job: JobRecord, interval: float) -> None:
-        self.job = job
-        self.interval = interval
-        self.due = 0.0
-        self.result_since: float | None = None
-
-
-class Watcher:
+class Watcher(Scheduler):
     def __init__(
         self,
         store: Store,
@@ -88,27 +71,17 @@ class Watcher:
         clock: Clock = SYSTEM_CLOCK,
         refs: RefSealer | None = None,
     ) -> None:
+        super().__init__(lanes, clock)
         self.store = store
         self.providers = providers
         self.connections = connections
-        self.lanes = lanes
         self.metrics = metrics
         self.notifier = notifier
         #: called after a transition that queued a webhook event (wakes the webhook dispatcher)
         self.on_event = on_event
-        self.clock = clock
         #: seals and opens the providers' private vendor_ref fields
         self.refs = refs or RefSealer()
         self.checks = CheckBatcher(store, clock, on_lost=self.forget)
-        self._watches: dict[str, _Watch] = {}
-        self._finished: OrderedDict[str, JobRecord] = OrderedDict()
-        self._heap: list[tuple[float, int, str]] = []
-        self._ready: dict[str, deque[tuple[float, str]]] = {}
-        self._workers: dict[str, int] = {}
-        self._inflight: dict[str, asyncio.Future[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._seq = itertools.count()
-        self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         #: several replicas share the store: this one polls only the jobs it holds a lease on (gateway.watch.leases)
         self.shared = isinstance(store, SharedStore)
@@ -130,52 +103,6 @@ class Watcher:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.checks.stop()
 
-    # -- what readers see ----------------------------------------------------------------------
-    def snapshot(self, job_id: str) -> JobRecord | None:
-        """The latest snapshot of a job this process watches (or finished lately); None: ask the store."""
-        watched = self._watches.get(job_id)
-        return watched.job if watched is not None else self._finished.get(job_id)
-
-    def watching(self) -> int:
-        return len(self._watches)
-
-    def in_flight(self) -> int:
-        """Polls running now."""
-        return len(self._inflight)
-
-    def polling(self, job_id: str) -> bool:
-        """A poll of this job is in flight."""
-        return job_id in self._inflight
-
-    def due_at(self, job_id: str) -> float | None:
-        """The clock time the job's current (or next) poll was due; None when it is not watched."""
-        watched = self._watches.get(job_id)
-        return watched.due if watched is not None else None
-
-    def poll_after(self, job: JobRecord) -> float | None:
-        """Seconds until the gateway will next ask the vendor about this job; None once it is terminal."""
-        if job.terminal:
-            return None
-        watched = self._watches.get(job.id)
-        if watched is None:
-            lane = self.lanes.get(job.provider)
-            return lane.first_interval() if lane else None
-        return round(max(0.0, watched.due - self.clock()) + 0.05, 3)
-
-    # -- scheduling --------------------------------------------------------------------------
-    def watch(self, job: JobRecord, *, delay: float | None = None) -> None:
-        """Start (or keep) watching a job; the first poll after `delay` (default: the provider's first interval).
-        A record at least as new as the snapshot held replaces it."""
-        lane = self.lanes.get(job.provider)
-        if lane is None:
-            return
-        watched = self._watches.get(job.id)
-        if watched is None:
-            watched = self._watches[job.id] = _Watch(job, lane.first_interval())
-        elif job.version >= watched.job.version:
-            watched.job = job
-        self._schedule(job.id, watched, watched.interval if delay is None else delay)
-
     def forget(self, job_id: str) -> None:
         """Stop polling a job without finishing it: another replica owns it now (shared store)."""
         self._watches.pop(job_id, None)
@@ -193,61 +120,6 @@ class Watcher:
         watched = self._watches.get(job_id)
         if fresh is not None and watched is not None and fresh.version >= watched.job.version:
             watched.job = fresh
-
-    def _schedule(self, job_id: str, watched: _Watch, delay: float) -> None:
-        watched.due = due = self.clock() + delay
-        heapq.heappush(self._heap, (due, next(self._seq), job_id))
-        if self._heap[0][2] == job_id:
-            self._wake.set()
-
-    def _finish(self, job: JobRecord) -> None:
-        """Stop watching; the last snapshot stays readable from memory for a while."""
-        self._watches.pop(job.id, None)
-        self._finished[job.id] = job
-        if len(self._finished) > FINISHED_KEPT:
-            self._finished.popitem(last=False)
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            now = self.clock()
-            while self._heap and self._heap[0][0] <= now:
-                due, _, job_id = heapq.heappop(self._heap)
-                watched = self._watches.get(job_id)
-                if watched is not None and watched.due == due:  # else superseded by a later schedule
-                    self._enqueue(job_id, watched)
-            timeout = (self._heap[0][0] - now) if self._heap else 3600.0
-            await self.clock.wait(self._wake, timeout)
-
-    def _enqueue(self, job_id: str, watched: _Watch) -> None:
-        """Queue a due job for its provider's workers; start one more worker while the lane allows it."""
-        provider = watched.job.provider
-        ready = self._ready.setdefault(provider, deque())
-        ready.append((watched.due, job_id))
-        busy = self._workers.get(provider, 0)
-        if busy < self.lanes[provider].concurrency():
-            self._workers[provider] = busy + 1
-            self._spawn(self._work(provider, ready), f"gateway-poll-{provider}")
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _work(self, provider: str, ready: deque[tuple[float, str]]) -> None:
-        lane = self.lanes[provider]
-        try:
-            while ready:
-                due, job_id = ready.popleft()
-                watched = self._watches.get(job_id)
-                if watched is None or watched.due != due or job_id in self._inflight:
-                    continue  # unwatched, rescheduled, or being polled by poll_now meanwhile
-                lane.health.started_late(self.clock() - due)
-                done = self._inflight[job_id] = asyncio.get_running_loop().create_future()
-                await self._poll(job_id, done)
-        finally:
-            self._workers[provider] -= 1
 
     async def poll_now(self, job_id: str) -> None:
         """Poll this job now, or join the poll already in flight (never two at once). On a shared store this
@@ -295,7 +167,7 @@ class Watcher:
             if not done.done():
                 done.set_result(None)
 
-    async def _watched(self, job_id: str) -> _Watch | None:
+    async def _watched(self, job_id: str) -> Watched | None:
         """The job's watch entry; a job not watched here (e.g. polled on request) is read from the store once."""
         watched = self._watches.get(job_id)
         if watched is None:
@@ -385,14 +257,14 @@ class Watcher:
             self.metrics.unknown_status.inc(provider=provider.name, vendor_status=str(status.vendor_status)[:64])
         return status
 
-    def _note_stale(self, watched: _Watch, reason: StaleReason) -> None:
+    def _note_stale(self, watched: Watched, reason: StaleReason) -> None:
         """The vendor could not confirm the snapshot: stale now in memory, in the store with the next batch."""
         job = watched.job
         if not job.stale or job.stale_reason != reason:
             watched.job = job.model_copy(update={"stale": True, "stale_reason": reason})
         self.checks.stale(job.id, reason)
 
-    async def _record(self, watched: _Watch, status: CanonicalStatus, ref: dict[str, Any] | None = None) -> JobRecord:
+    async def _record(self, watched: Watched, status: CanonicalStatus, ref: dict[str, Any] | None = None) -> JobRecord:
         """Store what the vendor said; `ref` is the whole vendor_ref after this answer (None: unchanged)."""
         job = watched.job
         checked = self.clock.now()
@@ -433,7 +305,7 @@ class Watcher:
 
     # -- results -----------------------------------------------------------------------------
     async def _keep_result(
-        self, watched: _Watch, status: CanonicalStatus, ref: dict[str, Any], conn: VendorConnection, body: Any
+        self, watched: Watched, status: CanonicalStatus, ref: dict[str, Any], conn: VendorConnection, body: Any
     ) -> CanonicalStatus | None:
         """Keep the finished job's result (the caller asked the breaker): the status to record, or None when it
         failed. A failure is retried with the poll backoff (vendor failures count towards the breaker) until
@@ -484,7 +356,7 @@ class Watcher:
             log.exception("job %s: even the empty result could not be kept", job.id)
         log.warning("job %s ends %s without its result: %s", job.id, ended.state.value, message)
         if not job.terminal:  # a terminal state already recorded stays as it is (terminal is sticky)
-            await self._record(watched if watched is not None else _Watch(job, 0.0), ended)
+            await self._record(watched if watched is not None else Watched(job, 0.0), ended)
         final = await self.store.get_job(job.id)
         if final is not None:
             self._finish(final)

@@ -3,16 +3,15 @@ body while nothing changed, and the full Job once something did. The OpenAPI doc
 
 from __future__ import annotations
 
-from demo_kit import load_case, make_demo
-
 from gateway.plugins import get_providers
 from gateway.server.keys import GATEWAY
+from support.cases import load_case
 
 CAMB = get_providers()["camb"].sim_prefix
 
 
-async def test_if_none_match_answers_304_until_the_job_changes(aiohttp_client, sim_server, tmp_path):
-    demo = await make_demo(aiohttp_client, sim_server, tmp_path, poll={"initial_s": 600, "max_s": 600})
+async def test_if_none_match_answers_304_until_the_job_changes(new_demo):
+    demo = await new_demo(poll={"initial_s": 600, "max_s": 600})
     watcher = demo.app[GATEWAY].watcher
     job = await demo.submit("camb", load_case("camb").valid_input)
     await watcher.poll_now(job["id"])  # queued -> running; no other poll for 10 minutes
@@ -31,7 +30,6 @@ async def test_if_none_match_answers_304_until_the_job_changes(aiohttp_client, s
     await watcher.poll_now(job["id"])
     status, body, headers = await demo.call("GET", f"/v1/jobs/{job['id']}", headers={"If-None-Match": etag})
     assert status == 200 and body["state"] == "succeeded" and headers["ETag"] != etag
-    await demo.session.close()
 
 
 async def test_another_tenant_gets_404_whatever_it_sends(demo):

@@ -16,6 +16,7 @@ from gateway.states import State
 from gateway.store import LeaseLost, StoreUnavailable, open_store
 from gateway.store.pg import PostgresStore
 from gateway.store.pg_schema import SCHEMA_VERSION
+from gateway.store.records import Check
 from gateway.testing.postgres import free_port
 
 
@@ -56,7 +57,10 @@ async def test_a_taken_over_lease_refuses_the_old_owners_writes(replicas) -> Non
     await asyncio.sleep(1.2)  # A stops renewing (as if SIGKILLed): its lease runs out
     claimed = await b.claim_jobs(10)
     assert [j.id for j in claimed] == ["job_1"] and b.held()["job_1"] == a.held()["job_1"] + 1
-    # A's late writes are refused by the fencing token; B's apply
+    # A's late writes are refused by the fencing token (a batch of checks names the job lost); B's apply
+    await a.create_job(job("job_2"))
+    assert await a.save_checks([Check("job_1", T0, False), Check("job_2", T0, False)]) == ["job_1"]
+    assert (await a.get_job("job_2")).checked_at == T0 and "job_1" not in a.held()
     for write in (
         a.record_status("job_1", status(State.FAILED), checked_at=T0),
         a.touch("job_1", checked_at=T0),

@@ -21,8 +21,9 @@ import pytest
 from pydantic import ValidationError
 from store_records import T0, job, status
 
-from gateway.states import CanonicalStatus, Issue, JobError, State
+from gateway.states import CanonicalStatus, Issue, JobError, StaleReason, State
 from gateway.store import IdempotencyMismatch, JobExists, JobNotFound, JobRecord, Store, StoreError, open_store
+from gateway.store.records import Check
 
 # jobs, idempotency, tenancy
 
@@ -306,6 +307,32 @@ async def test_mark_stale(store: Store) -> None:
     record, _ = await store.record_status("job_a", status(State.QUEUED), checked_at=later)
     assert not record.stale
     assert await store.mark_stale("job_nope") is None
+
+
+async def test_save_checks_applies_many_freshness_notes_without_a_transition(store: Store) -> None:
+    for name in ("job_a", "job_b", "job_c"):
+        await store.create_job(job(name))
+    later, finish = T0 + timedelta(minutes=5), T0 + timedelta(minutes=9)
+    quota = StaleReason(code="upstream_quota_exceeded", message="used up")
+    lost = await store.save_checks(
+        [
+            Check("job_a", later, False, None, finish),
+            Check("job_b", None, True, quota),
+            Check("job_nope", later, False),  # unknown: skipped
+            Check("job_c", T0 + timedelta(minutes=1), False),
+            Check("job_c", None, True, quota),  # a job named twice: its later note wins
+        ]
+    )
+    assert lost == []
+    a, b, c = [await store.get_job(name) for name in ("job_a", "job_b", "job_c")]
+    assert a.checked_at == later and not a.stale and a.estimated_finish_at == finish and a.version == 1
+    assert b.stale and b.stale_reason == quota and b.checked_at is None and b.version == 1
+    assert c.stale and c.stale_reason == quota and c.checked_at is None
+    await store.save_checks([Check("job_b", later, False)])  # confirmed again: stale and its reason cleared
+    b = await store.get_job("job_b")
+    assert not b.stale and b.stale_reason is None and b.checked_at == later
+    assert [t.version for t in await store.transitions("job_a")] == [1]
+    assert await store.save_checks([]) == []
 
 
 async def test_non_terminal_jobs_and_counts(store: Store) -> None:

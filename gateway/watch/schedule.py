@@ -1,0 +1,156 @@
+"""The watcher's schedule (issue 10): one entry per watched job with its latest snapshot (`Watched`), a heap of due
+times, and per provider a ready queue drained by at most the lane's concurrency of worker tasks, so however many
+jobs are due at once the engine holds a bounded number of tasks (backpressure), never one waiting task per job.
+`gateway.watch.engine.Watcher` adds what one poll does."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import heapq
+import itertools
+from collections import OrderedDict, deque
+from collections.abc import Coroutine
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.store.records import JobRecord
+from gateway.watch.lanes import Lane
+
+#: finished jobs whose last snapshot stays in memory for readers (the oldest are forgotten first)
+FINISHED_KEPT = 2_000
+
+
+class Watched:
+    """One watched job: its latest snapshot, when its poll is due, its interval, since when keeping its result
+    has been failing."""
+
+    __slots__ = ("due", "interval", "job", "result_since")
+
+    def __init__(self, job: JobRecord, interval: float) -> None:
+        self.job = job
+        self.interval = interval
+        self.due = 0.0
+        self.result_since: float | None = None
+
+
+class Scheduler(abc.ABC):
+    """When each watched job is polled next, and the tasks that poll them (see the module docstring)."""
+
+    def __init__(self, lanes: dict[str, Lane], clock: Clock) -> None:
+        self.lanes = lanes
+        self.clock = clock
+        self._watches: dict[str, Watched] = {}
+        self._finished: OrderedDict[str, JobRecord] = OrderedDict()
+        self._heap: list[tuple[float, int, str]] = []
+        self._ready: dict[str, deque[tuple[float, str]]] = {}
+        self._workers: dict[str, int] = {}
+        self._inflight: dict[str, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+
+    @abc.abstractmethod
+    async def _poll(self, job_id: str, done: asyncio.Future[None]) -> None:
+        """Poll the job once; resolve `done` (its entry in the in-flight table) when finished, however."""
+
+    # -- what readers see ----------------------------------------------------------------------
+    def snapshot(self, job_id: str) -> JobRecord | None:
+        """The latest snapshot of a job this process watches (or finished lately); None: ask the store."""
+        watched = self._watches.get(job_id)
+        return watched.job if watched is not None else self._finished.get(job_id)
+
+    def watching(self) -> int:
+        return len(self._watches)
+
+    def in_flight(self) -> int:
+        """Polls running now."""
+        return len(self._inflight)
+
+    def polling(self, job_id: str) -> bool:
+        """A poll of this job is in flight."""
+        return job_id in self._inflight
+
+    def due_at(self, job_id: str) -> float | None:
+        """The clock time the job's current (or next) poll was due; None when it is not watched."""
+        watched = self._watches.get(job_id)
+        return watched.due if watched is not None else None
+
+    def poll_after(self, job: JobRecord) -> float | None:
+        """Seconds until the gateway will next ask the vendor about this job; None once it is terminal."""
+        if job.terminal:
+            return None
+        watched = self._watches.get(job.id)
+        if watched is None:
+            lane = self.lanes.get(job.provider)
+            return lane.first_interval() if lane else None
+        return round(max(0.0, watched.due - self.clock()) + 0.05, 3)
+
+    # -- scheduling --------------------------------------------------------------------------
+    def watch(self, job: JobRecord, *, delay: float | None = None) -> None:
+        """Start (or keep) watching a job; the first poll after `delay` (default: the provider's first interval).
+        A record at least as new as the snapshot held replaces it."""
+        lane = self.lanes.get(job.provider)
+        if lane is None:
+            return
+        watched = self._watches.get(job.id)
+        if watched is None:
+            watched = self._watches[job.id] = Watched(job, lane.first_interval())
+        elif job.version >= watched.job.version:
+            watched.job = job
+        self._schedule(job.id, watched, watched.interval if delay is None else delay)
+
+    def _schedule(self, job_id: str, watched: Watched, delay: float) -> None:
+        watched.due = due = self.clock() + delay
+        heapq.heappush(self._heap, (due, next(self._seq), job_id))
+        if self._heap[0][2] == job_id:
+            self._wake.set()
+
+    def _finish(self, job: JobRecord) -> None:
+        """Stop watching; the last snapshot stays readable from memory for a while."""
+        self._watches.pop(job.id, None)
+        self._finished[job.id] = job
+        if len(self._finished) > FINISHED_KEPT:
+            self._finished.popitem(last=False)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self.clock()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, job_id = heapq.heappop(self._heap)
+                watched = self._watches.get(job_id)
+                if watched is not None and watched.due == due:  # else superseded by a later schedule
+                    self._enqueue(job_id, watched)
+            timeout = (self._heap[0][0] - now) if self._heap else 3600.0
+            await self.clock.wait(self._wake, timeout)
+
+    def _enqueue(self, job_id: str, watched: Watched) -> None:
+        """Queue a due job for its provider's workers; start one more worker while the lane allows it."""
+        provider = watched.job.provider
+        ready = self._ready.setdefault(provider, deque())
+        ready.append((watched.due, job_id))
+        busy = self._workers.get(provider, 0)
+        if busy < self.lanes[provider].concurrency():
+            self._workers[provider] = busy + 1
+            self._spawn(self._work(provider, ready), f"gateway-poll-{provider}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _work(self, provider: str, ready: deque[tuple[float, str]]) -> None:
+        lane = self.lanes[provider]
+        try:
+            while ready:
+                due, job_id = ready.popleft()
+                watched = self._watches.get(job_id)
+                if watched is None or watched.due != due or job_id in self._inflight:
+                    continue  # unwatched, rescheduled, or being polled by poll_now meanwhile
+                lane.health.started_late(self.clock() - due)
+                done = self._inflight[job_id] = asyncio.get_running_loop().create_future()
+                await self._poll(job_id, done)
+        finally:
+            self._workers[provider] -= 1
