@@ -81,32 +81,18 @@ class LagProbe:
         self.job_of_task: dict[str, str] = {}
         self.request_lag: list[float] = []
         self.recording = False
-        self._scheduled: dict[str, float] = {}
         provider = watcher.providers[provider_name]
         fetch_status = provider.fetch_status
-        if not hasattr(watcher, "due_at"):  # the engine before issue 10 forgot a due time once it was popped
-            schedule = watcher._schedule  # type: ignore[attr-defined]
-
-            def _schedule(job_id: str, delay: float) -> None:
-                schedule(job_id, delay)
-                self._scheduled[job_id] = watcher._due[job_id]  # type: ignore[attr-defined]
-
-            watcher._schedule = _schedule  # type: ignore[method-assign]
 
         async def _fetch_status(conn: Any, ref: dict[str, Any]) -> Any:
             if self.recording:
                 job_id = self.job_of_task.get(ref.get("task_id", ""))
-                due = self.due(job_id) if job_id else None
+                due = watcher.due_at(job_id) if job_id else None
                 if due is not None:
                     self.request_lag.append(watcher.clock() - due)
             return await fetch_status(conn, ref)
 
         provider.fetch_status = _fetch_status  # type: ignore[method-assign]
-
-    def due(self, job_id: str) -> float | None:
-        if hasattr(self.watcher, "due_at"):
-            return self.watcher.due_at(job_id)
-        return self._scheduled.get(job_id)
 
 
 def thread_cpu() -> dict[str, float]:
