@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint cassettes bench simulate clean chromium docs postgres
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/azure_batch/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e examples/azure_batch  # the example third-party plugin, beside the built-ins
 	touch $(STAMP)
 
 run: $(STAMP)

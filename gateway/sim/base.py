@@ -16,7 +16,9 @@ from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-FAULTS = ("http_500", "http_503", "http_429", "delay", "reset", "malformed_json", "unknown_status")
+FAULTS = (
+    "http_500", "http_503", "http_429", "delay", "reset", "malformed_json", "unknown_status", "quota_exceeded",
+)  # fmt: skip
 UNKNOWN_STATUS = "sim_unknown_status"
 _STATS_PATH = "/__sim__/stats"
 #: vendor requests kept in the request log (`GET /__sim__/requests`)
@@ -80,6 +82,11 @@ class Simulator:
 
     def not_found(self) -> web.Response:
         return web.json_response({"detail": "Not Found"}, status=404)
+
+    def quota_exceeded(self) -> web.Response:
+        """The vendor's own answer when the account's quota is used up or it wants payment (the
+        `quota_exceeded` fault); HTTP 402 unless the vendor says it otherwise (e.g. 456)."""
+        return web.json_response({"detail": "Payment Required"}, status=402)
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
@@ -182,6 +189,8 @@ class Simulator:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError  # the connection is gone; nothing is written
+        if fault.kind == "quota_exceeded":
+            return self.quota_exceeded()
         if fault.kind == "malformed_json":
             return web.Response(body=b'{"status": "proc', content_type="application/json")
         return None  # unknown_status: handled on the way out

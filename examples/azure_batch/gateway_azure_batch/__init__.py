@@ -1,0 +1,1 @@
+"""An Azure-style batch document translation provider for the translation gateway (an example plugin)."""
