@@ -23,6 +23,7 @@ async def test_cassette_lifecycle(gateway_provider, gateway_conn, gateway_sim_co
     _ref, seen, result = await conformance.scenario_lifecycle(gateway_provider, CASE, gateway_conn, gateway_sim_control)
     assert [s.state for s in seen] == [expected for _, expected in CASE.status_patches]
     assert {s.vendor_status for s in seen} == set(gateway_provider.mapping)
+    assert [o.target for o in result.outputs] == ["[de] Hello", "[de] Good bye"]
 
 
 @pytest.mark.vcr
