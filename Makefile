@@ -39,8 +39,9 @@ lint: $(STAMP)
 
 # Re-record every provider's cassettes from the simulators (started in-process by the tests).
 cassettes: $(STAMP)
-	rm -rf cassettes/*/
-	GATEWAY_RECORD=1 $(BIN)/python -m pytest tests/providers -k cassette --record-mode=all -p no:xdist
+	rm -rf cassettes/*/ examples/azure_batch/tests/cassettes
+	GATEWAY_RECORD=1 $(BIN)/python -m pytest tests/providers examples/azure_batch/tests -k cassette \
+		--record-mode=all -p no:xdist
 
 # Rewrite the README's generated sections (the providers' mapping tables) from the code.
 docs: $(STAMP)

@@ -93,3 +93,42 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(demo_server):
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+
+
+def _http(url, method="GET", body=None, key="demo-key"):
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def test_the_demo_serves_an_installed_third_party_plugin_with_no_core_change(demo_server):
+    """`make test` installs the example plugin (examples/azure_batch): the demo configures it from its own
+    demo settings and simulator, and serves its jobs end to end, cancel included."""
+    url, log = demo_server
+    if "azure_batch" not in _cli(url, "providers", "--json").stdout:
+        pytest.skip("the example plugin is not installed")
+    assert "azure_batch" in next(line for line in log.read_text().splitlines() if line.startswith("providers:"))
+    _, listed = _http(url + "/v1/providers")
+    assert "azure_batch" in {p["name"] for p in listed["providers"]}
+    text = {"kind": "text", "source_language": "en", "target_language": "fr", "texts": ["Hello from a plugin"]}
+    status, job = _http(url + "/v1/jobs", "POST", {"provider": "azure_batch", "input": text})
+    assert status == 201 and set(job["vendor_ref"]) == {"batch_id"}
+    deadline = time.monotonic() + 30
+    while not job["terminal"]:
+        assert time.monotonic() < deadline, job
+        _, job = _http(f"{url}/v1/jobs/{job['id']}?wait=5&version={job['version']}")
+    assert job["state"] == "succeeded", job
+    _, result = _http(f"{url}/v1/jobs/{job['id']}/result")
+    assert [o["target"] for o in result["outputs"]] == ["[fr] Hello from a plugin"]
+    _, other = _http(url + "/v1/jobs", "POST", {"provider": "azure_batch", "input": text})
+    status, cancelled = _http(f"{url}/v1/jobs/{other['id']}/cancel", "POST")
+    assert status == 202 and cancelled["state"] in ("running", "cancelled"), cancelled
+    while not cancelled["terminal"]:
+        assert time.monotonic() < deadline, cancelled
+        _, cancelled = _http(f"{url}/v1/jobs/{other['id']}?wait=5&version={cancelled['version']}")
+    assert cancelled["state"] == "cancelled"

@@ -30,6 +30,7 @@ MAPPING: dict[str, State] = {
 
 MAPPING_NOTES: dict[str, str] = {
     RUNNING: "progress = finished documents / all documents; eta_s = estimatedSecondsRemaining",
+    NOT_STARTED: "the vendor makes no estimate before it starts",
     CANCELLING: 'stage = "cancelling": the vendor stops the documents not finished yet',
     SUCCEEDED: "completed_with_issues when some documents failed (one issue documents_failed)",
     FAILED: "error.code = the vendor's error code, message = its message",
@@ -74,5 +75,5 @@ def normalize(body: Any) -> CanonicalStatus:
         vendor_status=status,
         stage="cancelling" if status == CANCELLING else None,
         progress=progress,
-        eta_s=clamp_eta(batch.estimatedSecondsRemaining) if state is State.RUNNING or status == NOT_STARTED else None,
+        eta_s=clamp_eta(batch.estimatedSecondsRemaining) if status == RUNNING else None,
     )

@@ -125,7 +125,7 @@ class AzureBatchSimulator(Simulator):
         if job.view.get("summary") == job.private.get("derived"):  # not forced by the control API
             job.view["summary"] = summary
             job.private["derived"] = summary
-        if job.view["status"] in ("NotStarted", "Running") and not job.pinned:
+        if job.view["status"] == "Running" and not job.pinned:  # the vendor estimates once it has started
             job.view["estimatedSecondsRemaining"] = max(0.0, (2 - job.applied) * self.step_s)
         elif not job.pinned:
             job.view.pop("estimatedSecondsRemaining", None)
