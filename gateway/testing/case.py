@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,3 +27,22 @@ class ConformanceCase:
     finished_patch: dict[str, Any] = field(default_factory=dict)
     #: whether the vendor checks a key at all
     has_auth: bool = True
+
+
+#: the module of a plugin package that holds its conformance case (as `CASE`), beside the provider's module
+CASE_MODULE = "conformance"
+
+
+def case_for(provider: object) -> ConformanceCase:
+    """The conformance case a plugin package ships for its provider: `CASE` in the module `conformance` of the
+    package that defines the provider's class (e.g. `gateway_azure_batch.conformance`). The gateway's own suite
+    runs its vendor-fault scenarios against every installed provider that has one. LookupError when none."""
+    package = type(provider).__module__.rpartition(".")[0]
+    try:
+        module = importlib.import_module(f"{package}.{CASE_MODULE}")
+    except ImportError:
+        raise LookupError(f"{package} ships no {CASE_MODULE} module with a conformance case") from None
+    case = getattr(module, "CASE", None)
+    if not isinstance(case, ConformanceCase):
+        raise LookupError(f"{package}.{CASE_MODULE} has no CASE (a gateway.testing.case.ConformanceCase)")
+    return case

@@ -12,11 +12,11 @@ from importlib.metadata import entry_points
 
 import pytest
 from aiohttp import web
-from demo_kit import make_demo
 
 from gateway.plugins import get_providers
 from gateway.refs import RefSealer
 from gateway.sim.server import SIMULATORS
+from support.demo import make_demo
 
 NAME = "azure_batch"
 TEXT = {"kind": "text", "source_language": "en", "target_language": "de", "texts": ["Hello", "Good bye"]}

@@ -9,6 +9,7 @@ configured), hands it back to these methods, and never shows it.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -27,6 +28,8 @@ from gateway_azure_batch.simulator import AzureBatchSimulator
 AUTH_HEADER = "Ocp-Apim-Subscription-Key"
 #: the most documents one batch may hold (the vendor's limit)
 MAX_DOCUMENTS = 50
+#: what the vendor's batch ids and keys look like
+_TOKEN = re.compile(r"^[A-Za-z0-9._~-]{1,200}$")
 
 
 class AzureBatchProvider(Provider):
@@ -39,7 +42,7 @@ class AzureBatchProvider(Provider):
     mapping: ClassVar[Mapping[str, State]] = table.MAPPING
     mapping_notes: ClassVar[Mapping[str, str]] = table.MAPPING_NOTES
     config_model: ClassVar[type[ProviderConfig]] = ProviderConfig
-    sim_prefix: ClassVar[str | None] = "/azure-batch"
+    sim_prefix: ClassVar[str | None] = AzureBatchSimulator.prefix
     #: the vendor answers errors as `{"error": {"code": "...", "message": "..."}}`
     error_fields: ClassVar[tuple[str, ...]] = ("error.message",)
     #: and HTTP 456 when the account's character quota is used up
@@ -55,13 +58,15 @@ class AzureBatchProvider(Provider):
         return {AUTH_HEADER: api_key} if api_key else {}
 
     def validate_ref(self, ref: Any) -> dict[str, Any]:
-        """`{"batch_id", "batchKey"}`, both strings; the id goes into URLs, the key only into bodies."""
+        """`{"batch_id", "batchKey"}`: the id goes into URLs, the key into bodies; both have the vendor's id
+        shape (every I/O method checks the ref this way before anything is sent)."""
         if not isinstance(ref, dict):
             raise InputError("vendor_ref must be an object with batch_id and batchKey", loc=["vendor_ref"])
         for field in ("batch_id", "batchKey"):
-            if not isinstance(ref.get(field), str) or not ref[field]:
-                raise InputError(f"{field} must be a non-empty string", loc=["vendor_ref", field])
-        path_segment(ref["batch_id"], name="batch_id")
+            value = ref.get(field)
+            if not isinstance(value, str) or not _TOKEN.match(value) or value in (".", ".."):
+                message = f"{field} must be the vendor's id (letters, digits, . _ ~ -)"
+                raise InputError(message, loc=["vendor_ref", field])
         return {"batch_id": ref["batch_id"], "batchKey": ref["batchKey"]}
 
     # -- I/O --------------------------------------------------------------------------------------
@@ -74,18 +79,19 @@ class AzureBatchProvider(Provider):
         if created is None or not created.id or not created.batchKey:
             raise VendorMalformed("the vendor accepted the batch without an id and key", provider=self.name)
         try:
-            path_segment(created.id, name="batch_id")
+            return self.validate_ref({"batch_id": created.id, "batchKey": created.batchKey})
         except InputError:
-            raise VendorMalformed("the vendor answered with an unusable batch id", provider=self.name) from None
-        return {"batch_id": created.id, "batchKey": created.batchKey}
+            raise VendorMalformed("the vendor answered with an unusable batch id or key", provider=self.name) from None
 
     async def fetch_status(self, conn: VendorConnection, ref: dict[str, Any]) -> Any:
         """`POST /batches/{id}/status` with the batch key in the body (the vendor reads status with POST)."""
+        ref = self.validate_ref(ref)
         _, body = await conn.request_json("POST", _batch(ref, "/status"), json_body=_key(ref))
         return body
 
     async def cancel(self, conn: VendorConnection, ref: dict[str, Any]) -> None:
         """`DELETE /batches/{id}`: documents not started are cancelled, the batch goes Cancelling, then Cancelled."""
+        ref = self.validate_ref(ref)
         await conn.request_json("DELETE", _batch(ref), json_body=_key(ref))
 
     async def fetch_result(self, conn: VendorConnection, ref: dict[str, Any], status_body: Any) -> ResultParts:
@@ -94,6 +100,7 @@ class AzureBatchProvider(Provider):
         The vendor lets each translated document be downloaded once only. When one was already taken (a
         retry after a failure part-way), the result can never be complete again: ResultGone, and the
         gateway ends the job with the issue `result_unavailable`."""
+        ref = self.validate_ref(ref)
         _, listed = await conn.request_json("POST", _batch(ref, "/documents"), json_body=_key(ref))
         documents = (lenient(Documents, listed) or Documents()).value
         outputs, issues = [], []
@@ -119,11 +126,11 @@ class AzureBatchProvider(Provider):
 
 
 def _batch(ref: dict[str, Any], tail: str = "") -> str:
-    return f"/batches/{path_segment(ref.get('batch_id'), name='batch_id')}{tail}"
+    return f"/batches/{path_segment(ref['batch_id'], name='batch_id')}{tail}"
 
 
 def _key(ref: dict[str, Any]) -> dict[str, Any]:
-    return {"batchKey": ref.get("batchKey")}
+    return {"batchKey": ref["batchKey"]}
 
 
 def _document(name: str, content: bytes) -> dict[str, str]:

@@ -33,6 +33,8 @@ def _now() -> str:
 
 
 class AzureBatchSimulator(Simulator):
+    prefix: ClassVar[str] = "/azure-batch"
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/batches", self.create),

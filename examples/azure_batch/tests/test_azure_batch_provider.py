@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cases_azure_batch import CASE, TEXT
 
 from gateway.errors import ResultGone, VendorQuotaExceeded, VendorValidationError
 from gateway.models import Unit, UnitCount
@@ -14,6 +13,7 @@ from gateway.states import State
 from gateway.testing import conformance
 from gateway.testing.cassettes import assert_no_secret_in, redacted
 from gateway.testing.pytest_plugin import live
+from gateway_azure_batch.conformance import CASE, TEXT
 
 CASSETTES = Path(__file__).parent / "cassettes"
 

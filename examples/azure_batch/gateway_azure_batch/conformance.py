@@ -1,4 +1,5 @@
-"""What the conformance kit needs to know about this provider."""
+"""What the conformance kit needs to know about this provider (`gateway.testing.case.case_for` finds it here: the
+gateway's own test suite runs its vendor-fault scenarios against every installed provider that ships one)."""
 
 from gateway.states import State
 from gateway.testing.case import ConformanceCase
