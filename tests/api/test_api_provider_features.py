@@ -116,18 +116,23 @@ async def test_a_private_ref_field_never_leaves_the_gateway(aiohttp_client, aioh
             status, body, _ = await demo.call("GET", path)
             assert status == 200, (path, body)
             shown.append(body.decode() if isinstance(body, bytes) else json.dumps(body))
-        # attach: the whole ref is given, only the public part comes back; problems echo nothing either
-        status, attached, _ = await demo.call(
-            "POST", "/v1/jobs/attach", json={"provider": NAME, "vendor_ref": {**job["vendor_ref"], "batchKey": key}}
-        )
-        assert status == 201 and attached["vendor_ref"] == job["vendor_ref"] and attached["terminal"]
-        # the vendor hands each translated document out once: the first job took them
-        assert [i["code"] for i in attached["issues"]] == ["result_unavailable"]
-        shown.append(json.dumps(attached))
-        wrong = {**job["vendor_ref"], "batchKey": key[:-1] + "x"}
+        # attach a batch made at the vendor directly: the whole ref is given, only the public part comes back;
+        # a refused key gives a problem that echoes nothing either
+        body = {"targetLanguage": "de", "documents": [{"name": "direct.txt", "content": "SGk="}]}
+        headers = {"Ocp-Apim-Subscription-Key": "direct-caller-key"}
+        async with demo.session.post(demo.sim_url + _prefix() + "/batches", json=body, headers=headers) as resp:
+            direct = await resp.json()
+        wrong = {"batch_id": direct["id"], "batchKey": direct["batchKey"][:-1] + "x"}
         status, problem, _ = await demo.call("POST", "/v1/jobs/attach", json={"provider": NAME, "vendor_ref": wrong})
         assert status == 502 and problem["code"] == "upstream_auth_failed", problem
         shown.append(json.dumps(problem))
+        whole = {"batch_id": direct["id"], "batchKey": direct["batchKey"]}
+        status, attached, _ = await demo.call("POST", "/v1/jobs/attach", json={"provider": NAME, "vendor_ref": whole})
+        assert status == 201 and attached["vendor_ref"] == {"batch_id": direct["id"]}, attached
+        await demo.sim(_prefix(), f"/__sim__/jobs/{direct['id']}/state", {"status": "Succeeded"})
+        attached = await demo.wait_for(attached["id"], lambda j: j["terminal"])  # polled with the kept key
+        assert attached["state"] == "succeeded"
+        shown.append(json.dumps(attached))
         status, problem, _ = await demo.call("POST", f"/v1/jobs/{attached['id']}/cancel")
         assert status == 409
         shown.append(json.dumps(problem))
@@ -135,9 +140,11 @@ async def test_a_private_ref_field_never_leaves_the_gateway(aiohttp_client, aioh
         shown.extend(body.decode() for body in received)
         shown.extend(record.getMessage() for record in caplog.records)
         everything = "\n".join(shown)
-        assert key not in everything and "batchKey" not in everything
+        for secret in (key, direct["batchKey"], wrong["batchKey"]):
+            assert secret not in everything
+        assert "batchKey" not in everything
         database = b"".join(p.read_bytes() for p in (tmp_path / "state").glob("gateway.db*"))
-        assert key.encode() not in database  # encrypted at rest with the configured key
+        assert key.encode() not in database and direct["batchKey"].encode() not in database  # encrypted at rest
     finally:
         await demo.session.close()
 

@@ -23,9 +23,14 @@ async def test_another_tenants_vendor_job_answers_as_an_unknown_one(demo, provid
     job = await demo.submit(provider, case.valid_input, key=KEY_A)
     _, unknown, _ = await attach(demo, provider, case.unknown_ref, KEY_B)
     assert unknown["code"] == "validation_error"
+    # the whole ref: a Job shows only its public part; private fields (per-job vendor secrets) the caller knows
+    ref = {
+        **job["vendor_ref"],
+        **{field: "key-known-elsewhere" for field in get_providers()[provider].private_ref_fields},
+    }
     for finished in (False, True):  # while it runs, and once its result is kept
         before = await demo.vendor_requests()
-        status, body, _ = await attach(demo, provider, job["vendor_ref"], KEY_B)
+        status, body, _ = await attach(demo, provider, ref, KEY_B)
         assert (status, body) == (422, unknown)
         assert await demo.vendor_requests() == before  # refused before the vendor was asked
         assert await demo.listing(key=KEY_B) == []
