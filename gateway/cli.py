@@ -16,7 +16,7 @@ from gateway.client_cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_client_optio
 from gateway.config import ConfigError, load_config
 from gateway.config_check import findings, needed
 from gateway.docs_gen import mapping_markdown, with_section
-from gateway.plugins import get_providers
+from gateway.plugins import builtin_providers, get_providers
 from gateway.server.run import serve
 from gateway.sim.server import SIMULATORS, build_simulator_app
 
@@ -206,7 +206,7 @@ async def _run_simulators(args: argparse.Namespace) -> int:
 def write_readme_sections(readme: Path) -> bool:
     """Rewrite the README's generated sections from the code; True when anything changed (`make docs`)."""
     text = readme.read_text(encoding="utf-8")
-    updated = with_section(text, "mapping", mapping_markdown(get_providers()))
+    updated = with_section(text, "mapping", mapping_markdown(builtin_providers()))
     if updated != text:
         readme.write_text(updated, encoding="utf-8")
     return updated != text

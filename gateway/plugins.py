@@ -12,6 +12,8 @@ from gateway import hookspecs
 from gateway.provider import Provider
 
 ENTRY_POINT_GROUP = "gateway.providers"
+#: the gateway's own distribution (see pyproject.toml)
+DIST = "translation-gateway"
 #: comma-separated entry-point names to load; unset loads all, empty loads none (like LLM_LOAD_PLUGINS)
 LOAD_ENV = "GATEWAY_LOAD_PLUGINS"
 
@@ -54,6 +56,13 @@ def get_providers() -> dict[str, Provider]:
 
     pm.hook.register_providers(register=register)
     return found
+
+
+def builtin_providers() -> dict[str, Provider]:
+    """The providers this distribution ships (its own entry points), without any third-party plugin installed
+    beside them: what the gateway's own documents describe, whatever else the environment holds."""
+    own = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist is not None and ep.dist.name == DIST}
+    return {name: provider for name, provider in get_providers().items() if name in own}
 
 
 def get_provider(name: str) -> Provider:
