@@ -73,6 +73,41 @@ def cli(url: str, *args: str, key: str = "demo-key", timeout: float = 60) -> sub
     )
 
 
+def cli_all(url: str, *commands: list[str], key: str = "demo-key") -> list[subprocess.CompletedProcess[str]]:
+    """Several commands at once (each its own process), their outcomes in order."""
+    env = {**os.environ, "GATEWAY_URL": url, "GATEWAY_KEY": key, "COLUMNS": "200"}
+    procs = [
+        (
+            args,
+            subprocess.Popen(
+                [sys.executable, "-m", "gateway", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=ROOT,
+            ),
+        )
+        for args in commands
+    ]
+    done = []
+    for args, proc in procs:
+        out, err = proc.communicate(timeout=60)
+        done.append(subprocess.CompletedProcess(args, proc.returncode, out, err))
+    return done
+
+
+def api_submit(url: str, provider: str, input: dict[str, Any]) -> dict[str, Any]:
+    """A job submitted over HTTP (for tests about the other commands)."""
+    request = urllib.request.Request(
+        f"{url}/v1/jobs",
+        data=json.dumps({"provider": provider, "input": input}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer demo-key"},
+        method="POST",
+    )
+    return json.loads(urllib.request.urlopen(request, timeout=10).read())
+
+
 def vendor(sim: str, prefix: str, vendor_job: str, patch: dict[str, Any]) -> None:
     request = urllib.request.Request(
         f"{sim}{prefix}/__sim__/jobs/{vendor_job}/state",
@@ -116,38 +151,40 @@ def test_submit_texts_wait_and_result_as_a_person_reads_them(demo) -> None:
     assert f"{job_id}  camb  succeeded" in summary.stdout and "SUCCESS" in summary.stdout
 
 
-@pytest.mark.parametrize(
-    ("provider", "args", "prefix", "ref_key", "patch", "state", "code"),
-    [
-        ("camb", ["Hi"], "/camb/apis", "task_id", {"status": "SUCCESS", "run_id": 7002}, "succeeded", 0),
-        (
-            "segment_qa",
-            ["Guten Tag", "Danke"],
-            "/segment-qa",
-            "job_id",
-            {"status": "needs_review", "warning": "check the tone", "current_step": None},
-            "completed_with_issues",
-            3,
-        ),
-        ("camb", ["Hi"], "/camb/apis", "task_id", {"status": "ERROR"}, "failed", 4),
-        ("datafold", [], "/datafold", "job_id", {"status": "cancelled"}, "cancelled", 5),
-    ],
-    ids=["succeeded", "completed_with_issues", "failed", "cancelled"],
-)
-def test_wait_exits_with_a_code_for_each_ending(demo, provider, args, prefix, ref_key, patch, state, code) -> None:
+ENDINGS = [  # provider, input, simulator prefix, vendor_ref key, what the vendor reports, state, exit code
+    ("camb", "texts", "/camb/apis", "task_id", {"status": "SUCCESS", "run_id": 7002}, "succeeded", 0),
+    (
+        "segment_qa",
+        "texts",
+        "/segment-qa",
+        "job_id",
+        {"status": "needs_review", "warning": "check the tone", "current_step": None},
+        "completed_with_issues",
+        3,
+    ),
+    ("camb", "texts", "/camb/apis", "task_id", {"status": "ERROR"}, "failed", 4),
+    ("datafold", "native", "/datafold", "job_id", {"status": "cancelled"}, "cancelled", 5),
+]
+TEXTS = {"kind": "text", "source_language": "de-de", "target_language": "en-us", "texts": ["Guten Tag", "Danke"]}
+
+
+def test_wait_exits_with_a_code_for_each_ending(demo) -> None:
     url, sim = demo["url"], demo["sim"]
-    if provider == "datafold":
-        job = submit_json(url, "datafold", "--input", "{}")
-    else:
-        job = submit_json(url, provider, "--from", "de-de", "--to", "en-us", *args)
-    vendor(sim, prefix, job["vendor_ref"][ref_key], patch)
-    waited = cli(url, "wait", job["id"], "--timeout", "30")
-    assert waited.returncode == code, waited.stdout + waited.stderr
-    assert f"ended {state}" in waited.stdout
-    if state == "completed_with_issues":
-        assert "issue needs_review" in waited.stdout and "check the tone" in waited.stdout
-    as_json = cli(url, "wait", job["id"], "--json")
-    assert as_json.returncode == code and json.loads(as_json.stdout)["state"] == state
+    jobs = []
+    for provider, kind, prefix, ref_key, patch, _, _ in ENDINGS:
+        job = api_submit(url, provider, TEXTS if kind == "texts" else {})
+        vendor(sim, prefix, job["vendor_ref"][ref_key], patch)
+        jobs.append(job)
+    waits = cli_all(
+        url,
+        *([*cmd, job["id"], "--timeout", "30"] for job in jobs for cmd in (["wait"], ["wait", "--json"])),
+    )
+    for (*_, state, code), job, human, as_json in zip(ENDINGS, jobs, waits[::2], waits[1::2], strict=True):
+        assert human.returncode == code, (state, human.stdout, human.stderr)
+        assert f"{job['id']} ended {state}" in human.stdout
+        assert as_json.returncode == code and json.loads(as_json.stdout)["state"] == state
+    issues = waits[2].stdout
+    assert "issue needs_review" in issues and "check the tone" in issues
 
 
 def test_wait_gives_up_at_its_timeout_with_its_own_code(demo) -> None:
@@ -215,16 +252,20 @@ def test_list_cancel_attach_and_providers(demo) -> None:
 
 def test_errors_are_told_with_their_exit_codes(demo) -> None:
     url = demo["url"]
-    missing = cli(url, "status", "job_000000000000000000000000")
+    missing, invalid, bad_json, no_languages = cli_all(
+        url,
+        ["status", "job_000000000000000000000000"],
+        ["submit", "camb", "--from", "en-us", "--to", "de-de", " "],
+        ["submit", "camb", "--input", "{nope"],
+        ["submit", "camb", "Hello"],
+    )
     assert missing.returncode == 1 and "HTTP 404 not_found" in missing.stderr
-    wrong = cli(url, "status", "job_000000000000000000000000", key="wrong-key")
-    assert wrong.returncode == 1 and "HTTP 401 unauthorized" in wrong.stderr
-    invalid = cli(url, "submit", "camb", "--from", "en-us", "--to", "de-de", " ")
     assert invalid.returncode == 1 and "422 validation_error" in invalid.stderr and "input.texts" in invalid.stderr
-    assert cli(url, "submit", "camb", "--input", "{nope").returncode == 2
-    no_languages = cli(url, "submit", "camb", "Hello")
+    assert bad_json.returncode == 2 and "not JSON" in bad_json.stderr
     assert no_languages.returncode == 2 and "--from and --to" in no_languages.stderr
-    away = cli("http://127.0.0.1:9", "status", "job_000000000000000000000000")
+    (wrong,) = cli_all(url, ["status", "job_000000000000000000000000"], key="wrong-key")
+    assert wrong.returncode == 1 and "HTTP 401 unauthorized" in wrong.stderr
+    (away,) = cli_all("http://127.0.0.1:9", ["status", "job_000000000000000000000000"])
     assert away.returncode == 1 and "cannot reach" in away.stderr
 
 
