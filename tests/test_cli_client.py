@@ -320,3 +320,18 @@ def test_installed_providers_and_the_markdown_tables_need_no_gateway() -> None:
         env={**os.environ, "GATEWAY_URL": "http://127.0.0.1:9"},
     )
     assert out.returncode == 0 and "| `PENDING` | `running` |" in out.stdout
+
+
+def test_a_route_is_switched_to_another_vendor_by_a_config_change(tmp_path) -> None:
+    """The README's walkthrough: the demo's route `text` takes segment_qa first; a file laid over the demo's
+    configuration (`serve --demo --config FILE`) sends the same submit to camb, the client unchanged."""
+    overlay = tmp_path / "camb-first.toml"
+    overlay.write_text('[routes.text]\nproviders = ["camb"]\n')
+    server, url = start_gateway(tmp_path / "overlay.log", "--config", str(overlay))
+    try:
+        assert "route text: camb" in server.log.read_text()
+        (out,) = cli_all(url, ["submit", "--route", "text", "--from", "en-us", "--to", "de-de", "Hello", "--json"])
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["provider"] == "camb"

@@ -3,6 +3,10 @@ key opens no tenant route), it sees every tenant, and a job's page carries its w
 
 from __future__ import annotations
 
+import fnmatch
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from gateway.config import ConfigError, parse_config
@@ -68,3 +72,12 @@ async def test_a_jobs_page_shows_its_failing_webhook_deliveries(demo) -> None:
     assert first["version"] == 1 and first["delivered_at"] is None and first["last_error"]
     assert first["url"].endswith("/hook") and first["next_attempt_at"]
     assert detail["job"]["webhook_url"] == f"http://127.0.0.1:{port}/hook" and detail["result"] is None
+
+
+def test_every_dashboard_file_is_installed_with_the_package() -> None:
+    """pyproject's package data covers every file of gateway/ui (an install without them serves no page)."""
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["gateway"]
+    files = {p.relative_to(root / "gateway").as_posix() for p in (root / "gateway" / "ui").iterdir()}
+    covered = {f for f in files if any(fnmatch.fnmatch(f, pattern) for pattern in patterns)}
+    assert files and covered == files
