@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -99,7 +100,31 @@ class KeysConfig(_Strict):
         return digests
 
 
+class BudgetConfig(_Strict):
+    """What a tenant may spend: money per period, by currency, and/or jobs per UTC day. A submit while the recorded
+    spend of any currency has reached its limit, or with the day's jobs used up, is refused (402 budget_exceeded)."""
+
+    #: the most the tenant may spend per `period`, by ISO 4217 currency code (e.g. {EUR = 50.0})
+    money: dict[str, float] = Field(default_factory=dict)
+    #: the period of `money`, in UTC calendar terms
+    period: Literal["day", "month"] = "month"
+    #: the most jobs the tenant may submit per UTC day (shadow runs not counted)
+    jobs_per_day: int | None = Field(default=None, ge=0)
+
+    @field_validator("money")
+    @classmethod
+    def _money_well_formed(cls, money: dict[str, float]) -> dict[str, float]:
+        for currency, limit in money.items():
+            if len(currency) != 3 or not currency.isascii() or not currency.isupper():
+                raise ValueError(f"{currency!r} is not an ISO 4217 currency code (three capital letters)")
+            if not math.isfinite(limit) or limit < 0:
+                raise ValueError(f"the {currency} limit must be a finite amount of at least 0")
+        return money
+
+
 class TenantConfig(KeysConfig):
+    #: what the tenant may spend (none: no limit)
+    budget: BudgetConfig | None = None
     #: name of the environment variable holding the webhook signing secret
     webhook_secret_env: str | None = None
     #: the secret itself (for demos and tests; prefer webhook_secret_env)
@@ -123,8 +148,29 @@ class OperatorConfig(KeysConfig):
     never a tenant's. With no key configured, both are closed."""
 
 
+#: the error codes of a failed vendor job that move a routed job on to the route's next provider by default: the
+#: vendor's timeout, its retries exhausted, the vendor lost the job, quota or payment
+FAILOVER_CODES = ("timeout", "retries_exhausted", "vendor_job_lost", "payment_required", "upstream_quota_exceeded")
+
+
 class RouteConfig(_Strict):
     providers: list[str] = Field(min_length=1)
+    #: job-level fail-over: the `error.code`s of a failed vendor job that resubmit it to the next provider
+    failover_on: list[str] = Field(default_factory=lambda: list(FAILOVER_CODES))
+    #: the most vendor attempts of one job, submits refused at the vendor included (default: one per provider)
+    max_attempts: int | None = Field(default=None, ge=1)
+    #: seconds after its submit when an unfinished job fails (`deadline_exceeded`); none: no deadline
+    deadline_s: float | None = Field(default=None, gt=0)
+    #: a provider that receives a copy of a sampled fraction of this route's submits, as linked shadow jobs
+    shadow: str | None = None
+    #: the fraction of submits copied to `shadow` (0..1)
+    shadow_sample: float = Field(default=1.0, ge=0, le=1)
+    #: seeds the shadow sampling (reproducible runs); none: a random seed per process
+    shadow_seed: int | None = None
+
+    @property
+    def attempt_limit(self) -> int:
+        return self.max_attempts if self.max_attempts is not None else len(self.providers)
 
 
 class GatewayConfig(_Strict):
@@ -142,6 +188,8 @@ class GatewayConfig(_Strict):
             for name in spec.providers:
                 if name not in self.providers:
                     raise ValueError(f"routes.{route}: provider {name!r} is not configured under [providers]")
+            if spec.shadow is not None and spec.shadow not in self.providers:
+                raise ValueError(f"routes.{route}: shadow {spec.shadow!r} is not configured under [providers]")
         tenant_keys = {digest for spec in self.tenants.values() for digest in spec.key_digests()}
         if tenant_keys & set(self.operator.key_digests()):
             raise ValueError("operator: an operator key must not also be a tenant's key")

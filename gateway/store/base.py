@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from gateway.states import CanonicalStatus, StaleReason, State
-from gateway.store.records import Check, JobRecord, OutboxEvent, StoredArtifact, TransitionRecord
+from gateway.store.records import Check, JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, UsageEntry
 
 #: (tenant, idempotency key, hash of the request body)
 Idempotency = tuple[str, str, str]
@@ -103,10 +103,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def create_job(
-        self, record: JobRecord, *, idempotency: Idempotency | None = None, sources: list[str] | None = None
+        self,
+        record: JobRecord,
+        *,
+        idempotency: Idempotency | None = None,
+        sources: list[str] | None = None,
+        input: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a new job at version 1 with its first transition; with `idempotency`, at most one job per key.
-        `sources` (the texts of a text job, in input order) are kept with it, in the same transaction.
+        `sources` (the texts of a text job, in input order) and `input` (its canonical input, sealed: what a
+        fail-over submits again) are kept with it, in the same transaction. A job created terminal gets its usage
+        ledger entry in that transaction too (see `record_status`).
 
         Returns (job, created). An existing key with the same body hash gives (that job, False); with another
         hash, `IdempotencyMismatch`; an id already stored, `JobExists`. A job with a `webhook_url` also gets
@@ -205,7 +212,34 @@ class Store(abc.ABC):
         alone is no transition. A terminal state is sticky: a later different state is not applied and counts
         as an anomaly. Always sets `checked_at` and `estimated_finish_at` (None: no estimate), clears `stale`
         and `stale_reason`, and replaces `vendor_ref` and the sealed `private_ref` when given. Raises JobNotFound.
+
+        The transition that makes a job terminal also writes the usage ledger entry of its current attempt
+        (`gateway.store.ledger.usage_entry`, with the usage of the result kept before), in the same transaction and
+        at most once per (job, attempt).
         """
+
+    @abc.abstractmethod
+    async def next_attempt(
+        self,
+        job_id: str,
+        *,
+        ended: CanonicalStatus,
+        provider: str,
+        vendor_ref: dict[str, Any],
+        private_ref: str | None,
+        attempts: list[dict[str, Any]],
+        at: datetime,
+    ) -> JobRecord:
+        """Fail-over: the job's current attempt ended in `ended` (never recorded as the job's state) and the job
+        goes on at `provider` under the same id, in one transaction: the usage ledger entry of the ended attempt,
+        then the job `queued` at the new provider with its new vendor_ref, sealed private fields and `attempts`
+        (the new attempt last), as a transition (version + 1, outbox event, notification) at `at`; `result_available`
+        and `stale` cleared. Raises JobNotFound; ValueError when the job is already terminal; LeaseLost (shared
+        stores) when this replica no longer holds the job."""
+
+    @abc.abstractmethod
+    async def get_input(self, job_id: str) -> str | None:
+        """The sealed canonical input kept with the job at `create_job`, or None."""
 
     @abc.abstractmethod
     async def mark_stale(
@@ -250,6 +284,33 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_by_provider_state(self) -> dict[str, dict[str, int]]:
         """Number of jobs per provider and state (every state present for each provider that has jobs)."""
+
+    # usage ledger and budgets
+
+    @abc.abstractmethod
+    async def usage(self, tenant: str, *, since: datetime, until: datetime) -> list[UsageEntry]:
+        """The tenant's ledger entries of attempts that ended in [since, until), oldest first."""
+
+    @abc.abstractmethod
+    async def job_usage(self, job_id: str) -> list[UsageEntry]:
+        """The ledger entries of one job, by attempt."""
+
+    @abc.abstractmethod
+    async def spend(self, tenant: str, *, since: datetime) -> dict[str, int]:
+        """The tenant's recorded cost per currency (millionths of its unit) of attempts that ended since `since`."""
+
+    @abc.abstractmethod
+    async def reserve_budget_job(self, tenant: str, day: str, limit: int) -> int | None:
+        """Count one more job for the tenant on `day` (a budget's jobs per day), atomically across every writer:
+        the new count, or None (and nothing counted) when `limit` jobs are counted already."""
+
+    @abc.abstractmethod
+    async def release_budget_job(self, tenant: str, day: str) -> None:
+        """Give back one job counted by `reserve_budget_job` (its submit failed before a job was made)."""
+
+    @abc.abstractmethod
+    async def budget_jobs(self, tenant: str, day: str) -> int:
+        """The jobs counted for the tenant on `day`."""
 
     # results and artifacts
 

@@ -23,14 +23,17 @@ from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LeaseLost
 from gateway.store.codec import dumps, to_us
+from gateway.store.ledger import entry_values, usage_entry
 from gateway.store.pg_artifacts import load_artifact, save_artifact
 from gateway.store.pg_db import PgDatabase
 from gateway.store.pg_idempotency import PgIdempotency
 from gateway.store.pg_leases import PgLeases
 from gateway.store.pg_reads import PgReads
 from gateway.store.pg_rows import (
+    ENDING_TRANSITION,
     FIRST_TRANSITION,
     INSERT_JOB,
+    INSERT_USAGE,
     LEASED,
     OUTBOX_RETURNING,
     SAVE_CHECKS,
@@ -42,6 +45,7 @@ from gateway.store.pg_rows import (
     transition_args,
     update_args,
 )
+from gateway.store.pg_usage import PgUsage
 from gateway.store.records import Check, JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
 from gateway.store.sqlite_rows import (
     JOB_COLUMNS,
@@ -51,7 +55,7 @@ from gateway.store.sqlite_rows import (
     job_from,
     transition_from,
 )
-from gateway.store.transition import apply_status, new_job
+from gateway.store.transition import apply_status, move_to_attempt, new_job
 
 #: a status write that lost a race with another write to the same job (not a lease change) is tried again
 WRITE_TRIES = 5
@@ -65,7 +69,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class PostgresStore(PgReads, PgIdempotency, PgLeases):
+class PostgresStore(PgReads, PgIdempotency, PgUsage, PgLeases):
     """The shared store (see the module docstring)."""
 
     def __init__(
@@ -114,17 +118,22 @@ class PostgresStore(PgReads, PgIdempotency, PgLeases):
     # jobs
 
     async def create_job(
-        self, record: JobRecord, *, idempotency: Idempotency | None = None, sources: list[str] | None = None
+        self,
+        record: JobRecord,
+        *,
+        idempotency: Idempotency | None = None,
+        sources: list[str] | None = None,
+        input: str | None = None,
     ) -> tuple[JobRecord, bool]:
         job = new_job(record, idempotency)
         try:
-            return await self._create(job, idempotency, sources)
+            return await self._create(job, idempotency, sources, input)
         except _LostRace:
             # another replica stored the key between our check and insert: its job is the answer
-            return await self._create(job, idempotency, sources)
+            return await self._create(job, idempotency, sources, input)
 
     async def _create(
-        self, job: JobRecord, idempotency: Idempotency | None, sources: list[str] | None
+        self, job: JobRecord, idempotency: Idempotency | None, sources: list[str] | None, input: str | None
     ) -> tuple[JobRecord, bool]:
         async with self.db.tx() as tx:
             if idempotency is not None:
@@ -152,7 +161,12 @@ class PostgresStore(PgReads, PgIdempotency, PgLeases):
                 )
             if sources is not None:
                 await tx.execute("INSERT INTO job_sources (job_id, texts) VALUES ($1, $2)", job.id, dumps(sources))
+            if input is not None:
+                await tx.execute("INSERT INTO job_inputs (job_id, input) VALUES ($1, $2)", job.id, input)
             await tx.execute(FIRST_TRANSITION, *first_transition_args(job, to_us(job.created_at)))
+            if job.terminal:
+                entry = usage_entry(job, job.status, job.created_at, None, final=True)
+                await tx.execute(INSERT_USAGE, *entry_values(entry))
         if not job.terminal:
             self._held[job.id] = fence
         return job, True
@@ -198,7 +212,11 @@ class PostgresStore(PgReads, PgIdempotency, PgLeases):
             job, fence = await self._owned(job_id)
             prior = job.version
             transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, eta)
-            if transitioned:
+            if transitioned and job.terminal:  # the attempt ends: its ledger entry goes with the transition
+                entry = usage_entry(job, job.status, checked_at, await self.get_result(job_id), final=True)
+                args = transition_args(job, to_us(checked_at), self.replica, fence, prior)
+                applied = await self.db.fetch(ENDING_TRANSITION, *args, *entry_values(entry))
+            elif transitioned:
                 args = transition_args(job, to_us(checked_at), self.replica, fence, prior)
                 applied = await self.db.fetch(TRANSITION, *args)
             else:
@@ -208,6 +226,39 @@ class PostgresStore(PgReads, PgIdempotency, PgLeases):
                     self._held.pop(job_id, None)
                 return job, transitioned
         raise LeaseLost(job_id)
+
+    async def next_attempt(
+        self,
+        job_id: str,
+        *,
+        ended: CanonicalStatus,
+        provider: str,
+        vendor_ref: dict[str, Any],
+        private_ref: str | None,
+        attempts: list[dict[str, Any]],
+        at: datetime,
+    ) -> JobRecord:
+        at = to_utc(at)
+        job, fence = await self._owned(job_id)
+        if job.terminal:
+            raise ValueError(f"job {job_id} is already {job.state.value}")
+        prior = job.version
+        entry = usage_entry(job, ended, at, await self.get_result(job_id), final=False)
+        move_to_attempt(
+            job, provider=provider, vendor_ref=vendor_ref, private_ref=private_ref, attempts=attempts, at=at
+        )
+        async with self.db.tx() as tx:
+            applied = await tx.fetch(
+                ENDING_TRANSITION, *transition_args(job, to_us(at), self.replica, fence, prior), *entry_values(entry)
+            )
+            if not applied:  # the lease moved on (or another write came first): nothing of this is stored
+                raise LeaseLost(job_id)
+            await tx.execute("DELETE FROM results WHERE job_id = $1", job_id)
+        return job
+
+    async def get_input(self, job_id: str) -> str | None:
+        raw = await self.db.fetchval("SELECT input FROM job_inputs WHERE job_id = $1", job_id)
+        return None if raw is None else str(raw)
 
     async def mark_stale(
         self, job_id: str, *, checked_at: datetime | None = None, reason: StaleReason | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.store.codec import event_id
+from gateway.store.ledger import LEDGER_COLUMNS, LEDGER_FIELDS
 from gateway.store.records import JobRecord
 from gateway.store.sqlite_rows import (
     JOB_COLUMNS,
@@ -56,6 +57,20 @@ TRANSITION = (
     f"SELECT ${_N + 12}, u.id, ${_N + 13}, ${_N + 14}, ${_N + 15}, 0, ${_N + 16}, {NOW} FROM u "
     f"WHERE ${_N + 15}::text IS NOT NULL) "
     f"SELECT pg_notify('{CHANNEL}', ${_N + 17}) FROM u"
+)
+#: a transition that ends the job's current attempt: TRANSITION plus the attempt's usage ledger entry (after the
+#: TRANSITION arguments, LEDGER_FIELDS in order), at most once per (job, attempt)
+_L = _N + 18
+ENDING_TRANSITION = TRANSITION.replace(
+    " SELECT pg_notify",
+    f", l AS (INSERT INTO usage_ledger ({LEDGER_COLUMNS}) "
+    f"SELECT {', '.join(f'${i}' for i in range(_L, _L + len(LEDGER_FIELDS)))} FROM u "
+    "ON CONFLICT (job_id, attempt) DO NOTHING) SELECT pg_notify",
+)
+#: a usage ledger entry on its own (LEDGER_FIELDS in order)
+_VALUES = ", ".join(f"${i}" for i in range(1, len(LEDGER_FIELDS) + 1))
+INSERT_USAGE = (
+    f"INSERT INTO usage_ledger ({LEDGER_COLUMNS}) VALUES ({_VALUES}) ON CONFLICT (job_id, attempt) DO NOTHING"
 )
 #: a new job's first transition, outbox event and notification (after INSERT_JOB, in its transaction)
 FIRST_TRANSITION = (

@@ -13,6 +13,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway.store.base import StoreError
+from gateway.store.sqlite_schema import LEDGER_TABLE
 
 log = logging.getLogger("gateway.store")
 
@@ -137,6 +138,23 @@ MIGRATIONS: list[tuple[str, ...]] = [
             owner TEXT NOT NULL,
             expires_us BIGINT NOT NULL,
             PRIMARY KEY (tenant, key)
+        )""",
+    ),
+    (  # 3: choosing vendors: shadow links, the canonical input kept for fail-over, the usage ledger (one entry per
+        # job and attempt), and the per-tenant daily job counts budgets reserve
+        "ALTER TABLE jobs ADD COLUMN shadow_of TEXT",
+        "ALTER TABLE jobs ADD COLUMN shadow TEXT",
+        """CREATE TABLE job_inputs (
+            job_id TEXT PRIMARY KEY REFERENCES jobs (id),
+            input TEXT NOT NULL
+        )""",
+        LEDGER_TABLE,
+        "CREATE INDEX usage_by_tenant ON usage_ledger (tenant, finished_us)",
+        """CREATE TABLE budget_days (
+            tenant TEXT NOT NULL,
+            day TEXT NOT NULL,
+            jobs INTEGER NOT NULL,
+            PRIMARY KEY (tenant, day)
         )""",
     ),
 ]

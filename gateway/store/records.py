@@ -51,6 +51,10 @@ class JobRecord(_Record):
     stale_reason: StaleReason | None = None
     #: the provider's private vendor_ref fields, sealed (gateway.refs); never rendered
     private_ref: str | None = None
+    #: a shadow job: the id of the primary job whose copy it is (its route's `shadow`)
+    shadow_of: str | None = None
+    #: a primary job sampled for a shadow run: the id of its shadow job
+    shadow: str | None = None
 
     @property
     def state(self) -> State:
@@ -59,6 +63,11 @@ class JobRecord(_Record):
     @property
     def terminal(self) -> bool:
         return self.status.terminal
+
+    @property
+    def attempt(self) -> int:
+        """The number of the job's current vendor attempt (1-based: its place in `attempts`, 1 without any)."""
+        return max(1, len(self.attempts))
 
 
 class TransitionRecord(_Record):
@@ -121,3 +130,34 @@ class Check(NamedTuple):
     stale: bool
     reason: StaleReason | None = None
     estimated_finish_at: datetime | None = None
+
+
+class UsageEntry(_Record):
+    """One vendor attempt of a job in the usage ledger (exactly one per job and attempt): whose it was, where it
+    ran, how it ended, how long it took, and what the vendor counted for it (None / empty: not reported)."""
+
+    job_id: str
+    attempt: int = Field(ge=1)
+    tenant: str
+    provider: str
+    route: str | None = None
+    #: the attempt of a shadow job (a copy of a routed job, run to compare vendors)
+    shadow: bool = False
+    #: how the attempt ended: the job's terminal state, or `failed` for an attempt the job moved on from
+    state: State
+    #: the job's last attempt (its state is the job's)
+    final: bool = True
+    error_code: str | None = None
+    submitted_at: UtcDatetime
+    finished_at: UtcDatetime
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    #: the vendor's cost in millionths of `currency` (exact sums)
+    cost_micros: int | None = Field(default=None, ge=0)
+    currency: str | None = None
+    #: what the vendor counted, by unit (characters, words, segments, documents, pages)
+    units: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, (self.finished_at - self.submitted_at).total_seconds())

@@ -45,7 +45,8 @@ from gateway.store.sqlite_rows import (
     transition_from,
     transition_values,
 )
-from gateway.store.transition import apply_status, new_job
+from gateway.store.sqlite_usage import SqliteUsage, end_attempt
+from gateway.store.transition import apply_status, move_to_attempt, new_job
 
 log = logging.getLogger("gateway.store")
 
@@ -54,7 +55,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class SqliteStore(SqliteReads, SqliteIdempotency, Store):
+class SqliteStore(SqliteReads, SqliteIdempotency, SqliteUsage, Store):
     """The embedded store (see the module docstring for durability and concurrency)."""
 
     def __init__(
@@ -123,17 +124,27 @@ class SqliteStore(SqliteReads, SqliteIdempotency, Store):
             )
 
     async def create_job(
-        self, record: JobRecord, *, idempotency: Idempotency | None = None, sources: list[str] | None = None
+        self,
+        record: JobRecord,
+        *,
+        idempotency: Idempotency | None = None,
+        sources: list[str] | None = None,
+        input: str | None = None,
     ) -> tuple[JobRecord, bool]:
         job = new_job(record, idempotency)
         try:
-            return await self.db.write(self._create, job, idempotency, sources)
+            return await self.db.write(self._create, job, idempotency, sources, input)
         except _LostRace:
             # another process stored the key between our check and insert: its job is the answer
-            return await self.db.write(self._create, job, idempotency, sources)
+            return await self.db.write(self._create, job, idempotency, sources, input)
 
     def _create(
-        self, conn: sqlite3.Connection, job: JobRecord, idempotency: Idempotency | None, sources: list[str] | None
+        self,
+        conn: sqlite3.Connection,
+        job: JobRecord,
+        idempotency: Idempotency | None,
+        sources: list[str] | None,
+        input: str | None,
     ) -> tuple[JobRecord, bool]:
         if idempotency is not None:
             existing = self._idempotent(conn, idempotency[0], idempotency[1])
@@ -150,7 +161,11 @@ class SqliteStore(SqliteReads, SqliteIdempotency, Store):
             raise _LostRace
         if sources is not None:
             conn.execute("INSERT INTO job_sources (job_id, texts) VALUES (?, ?)", (job.id, dumps(sources)))
+        if input is not None:
+            conn.execute("INSERT INTO job_inputs (job_id, input) VALUES (?, ?)", (job.id, input))
         self._add_transition(conn, job, job.created_at)
+        if job.terminal:
+            end_attempt(conn, job, job.status, job.created_at, final=True)
         return job, True
 
     async def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
@@ -191,7 +206,36 @@ class SqliteStore(SqliteReads, SqliteIdempotency, Store):
         conn.execute(UPDATE_JOB, job_values(job))
         if transitioned:
             self._add_transition(conn, job, checked_at)
+            if job.terminal:
+                end_attempt(conn, job, job.status, checked_at, final=True)
         return job, transitioned
+
+    async def next_attempt(
+        self,
+        job_id: str,
+        *,
+        ended: CanonicalStatus,
+        provider: str,
+        vendor_ref: dict[str, Any],
+        private_ref: str | None,
+        attempts: list[dict[str, Any]],
+        at: datetime,
+    ) -> JobRecord:
+        at = to_utc(at)
+
+        def write(conn: sqlite3.Connection) -> JobRecord:
+            job = self._load_or_raise(conn, job_id)
+            if job.terminal:
+                raise ValueError(f"job {job_id} is already {job.state.value}")
+            end_attempt(conn, job, ended, at, final=False)
+            move_to_attempt(
+                job, provider=provider, vendor_ref=vendor_ref, private_ref=private_ref, attempts=attempts, at=at
+            )
+            conn.execute(UPDATE_JOB, job_values(job))
+            self._add_transition(conn, job, at)
+            return job
+
+        return await self.db.write(write)
 
     async def mark_stale(
         self, job_id: str, *, checked_at: datetime | None = None, reason: StaleReason | None = None

@@ -21,7 +21,7 @@ class Row(Protocol):
 JOB_FIELDS = (
     "id", "tenant", "provider", "state", "terminal", "version", "created_us", "updated_us", "finished_us",
     "checked_us", "stale", "webhook_url", "route", "result_available", "anomalies", "vendor_ref", "status",
-    "metadata", "attempts", "eta_us", "stale_reason", "private_ref",
+    "metadata", "attempts", "eta_us", "stale_reason", "private_ref", "shadow_of", "shadow",
 )  # fmt: skip
 JOB_COLUMNS = ", ".join(JOB_FIELDS)
 #: columns a job never changes after it is created
@@ -57,6 +57,8 @@ def job_values(job: JobRecord) -> dict[str, Any]:
         "eta_us": None if job.estimated_finish_at is None else to_us(job.estimated_finish_at),
         "stale_reason": None if job.stale_reason is None else job.stale_reason.model_dump_json(),
         "private_ref": job.private_ref,
+        "shadow_of": job.shadow_of,
+        "shadow": job.shadow,
     }
 
 
@@ -82,6 +84,8 @@ def job_from(row: Row) -> JobRecord:
         estimated_finish_at=from_us_or_none(row["eta_us"]),
         stale_reason=None if row["stale_reason"] is None else StaleReason.model_validate_json(row["stale_reason"]),
         private_ref=row["private_ref"],
+        shadow_of=row["shadow_of"],
+        shadow=row["shadow"],
     )
 
 

@@ -10,6 +10,28 @@ from gateway.store.codec import now_us
 
 log = logging.getLogger("gateway.store")
 
+#: the usage ledger (the same table in every backend): one entry per job and attempt, times in UTC microseconds,
+#: money in millionths of its currency, units as a JSON object
+LEDGER_TABLE = """CREATE TABLE usage_ledger (
+            job_id TEXT NOT NULL REFERENCES jobs (id),
+            attempt INTEGER NOT NULL,
+            tenant TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            route TEXT,
+            shadow INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            final INTEGER NOT NULL,
+            error_code TEXT,
+            submitted_us BIGINT NOT NULL,
+            finished_us BIGINT NOT NULL,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cost_micros BIGINT,
+            currency TEXT,
+            units TEXT NOT NULL,
+            PRIMARY KEY (job_id, attempt)
+        )"""
+
 #: The schema, as an ordered list of migrations: entry N-1 brings a database from version N-1 to N.
 #: Append only; never edit a released entry. The applied version is PRAGMA user_version, and every
 #: applied migration is also logged in `schema_version`.
@@ -143,6 +165,23 @@ MIGRATIONS: list[tuple[str, ...]] = [
             owner TEXT NOT NULL,
             expires_us INTEGER NOT NULL,
             PRIMARY KEY (tenant, key)
+        ) WITHOUT ROWID""",
+    ),
+    (  # 7: choosing vendors: shadow links, the canonical input kept for fail-over, the usage ledger (one entry per
+        # job and attempt), and the per-tenant daily job counts budgets reserve
+        "ALTER TABLE jobs ADD COLUMN shadow_of TEXT",
+        "ALTER TABLE jobs ADD COLUMN shadow TEXT",
+        """CREATE TABLE job_inputs (
+            job_id TEXT PRIMARY KEY REFERENCES jobs (id),
+            input TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        LEDGER_TABLE,
+        "CREATE INDEX usage_by_tenant ON usage_ledger (tenant, finished_us)",
+        """CREATE TABLE budget_days (
+            tenant TEXT NOT NULL,
+            day TEXT NOT NULL,
+            jobs INTEGER NOT NULL,
+            PRIMARY KEY (tenant, day)
         ) WITHOUT ROWID""",
     ),
 ]

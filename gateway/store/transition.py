@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from gateway.states import CanonicalStatus, is_regression, is_transition
+from gateway.states import CanonicalStatus, State, is_regression, is_transition
 from gateway.store.base import Idempotency
 from gateway.store.records import JobRecord
 
@@ -68,3 +68,30 @@ def apply_status(
     if private_ref is not None:
         job.private_ref = private_ref
     return transitioned
+
+
+def move_to_attempt(
+    job: JobRecord,
+    *,
+    provider: str,
+    vendor_ref: dict[str, Any],
+    private_ref: str | None,
+    attempts: list[dict[str, Any]],
+    at: datetime,
+) -> None:
+    """Change `job` (a copy the caller owns) to its next vendor attempt: `queued` at `provider` as a new version.
+    ValueError for a terminal job (terminal is sticky: an ended job never fails over)."""
+    if job.terminal:
+        raise ValueError(f"job {job.id} is already {job.state.value}")
+    job.provider = provider
+    job.vendor_ref = dict(vendor_ref)
+    job.private_ref = private_ref
+    job.attempts = [dict(a) for a in attempts]
+    job.status = CanonicalStatus(state=State.QUEUED)
+    job.version += 1
+    job.updated_at = at
+    job.checked_at = at
+    job.stale = False
+    job.stale_reason = None
+    job.estimated_finish_at = None
+    job.result_available = False
