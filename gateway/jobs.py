@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.budgets import Budgets
 from gateway.errors import InputError, UnsupportedOperation, VendorError, VendorNotFound
 from gateway.idempotency import KeyReservations
 from gateway.inputs import SubmitInput, check_kind, parse_input
@@ -17,15 +17,16 @@ from gateway.models import Job
 from gateway.provider import Provider
 from gateway.refs import secret_values
 from gateway.render import JobView, ViewCache, job_body, render_job
-from gateway.states import CanonicalStatus, State
+from gateway.routing import INPUT_LOC, Router, SubmitFailed
+from gateway.shadows import ShadowSampler
+from gateway.states import CanonicalStatus, JobError, State
 from gateway.store.base import Idempotency, Store
 from gateway.store.records import JobRecord
 from gateway.vendor_http import VendorConnection
 from gateway.watch.engine import Watcher
 
 JOB_ID_PREFIX = "job_"
-#: where a submit's input is in the request body (for error locations)
-INPUT_LOC = ("body", "input")
+__all__ = ["INPUT_LOC", "Gateway", "SubmitFailed", "body_hash", "new_job_id"]
 
 
 def new_job_id() -> str:
@@ -37,18 +38,22 @@ def body_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Submit:
+    """One submit request, checked."""
+
+    tenant: str
+    candidates: list[str]
+    route: str | None
+    input: dict[str, Any]
+    typed: SubmitInput
+    webhook_url: str | None
+    metadata: dict[str, Any]
+
+
 def _unknown_vendor_job() -> InputError:
     """What attach answers for a job the vendor does not know, and for one that is another tenant's."""
     return InputError("the vendor does not know this job", loc=["body", "vendor_ref"])
-
-
-class SubmitFailed(Exception):
-    """Every provider of a submit failed; `error` is the last vendor error, `attempts` what was tried."""
-
-    def __init__(self, error: VendorError, attempts: list[dict[str, Any]]) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.attempts = attempts
 
 
 @dataclass
@@ -58,11 +63,16 @@ class Gateway:
     store: Store
     providers: dict[str, Provider]
     connections: dict[str, VendorConnection]
-    routes: dict[str, list[str]]
     watcher: Watcher
     metrics: Metrics
     #: Idempotency-Key reservations, on the same store
     reservations: KeyReservations
+    #: submits along routes, and the watcher's fail-over
+    router: Router
+    #: the tenants' budgets
+    budgets: Budgets
+    #: which routed submits get a shadow run
+    shadows: ShadowSampler
     views: ViewCache = field(default_factory=ViewCache)
 
     async def job(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
@@ -111,64 +121,86 @@ class Gateway:
         for name in candidates:  # every check before any vendor is called
             check_kind(input, self.provider(name).capabilities.input_kinds, loc=INPUT_LOC)
         typed = parse_input(input, loc=INPUT_LOC)
+        request = _Submit(tenant, candidates, route, input, typed, webhook_url, metadata)
         if idempotency is None:
-            return await self._submit(tenant, candidates, route, typed, webhook_url, metadata, None)
+            return await self._submit(request, None)
         key = (tenant, *idempotency)
         async with self.reservations.reserve(key) as earlier:
             if earlier is not None:
                 return earlier, False
-            return await self._submit(tenant, candidates, route, typed, webhook_url, metadata, key)
+            return await self._submit(request, key)
 
     def _candidates(self, provider: str | None, route: str | None) -> list[str]:
         """The providers a submit may use, in order; InputError for an unknown provider or route."""
         if route is None:
             return [self.provider(provider or "").name]
-        if route not in self.routes:
+        if route not in self.router.routes:
             raise InputError(f"no route named {route!r}", loc=["body", "route"])
-        return self.routes[route]
+        return self.router.routes[route].providers
 
-    async def _submit(
-        self,
-        tenant: str,
-        candidates: list[str],
-        route: str | None,
-        typed: SubmitInput,
-        webhook_url: str | None,
-        metadata: dict[str, Any],
-        idempotency: Idempotency | None,
-    ) -> tuple[JobRecord, bool]:
-        attempts: list[dict[str, Any]] = []
-        last_error: VendorError | None = None
-        for name in candidates:
-            chosen = self.providers[name]
-            started = time.monotonic()
-            try:
-                ref = await chosen.submit(self.connections[name], typed)
-            except VendorError as exc:
-                outcome = type(exc).__name__
-                self.metrics.upstream.inc(provider=name, operation="submit", outcome=outcome)
-                attempts.append({"provider": name, "outcome": exc.problem_code, "detail": exc.message})
-                last_error = exc
-                if route is None or not exc.failover:
-                    raise SubmitFailed(exc, attempts) from exc
-                continue
-            finally:
-                self.metrics.upstream_latency.observe(time.monotonic() - started, provider=name)
-            self.metrics.upstream.inc(provider=name, operation="submit", outcome="ok")
-            attempts.append({"provider": name, "outcome": "accepted"})
-            return await self._create(
-                tenant,
+    async def _submit(self, request: _Submit, idempotency: Idempotency | None) -> tuple[JobRecord, bool]:
+        """Within the tenant's budget (BudgetExceeded before any vendor is called), submit along the candidates
+        and store the job; a sampled routed job also gets its shadow run, started once it is stored."""
+        taken = await self.budgets.admit(request.tenant, self.watcher.clock.now())
+        try:
+            spec = self.router.routes.get(request.route) if request.route is not None else None
+            shadow = self.shadows.sampled(request.route, request.input)
+            name, ref, attempts = await self.router.submit_along(
+                request.candidates,
+                request.typed,
+                [],
+                limit=spec.attempt_limit if spec else 1,
+                failover=spec is not None,
+            )
+            keep = spec is not None and self.router.can_fail_over(spec)
+            job, created = await self._create(
+                request.tenant,
                 name,
                 ref,
-                route=route,
-                attempts=attempts if route else [],
-                webhook_url=webhook_url,
-                metadata=metadata,
+                route=request.route,
+                attempts=attempts if spec else [],
+                webhook_url=request.webhook_url,
+                metadata=request.metadata,
                 idempotency=idempotency,
-                sources=chosen.source_texts(typed),
+                sources=self.providers[name].source_texts(request.typed),
+                input=self.router.seal_input(request.input) if keep else None,
+                shadow=new_job_id() if shadow else None,
             )
-        assert last_error is not None
-        raise SubmitFailed(last_error, attempts)
+        except BaseException:
+            await self.budgets.release(taken)
+            raise
+        if not created:
+            await self.budgets.release(taken)
+        elif shadow is not None and job.shadow is not None:
+            self.shadows.start(lambda: self._shadow_run(job, shadow, request), job.shadow)
+        return job, created
+
+    async def _shadow_run(self, primary: JobRecord, provider: str, request: _Submit) -> None:
+        """Submit the primary's copy to the shadow provider and store it as the linked shadow job (a refused
+        submit is stored too: a shadow job that failed at once)."""
+        assert primary.shadow is not None
+        try:
+            name, ref, attempts = await self.router.submit_along([provider], request.typed, [], limit=1, failover=False)
+        except SubmitFailed as exc:
+            error = JobError(code=exc.error.problem_code, message=exc.error.message)
+            status = CanonicalStatus(state=State.FAILED, error=error)
+            name, ref, attempts = provider, {}, exc.attempts
+        else:
+            status = CanonicalStatus(state=State.QUEUED)
+        await self._create(
+            primary.tenant,
+            name,
+            ref,
+            route=primary.route,
+            attempts=attempts,
+            webhook_url=None,
+            metadata=primary.metadata,
+            idempotency=None,
+            sources=self.providers[name].source_texts(request.typed),
+            job_id=primary.shadow,
+            shadow_of=primary.id,
+            status=status,
+        )
 
     async def attach(
         self,
@@ -238,26 +270,34 @@ class Gateway:
         metadata: dict[str, Any],
         idempotency: Idempotency | None,
         sources: list[str] | None = None,
+        input: str | None = None,
+        shadow: str | None = None,
+        job_id: str | None = None,
+        shadow_of: str | None = None,
+        status: CanonicalStatus | None = None,
     ) -> tuple[JobRecord, bool]:
         now = self.watcher.clock.now()
         public, sealed = self.watcher.refs.sealed_for(ref, self.providers[provider].private_ref_fields)
         record = JobRecord(
-            id=new_job_id(),
+            id=job_id or new_job_id(),
             tenant=tenant,
             provider=provider,
             vendor_ref=public,
             private_ref=sealed,
-            status=CanonicalStatus(state=State.QUEUED),
+            status=status or CanonicalStatus(state=State.QUEUED),
             created_at=now,
             updated_at=now,
             metadata=metadata,
             webhook_url=webhook_url,
             route=route,
             attempts=attempts,
+            shadow=shadow,
+            shadow_of=shadow_of,
         )
-        job, created = await self.store.create_job(record, idempotency=idempotency, sources=sources)
+        job, created = await self.store.create_job(record, idempotency=idempotency, sources=sources, input=input)
         if created:
-            self.watcher.watch(job)
+            if not job.terminal:
+                self.watcher.watch(job)
             self.watcher.notifier.publish(job.id)  # the operator's live view learns of the new job
             if job.webhook_url and self.watcher.on_event:
                 self.watcher.on_event()  # version 1 is in the outbox: deliver it now

@@ -116,5 +116,10 @@ class Job(_Out):
     stale_reason: StaleReason | None = None
     metadata: dict[str, Any]
     route: str | None = None
+    #: every vendor attempt of a routed job (contract section 4)
     attempts: list[dict[str, Any]] = Field(default_factory=list)
+    #: a shadow job: the id of the job it is a copy of
+    shadow_of: str | None = None
+    #: a job sampled for its route's shadow run: the id of the shadow job
+    shadow: str | None = None
     links: JobLinks

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
+from gateway.attempts import as_of_version, shown_attempts
 from gateway.models import Job, JobLinks
 from gateway.states import CanonicalStatus, Issue
 from gateway.store.records import JobRecord, TransitionRecord
@@ -62,7 +63,9 @@ def render_job(job: JobRecord, poll_after_s: float | None, now: datetime | None 
         stale_reason=job.stale_reason if job.stale else None,
         metadata=job.metadata,
         route=job.route,
-        attempts=job.attempts,
+        attempts=shown_attempts(job),
+        shadow_of=job.shadow_of,
+        shadow=job.shadow,
         links=JobLinks.model_validate({"self": base, "result": f"{base}/result", "events": f"{base}/events"}),
     )
 
@@ -151,10 +154,11 @@ def job_at(job: JobRecord, transition: TransitionRecord) -> JobRecord:
     """The job as it was at `transition`'s version: that version's status and time, the job's identity.
 
     Derived from the transition alone, so the same version always renders the same way (a webhook retried
-    days later carries the body of its first try). A terminal version's result was kept before it was recorded.
+    days later carries the body of its first try); a routed job shows the vendor attempt it was on then. A
+    terminal version's result was kept before it was recorded.
     """
     terminal = transition.status.terminal
-    return job.model_copy(
+    return as_of_version(job, transition.version).model_copy(
         update={
             "status": transition.status,
             "version": transition.version,

@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -32,6 +33,7 @@ from gateway.server.schemas import (
     Transition,
     TransitionList,
 )
+from gateway.server.usage_schemas import UsageReport
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 #: an event stream may be silent this long (the server sends a keep-alive every 15 s) before it counts as dead
@@ -39,6 +41,15 @@ STREAM_READ_TIMEOUT_S = 45.0
 #: how much longer than the asked wait a long poll may take before it counts as dead
 LONG_POLL_SLACK_S = 15.0
 CHUNK = 64 * 1024
+
+
+def _when(value: datetime | str | None) -> str | None:
+    """A period bound as the server takes it: a day or an RFC 3339 date-time with its offset."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("give an aware datetime (with its offset), or a date as YYYY-MM-DD")
+        return value.isoformat().replace("+00:00", "Z")
+    return value
 
 
 def _op(op_id: str) -> Op:
@@ -200,6 +211,14 @@ class AsyncClient:
         """One page of the tenant's jobs, newest first; `next_cursor` asks for the next."""
         query = {"state": state, "provider": provider, "limit": limit, "cursor": cursor}
         return JobList.model_validate(await self.http.call(_op("list_jobs"), query=query, retry=True))
+
+    async def usage(
+        self, *, since: datetime | str | None = None, until: datetime | str | None = None, group_by: str | None = None
+    ) -> UsageReport:
+        """The tenant's usage ledger totalled per provider (default), route or day, for attempts that ended in
+        [since, until) (default: the 30 days before now); an aware datetime or `YYYY-MM-DD` (a UTC day)."""
+        query = {"from": _when(since), "to": _when(until), "group_by": group_by}
+        return UsageReport.model_validate(await self.http.call(_op("usage"), query=query, retry=True))
 
     async def iter_jobs(
         self, *, state: str | None = None, provider: str | None = None, page_size: int | None = None

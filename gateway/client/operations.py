@@ -19,6 +19,7 @@ from gateway.server.schemas import (
     ProviderList,
     TransitionList,
 )
+from gateway.server.usage_schemas import UsageReport
 
 JOB_ID = "job_id"
 
@@ -59,6 +60,7 @@ OPERATIONS: dict[str, Op] = {
         Op("events", "GET", "/v1/jobs/{job_id}/events", headers=("Last-Event-ID",)),
         Op("result", "GET", "/v1/jobs/{job_id}/result", model=Result),
         Op("artifact", "GET", "/v1/jobs/{job_id}/artifact"),
+        Op("usage", "GET", "/v1/usage", query=("from", "to", "group_by"), model=UsageReport),
         Op("healthz", "GET", "/healthz", model=Health),
         Op("readyz", "GET", "/readyz", model=Health),
         Op("metrics", "GET", "/metrics"),

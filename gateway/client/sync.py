@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -20,6 +21,7 @@ from gateway.server.schemas import (
     ProviderInfo,
     Transition,
 )
+from gateway.server.usage_schemas import UsageReport
 
 T = TypeVar("T")
 
@@ -83,6 +85,11 @@ class Client:
 
     def cancel(self, job_id: str) -> Job:
         return self._run(self.aio.cancel(job_id))
+
+    def usage(
+        self, *, since: datetime | str | None = None, until: datetime | str | None = None, group_by: str | None = None
+    ) -> UsageReport:
+        return self._run(self.aio.usage(since=since, until=until, group_by=group_by))
 
     def transitions(self, job_id: str) -> list[Transition]:
         return self._run(self.aio.transitions(job_id))

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from gateway.budgets import Budgets
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import ConfigError, GatewayConfig
 from gateway.idempotency import KeyReservations
@@ -19,6 +20,7 @@ from gateway.metrics import Metrics, _labels
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
 from gateway.refs import RefSealer
+from gateway.routing import Router
 from gateway.server.cluster import cluster_ctx
 from gateway.server.keys import (
     CONFIG,
@@ -43,6 +45,7 @@ from gateway.server.middleware import observe
 from gateway.server.openapi import openapi_document
 from gateway.server.protocol import GatewayRunner
 from gateway.server.routes import APIS, operations
+from gateway.shadows import ShadowSampler
 from gateway.store import open_store
 from gateway.watch.engine import Watcher
 from gateway.watch.lanes import Lane
@@ -139,13 +142,17 @@ def create_app(
             refs=refs,
         )
         app[WATCHER] = watcher
+        router = Router(app[STORE], app[PROVIDERS], app[CONNECTIONS], config.routes, metrics, refs, clock)
+        shadows = ShadowSampler(config.routes, app[PROVIDERS])
         app[GATEWAY] = Gateway(
             store=app[STORE],
             providers=app[PROVIDERS],
             connections=app[CONNECTIONS],
-            routes={name: r.providers for name, r in config.routes.items()},
             watcher=watcher,
             metrics=metrics,
+            router=router,
+            budgets=Budgets(app[STORE], {t: c.budget for t, c in config.tenants.items() if c.budget is not None}),
+            shadows=shadows,
             reservations=KeyReservations(
                 app[STORE],
                 clock,
@@ -157,6 +164,7 @@ def create_app(
             await watcher.start()
             yield
         finally:
+            await shadows.close()
             await watcher.stop()
 
     app.cleanup_ctx.extend([store_ctx, _http_ctx, _dispatcher_ctx, watcher_ctx, cluster_ctx(clock)])

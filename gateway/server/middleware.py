@@ -14,10 +14,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from gateway.budgets import BudgetExceeded
 from gateway.config import BEARER_TOKEN, tenant_for
 from gateway.errors import InputError, UnsupportedOperation, VendorError
 from gateway.idempotency import IdempotencyInProgress
-from gateway.jobs import SubmitFailed
+from gateway.routing import SubmitFailed
 from gateway.server.access import access_log
 from gateway.server.keys import KEY_TABLE, METRICS, OPERATOR_KEYS, REQUEST_ID, TENANT
 from gateway.server.problems import Problem, validation_problem
@@ -63,6 +64,9 @@ def _problem_for(exc: BaseException) -> Problem | None:
         return exc
     if isinstance(exc, SubmitFailed):
         return vendor_problem(exc.error, exc.attempts)
+    if isinstance(exc, BudgetExceeded):
+        retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return Problem(402, "budget_exceeded", str(exc), headers=retry, budget=exc.budget)
     if isinstance(exc, VendorError):
         return vendor_problem(exc)
     if isinstance(exc, InputError):

@@ -28,6 +28,7 @@ TITLES = {
     "upstream_auth_failed": "The vendor refused the gateway's credentials",
     "upstream_rate_limited": "The vendor is rate limiting",
     "upstream_quota_exceeded": "The vendor account's quota is used up or needs payment",
+    "budget_exceeded": "The tenant's budget is used up",
     "upstream_timeout": "The vendor did not answer in time",
     "unavailable": "The gateway cannot serve this now",
     "internal_error": "Internal error",

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from gateway.server import routes_history, routes_jobs, routes_operator, routes_ops, routes_results, routes_ui
+from gateway.server import (
+    routes_history,
+    routes_jobs,
+    routes_operator,
+    routes_ops,
+    routes_results,
+    routes_ui,
+    routes_usage,
+)
 from gateway.server.api import Api, Operation
 
 APIS: tuple[Api, ...] = (
     routes_jobs.api,
     routes_history.api,
     routes_results.api,
+    routes_usage.api,
     routes_ops.api,
     routes_operator.api,
     routes_ui.api,

@@ -62,7 +62,12 @@ async def list_providers(request: web.Request, params: Params) -> web.Response:
         Answer(200, "the job an earlier request with this Idempotency-Key created", Job, headers=JOB_HEADERS),
         Answer(201, "created", Job, headers=JOB_HEADERS),
     ),
-    problems={409: "idempotency_mismatch or idempotency_in_progress (with Retry-After)", **UPSTREAM},
+    problems={
+        409: "idempotency_mismatch or idempotency_in_progress (with Retry-After)",
+        **UPSTREAM,
+        402: "budget_exceeded (the tenant's budget is used up; with Retry-After and `budget`: the current spend) "
+        "or upstream_quota_exceeded",
+    },
 )
 async def submit(request: web.Request, params: Params) -> web.Response:
     gw = request.app[GATEWAY]

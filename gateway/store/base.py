@@ -204,6 +204,7 @@ class Store(abc.ABC):
         vendor_ref: dict[str, Any] | None = None,
         private_ref: str | None = None,
         estimated_finish_at: datetime | None = None,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Apply a freshly observed status in one transaction; returns (job, transitioned).
 
@@ -211,7 +212,8 @@ class Store(abc.ABC):
         an OutboxEvent for that version (its body is rendered when it is sent). A change of `status.eta_s`
         alone is no transition. A terminal state is sticky: a later different state is not applied and counts
         as an anomaly. Always sets `checked_at` and `estimated_finish_at` (None: no estimate), clears `stale`
-        and `stale_reason`, and replaces `vendor_ref` and the sealed `private_ref` when given. Raises JobNotFound.
+        and `stale_reason`, and replaces `vendor_ref`, the sealed `private_ref` and `attempts` when given (attempts only
+        while the job is not terminal yet). Raises JobNotFound.
 
         The transition that makes a job terminal also writes the usage ledger entry of its current attempt
         (`gateway.store.ledger.usage_entry`, with the usage of the result kept before), in the same transaction and

@@ -205,13 +205,14 @@ class PostgresStore(PgReads, PgIdempotency, PgUsage, PgLeases):
         vendor_ref: dict[str, Any] | None = None,
         private_ref: str | None = None,
         estimated_finish_at: datetime | None = None,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> tuple[JobRecord, bool]:
         checked_at = to_utc(checked_at)
         eta = None if estimated_finish_at is None else to_utc(estimated_finish_at)
         for _ in range(WRITE_TRIES):
             job, fence = await self._owned(job_id)
             prior = job.version
-            transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, eta)
+            transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, eta, attempts)
             if transitioned and job.terminal:  # the attempt ends: its ledger entry goes with the transition
                 entry = usage_entry(job, job.status, checked_at, await self.get_result(job_id), final=True)
                 args = transition_args(job, to_us(checked_at), self.replica, fence, prior)

@@ -180,6 +180,7 @@ class SqliteStore(SqliteReads, SqliteIdempotency, SqliteUsage, Store):
         vendor_ref: dict[str, Any] | None = None,
         private_ref: str | None = None,
         estimated_finish_at: datetime | None = None,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> tuple[JobRecord, bool]:
         return await self.db.write(
             self._record_status,
@@ -189,6 +190,7 @@ class SqliteStore(SqliteReads, SqliteIdempotency, SqliteUsage, Store):
             vendor_ref,
             private_ref,
             None if estimated_finish_at is None else to_utc(estimated_finish_at),
+            attempts,
         )
 
     def _record_status(
@@ -200,9 +202,10 @@ class SqliteStore(SqliteReads, SqliteIdempotency, SqliteUsage, Store):
         vendor_ref: dict[str, Any] | None,
         private_ref: str | None,
         estimated_finish_at: datetime | None,
+        attempts: list[dict[str, Any]] | None,
     ) -> tuple[JobRecord, bool]:
         job = self._load_or_raise(conn, job_id)
-        transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, estimated_finish_at)
+        transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, estimated_finish_at, attempts)
         conn.execute(UPDATE_JOB, job_values(job))
         if transitioned:
             self._add_transition(conn, job, checked_at)

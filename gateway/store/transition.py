@@ -32,13 +32,16 @@ def apply_status(
     vendor_ref: dict[str, Any] | None,
     private_ref: str | None = None,
     estimated_finish_at: datetime | None = None,
+    attempts: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Change `job` (a copy the caller owns) by what the vendor said at `checked_at`; True for a transition.
 
     A transition bumps the version; a terminal state is sticky (a later different state only counts an anomaly).
     Always sets `checked_at` and `estimated_finish_at` (none once terminal), clears `stale` and its reason, and
-    replaces `vendor_ref` and the sealed `private_ref` when given."""
+    replaces `vendor_ref`, the sealed `private_ref` and (while the job was not terminal) `attempts` when given."""
     previous = job.status
+    if attempts is not None and not previous.terminal:
+        job.attempts = [dict(a) for a in attempts]
     transitioned = False
     if previous.terminal:
         # terminal is sticky: a later state (non-terminal or another terminal one) is an anomaly
