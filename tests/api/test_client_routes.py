@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -174,6 +175,22 @@ async def ex_artifact(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:
     with pytest.raises(NoArtifact):
         await gw.artifact(text_job.id, demo.tmp / "none.bin")
     assert not (demo.tmp / "none.bin").exists() and not (demo.tmp / "none.bin.part").exists()
+
+
+async def ex_usage(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:
+    job = await _submit_and_finish(demo, gw)
+    report = await gw.usage(group_by="provider")
+    (camb,) = report.groups
+    assert camb.key == "camb" and camb.jobs["succeeded"] == 1 and camb.durations["camb"].count == 1
+    assert job.finished_at is not None
+    day = job.finished_at.astimezone(UTC).date()
+    since = (day - timedelta(days=1)).isoformat()
+    by_day = await gw.usage(since=since, until=datetime.now(UTC) + timedelta(days=1), group_by="day")
+    assert [g.key for g in by_day.groups] == [day.isoformat()] and by_day.total.attempts == 1
+    assert (await gw.usage(since="2020-01-01", until="2020-01-02")).total.attempts == 0
+    with pytest.raises(ValueError):
+        await gw.usage(since=datetime(2024, 1, 1))  # a naive datetime is refused before any request
+    assert job.id
 
 
 async def ex_healthz(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:
