@@ -103,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, help="jobs per page (the gateway's default: 50)")
     listing.add_argument("--all", action="store_true", help="every page, not just the first")
 
+    usage = command("usage", "what each vendor cost, how your jobs ended and how long they took", client=True)
+    usage.add_argument(
+        "--from", dest="since", metavar="WHEN", help="a UTC day (YYYY-MM-DD) or date-time (default: 30 days ago)"
+    )
+    usage.add_argument("--to", dest="until", metavar="WHEN", help="the end, excluded (default: now)")
+    usage.add_argument("--group-by", choices=("provider", "route", "day"), default="provider")
+
     attach = command("attach", "adopt a job started at the vendor directly", client=True)
     attach.add_argument("provider")
     attach.add_argument("vendor_ref", help='the vendor\'s job reference as JSON (e.g. \'{"task_id": "..."}\') or @file')

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from gateway.models import Job, Result
 from gateway.server.schemas import ProviderInfo
+from gateway.server.usage_schemas import UsageReport
 from gateway.states import Issue
 
 STATE_STYLES = {
@@ -166,6 +167,26 @@ def providers_table(console: Console, providers: list[ProviderInfo]) -> None:
         table.add_row(p.name, Text(p.display_name), inputs, ", ".join(can) or "-", str(len(p.mapping)))
     console.print(table)
     console.print("each provider's status mapping: gateway providers", style="dim")
+
+
+def usage_table(console: Console, report: UsageReport) -> None:
+    """One row per group: jobs by outcome, what the vendors billed, and attempt durations per provider."""
+    table = new_table(console)
+    for column in (report.group_by, "jobs ok/issues/failed", "failed attempts", "cost", "tokens in/out", "p50 / p90"):
+        table.add_column(column)
+    for g in report.groups:
+        jobs = g.jobs
+        durations = ", ".join(f"{d.p50_s:g}s / {d.p90_s:g}s" for d in g.durations.values())
+        table.add_row(
+            Text(f"{g.key or '-'}{' (shadow)' if g.shadow else ''}"),
+            f"{jobs.get('succeeded', 0)}/{jobs.get('completed_with_issues', 0)}/{jobs.get('failed', 0)}",
+            str(g.attempts.get("failed", 0)),
+            ", ".join(f"{amount:g} {currency}" for currency, amount in g.usage.cost.items()) or "-",
+            f"{g.usage.input_tokens}/{g.usage.output_tokens}",
+            durations or "-",
+        )
+    console.print(table)
+    console.print(f"attempts that ended from {report.from_} to {report.to}", style="dim")
 
 
 class WaitDisplay:

@@ -1,5 +1,5 @@
 """The client commands (`submit`, `status`, `wait`, `result`, `artifact`, `list`, `cancel`, `attach`,
-`providers`) on the Python client: human output by default, `--json` for scripts, and exit codes that say
+`providers`, `usage`) on the Python client: human output by default, `--json` for scripts, and exit codes that say
 how a job ended."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
-from gateway.cli_render import WaitDisplay, job_summary, jobs_table, providers_table, result_view
+from gateway.cli_render import WaitDisplay, job_summary, jobs_table, providers_table, result_view, usage_table
 from gateway.client import AsyncClient, GatewayError, ProblemError, TransportError, WaitTimeout
 from gateway.client.aio import DEFAULT_URL, document_input, text_input
 from gateway.models import Job
@@ -233,6 +233,12 @@ async def cmd_attach(client: AsyncClient, args: argparse.Namespace, console: Con
     return EXIT_OK
 
 
+async def cmd_usage(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
+    report = await client.usage(since=args.since, until=args.until, group_by=args.group_by)
+    _print_json(report) if args.json else usage_table(console, report)
+    return EXIT_OK
+
+
 async def cmd_providers(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
     providers = await client.providers()
     if args.json:
@@ -252,4 +258,5 @@ COMMANDS = {
     "cancel": cmd_cancel,
     "attach": cmd_attach,
     "providers": cmd_providers,
+    "usage": cmd_usage,
 }

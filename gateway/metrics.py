@@ -154,6 +154,19 @@ class Metrics:
         self.webhooks = Counter(
             r, "gateway_webhook_deliveries_total", "Webhook delivery attempts by outcome.", ("outcome",)
         )
+        # the usage ledger (contract 4.3): vendor attempts as they end, and what their vendors reported
+        self.usage_attempts = Counter(
+            r, "gateway_usage_attempts_total", "Vendor attempts ended, by how.", ("provider", "state", "shadow")
+        )
+        self.usage_cost = Counter(
+            r, "gateway_usage_cost_total", "Vendor cost reported, in the currency's unit.", ("provider", "currency")
+        )
+        self.usage_tokens = Counter(
+            r, "gateway_usage_tokens_total", "Tokens the vendors reported.", ("provider", "direction")
+        )
+        self.usage_units = Counter(
+            r, "gateway_usage_units_total", "Units (characters, words, ...) the vendors counted.", ("provider", "unit")
+        )
 
     def gauge(self, name: str, help_text: str, read: Callable[[], dict[Labels, float]]) -> None:
         self.registry.register(_CallbackGauge(name, help_text, read))

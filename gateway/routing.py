@@ -22,13 +22,13 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.config import RouteConfig
-from gateway.errors import VendorError
+from gateway.errors import InputError, VendorError
 from gateway.inputs import SubmitInput, parse_input
 from gateway.metrics import Metrics
 from gateway.provider import Provider
-from gateway.refs import RefSealer, SealError
+from gateway.refs import RefSealer, SealError, secret_values
 from gateway.states import CanonicalStatus, JobError, State
-from gateway.store.base import Store
+from gateway.store.base import LeaseLost, Store
 from gateway.store.records import JobRecord
 from gateway.vendor_http import VendorConnection
 
@@ -200,17 +200,37 @@ class Router:
             log.warning("job %s: fail-over found no vendor to take it (%s)", job.id, exc.error.problem_code)
             return None, exc.attempts
         public, sealed = self.refs.sealed_for(ref, self.providers[name].private_ref_fields)
-        moved = await self.store.next_attempt(
-            job.id,
-            ended=ended,
-            provider=name,
-            vendor_ref=public,
-            private_ref=sealed,
-            attempts=attempts,
-            at=self.clock.now(),
-        )
+        try:
+            moved = await self.store.next_attempt(
+                job.id,
+                ended=ended,
+                provider=name,
+                vendor_ref=public,
+                private_ref=sealed,
+                attempts=attempts,
+                at=self.clock.now(),
+            )
+        except LeaseLost:  # another replica holds the job now and fails it over itself: undo this vendor job
+            await self._withdraw(name, ref)
+            raise
         log.info("job %s failed over from %s to %s (attempt %d)", job.id, job.provider, name, moved.attempt)
         return moved, attempts
+
+    async def _withdraw(self, provider: str, ref: dict[str, Any]) -> None:
+        """Cancel a vendor job no gateway job will own (best effort: a provider that cannot cancel leaves it)."""
+        chosen = self.providers[provider]
+        if not chosen.capabilities.cancel:
+            return
+        _, private = self.refs.split(ref, chosen.private_ref_fields)
+        conn = self.connections[provider].with_secrets(secret_values(private))
+        try:
+            await chosen.cancel(conn, ref)
+        except VendorError as exc:
+            log.warning(
+                "a vendor job %s started for a fail-over could not be cancelled: %s",
+                provider,
+                conn.scrubbed(exc).message,
+            )
 
     async def _input(self, job: JobRecord) -> SubmitInput | None:
         """The job's canonical input as kept at submit, or None (not kept, or its seal cannot be opened)."""
@@ -223,7 +243,11 @@ class Router:
         except SealError as exc:
             log.error("job %s: its input cannot be read (%s); it cannot fail over", job.id, exc)
             return None
-        return parse_input(raw.get("input", {}), loc=INPUT_LOC)
+        try:
+            return parse_input(raw.get("input", {}), loc=INPUT_LOC)
+        except InputError as exc:  # it passed at submit; a gateway of another version may judge otherwise
+            log.error("job %s: its kept input is no longer valid (%s); it cannot fail over", job.id, exc)
+            return None
 
     def seal_input(self, input: dict[str, Any]) -> str | None:
         """The input to keep for a fail-over (sealed like private vendor_ref fields: encrypted with a store key)."""

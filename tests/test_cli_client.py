@@ -250,6 +250,21 @@ def test_list_cancel_attach_and_providers(demo) -> None:
     assert {p["name"] for p in remote} >= {"camb", "datafold"}
 
 
+def test_usage_tells_what_each_vendor_cost(demo) -> None:
+    url = demo["url"]
+    job = submit_json(url, "segment_qa", "--from", "de", "--to", "en", "Was kostet das?")
+    patch = {"status": "completed", "cost_eur": 0.0123, "token_usage": {"input_tokens": 7, "output_tokens": 9}}
+    vendor(demo["sim"], "/segment-qa", job["vendor_ref"]["job_id"], patch)
+    assert cli(url, "wait", job["id"]).returncode == 0
+    report = json.loads(cli(url, "usage", "--json").stdout)
+    (qa,) = [g for g in report["groups"] if g["key"] == "segment_qa"]
+    assert qa["jobs"]["succeeded"] >= 1 and qa["usage"]["cost"]["EUR"] >= 0.0123 and qa["usage"]["input_tokens"] >= 7
+    table = cli(url, "usage", "--group-by", "provider")
+    assert table.returncode == 0 and re.search(r"segment_qa .*EUR", table.stdout), table.stdout
+    bad = cli(url, "usage", "--from", "yesterday")
+    assert bad.returncode == 1 and "from" in bad.stderr
+
+
 def test_errors_are_told_with_their_exit_codes(demo) -> None:
     url = demo["url"]
     missing, invalid, bad_json, no_languages = cli_all(

@@ -10,6 +10,7 @@ with Client("http://127.0.0.1:8080", "demo-key") as gw:
 
 from gateway.client.aio import AsyncClient, document_input, text_input
 from gateway.client.errors import (
+    BudgetExceeded,
     Conflict,
     GatewayError,
     IdempotencyMismatch,
@@ -19,6 +20,7 @@ from gateway.client.errors import (
     NotFound,
     NotReady,
     PayloadTooLarge,
+    PaymentRequired,
     ProblemError,
     ServerError,
     StreamNotSupported,
@@ -36,6 +38,7 @@ from gateway.models import Job, Result
 
 __all__ = [
     "AsyncClient",
+    "BudgetExceeded",
     "Client",
     "Conflict",
     "GatewayError",
@@ -47,6 +50,7 @@ __all__ = [
     "NotFound",
     "NotReady",
     "PayloadTooLarge",
+    "PaymentRequired",
     "ProblemError",
     "Result",
     "ServerError",

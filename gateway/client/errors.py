@@ -95,6 +95,19 @@ class IdempotencyMismatch(Conflict):
     """409 `idempotency_mismatch`: the Idempotency-Key was used with another request body."""
 
 
+class PaymentRequired(ProblemError):
+    """402: the vendor account's quota is used up or needs payment (`upstream_quota_exceeded`)."""
+
+
+class BudgetExceeded(PaymentRequired):
+    """402 `budget_exceeded`: the tenant's budget is used up; `budget` is the current spend and limits."""
+
+    @property
+    def budget(self) -> dict[str, Any]:
+        found = self.problem.get("budget")
+        return found if isinstance(found, dict) else {}
+
+
 class UpstreamError(ProblemError):
     """502: the vendor failed or refused the gateway's credentials."""
 
@@ -118,9 +131,11 @@ BY_CODE: dict[str, type[ProblemError]] = {
     "not_cancellable": NotCancellable,
     "unsupported": Unsupported,
     "idempotency_mismatch": IdempotencyMismatch,
+    "budget_exceeded": BudgetExceeded,
 }
 BY_STATUS: dict[int, type[ProblemError]] = {
     401: Unauthorized,
+    402: PaymentRequired,
     404: NotFound,
     409: Conflict,
     413: PayloadTooLarge,

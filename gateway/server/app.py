@@ -130,6 +130,7 @@ def create_app(
 
     async def watcher_ctx(app: web.Application) -> AsyncIterator[None]:
         lanes = {name: Lane(s.poll, clock) for name, s in settings.items()}
+        router = Router(app[STORE], app[PROVIDERS], app[CONNECTIONS], config.routes, metrics, refs, clock)
         watcher = Watcher(
             app[STORE],
             app[PROVIDERS],
@@ -140,9 +141,9 @@ def create_app(
             on_event=app[DISPATCHER].wake,
             clock=clock,
             refs=refs,
+            router=router,
         )
         app[WATCHER] = watcher
-        router = Router(app[STORE], app[PROVIDERS], app[CONNECTIONS], config.routes, metrics, refs, clock)
         shadows = ShadowSampler(config.routes, app[PROVIDERS])
         app[GATEWAY] = Gateway(
             store=app[STORE],

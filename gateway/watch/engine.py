@@ -27,6 +27,7 @@ from gateway.metrics import Metrics
 from gateway.provider import Provider
 from gateway.refs import RefSealer, SealError, secret_values
 from gateway.render import estimated_finish
+from gateway.routing import Router
 from gateway.states import CanonicalStatus, JobError, StaleReason, State, is_transition
 from gateway.store.base import LeaseLost, Store
 from gateway.store.records import JobRecord
@@ -36,7 +37,8 @@ from gateway.watch.checks import CheckBatcher
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
 from gateway.watch.results import RESULT_UNAVAILABLE, empty_result, ended_without_result, keep_result
-from gateway.watch.schedule import Scheduler, Watched
+from gateway.watch.routed import RoutedJobs
+from gateway.watch.schedule import Watched
 
 log = logging.getLogger("gateway.watch")
 
@@ -58,7 +60,7 @@ def vendor_job_lost(previous: CanonicalStatus) -> CanonicalStatus:
     )
 
 
-class Watcher(Scheduler):
+class Watcher(RoutedJobs):
     def __init__(
         self,
         store: Store,
@@ -70,8 +72,11 @@ class Watcher(Scheduler):
         on_event: Callable[[], None] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         refs: RefSealer | None = None,
+        router: Router | None = None,
     ) -> None:
         super().__init__(lanes, clock)
+        #: routed jobs' fail-over and deadlines (contract section 4)
+        self.router = router
         self.store = store
         self.providers = providers
         self.connections = connections
@@ -198,6 +203,8 @@ class Watcher(Scheduler):
             self._schedule(job_id, watched, lane.settings.max_s)
             return
         used.append(conn)
+        if await self._past_deadline(watched, ref, conn):
+            return
         if not lane.breaker.allow():
             self._note_stale(watched, BREAKER_OPEN)
             self._schedule(job_id, watched, max(lane.breaker.retry_in(), 0.05))
@@ -233,6 +240,10 @@ class Watcher(Scheduler):
         else:
             status = self._normalize(provider, body)
             refined = provider.refine_ref(ref, body)
+        moved, attempts = await self._failed_over(watched, status)
+        if moved:  # on to the route's next provider: nothing of this vendor job is the job's state
+            lane.breaker.success()
+            return
         if status.terminal and status.state.has_result:
             # the result is kept before the terminal state is told: whoever sees `succeeded` can fetch it; the
             # breaker hears of this poll once the result is kept or not
@@ -242,7 +253,7 @@ class Watcher(Scheduler):
             status = kept
         else:
             lane.breaker.success()
-        updated = await self._record(watched, status, None if refined == ref else refined)
+        updated = await self._record(watched, status, None if refined == ref else refined, attempts)
         if updated.terminal:
             self._finish(updated)
             return
@@ -264,8 +275,15 @@ class Watcher(Scheduler):
             watched.job = job.model_copy(update={"stale": True, "stale_reason": reason})
         self.checks.stale(job.id, reason)
 
-    async def _record(self, watched: Watched, status: CanonicalStatus, ref: dict[str, Any] | None = None) -> JobRecord:
-        """Store what the vendor said; `ref` is the whole vendor_ref after this answer (None: unchanged)."""
+    async def _record(
+        self,
+        watched: Watched,
+        status: CanonicalStatus,
+        ref: dict[str, Any] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> JobRecord:
+        """Store what the vendor said; `ref` is the whole vendor_ref after this answer (None: unchanged), `attempts`
+        the routed job's attempts with its ending (None: unchanged)."""
         job = watched.job
         checked = self.clock.now()
         finish = estimated_finish(checked, status)
@@ -291,12 +309,15 @@ class Watcher(Scheduler):
             vendor_ref=public if public != job.vendor_ref else None,
             private_ref=sealed,
             estimated_finish_at=finish,
+            attempts=attempts,
         )
         watched.job = updated
         if updated.anomalies > job.anomalies:
             self.metrics.anomalies.inc(provider=job.provider)
             log.warning("job %s: vendor reported %s after terminal %s", job.id, status.state, job.state)
         if transitioned:
+            if updated.terminal:
+                await self._count_usage(job.id, updated.attempt)
             self.metrics.transitions.inc(provider=job.provider, state=updated.state.value)
             self.notifier.publish(job.id)
             if updated.webhook_url and self.on_event:

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from gateway.client import AsyncClient, BudgetExceeded
 from gateway.plugins import get_providers
 from gateway.server.run import DEMO_TENANTS
 from support.cases import load_case
-from support.demo import KEY_B, Demo
+from support.demo import KEY_A, KEY_B, Demo
 
 QA = get_providers()["segment_qa"].sim_prefix
 CAMB = get_providers()["camb"].sim_prefix
@@ -60,6 +63,11 @@ async def test_a_tenant_over_its_money_budget_gets_402_and_no_vendor_is_called(n
     status, other, _ = await post(demo, {"provider": "segment_qa", "input": text(4)}, key=KEY_B)
     assert status == 201, other
     assert (await vendor_requests(demo, QA)).get("POST /v1/jobs") == 1
+    # the Python client raises it as a typed error carrying the spend
+    async with AsyncClient(str(demo.client.make_url("")).rstrip("/"), KEY_A) as gw:
+        with pytest.raises(BudgetExceeded) as refused:
+            await gw.submit(text(5), provider="segment_qa")
+    assert refused.value.status == 402 and refused.value.budget["money"]["currencies"]["EUR"]["spent"] == 0.06
     # the tenant's usage report shows where it stands
     status, report, _ = await demo.call("GET", "/v1/usage")
     assert report["budget"]["money"]["currencies"]["EUR"]["spent"] == 0.06

@@ -167,3 +167,17 @@ async def test_bad_usage_queries_are_422_naming_the_parameter(demo, query) -> No
 async def test_usage_needs_a_key(demo) -> None:
     status, body, _ = await demo.call("GET", "/v1/usage", key=None)
     assert status == 401 and body["code"] == "unauthorized"
+
+
+async def test_ended_attempts_are_prometheus_counters(demo) -> None:
+    job = await demo.submit("segment_qa", qa_input(3))
+    await force(demo, "segment_qa", job, qa_finish("0.25", 40, 60))
+    await demo.wait_for(job["id"], lambda j: j["terminal"])
+    status, text, _ = await demo.call("GET", "/metrics", key=None)
+    assert status == 200
+    lines = text.decode().splitlines()
+    assert 'gateway_usage_attempts_total{provider="segment_qa",shadow="false",state="succeeded"} 1' in lines
+    assert 'gateway_usage_cost_total{currency="EUR",provider="segment_qa"} 0.25' in lines
+    assert 'gateway_usage_tokens_total{direction="input",provider="segment_qa"} 40' in lines
+    assert 'gateway_usage_tokens_total{direction="output",provider="segment_qa"} 60' in lines
+    assert 'gateway_usage_units_total{provider="segment_qa",unit="segments"} 2' in lines
