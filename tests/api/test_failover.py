@@ -6,7 +6,6 @@ deadline hold; cancel reaches the current attempt's vendor."""
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from gateway.vendor_http import path_segment
 from support.cases import load_case
 from support.demo import FAST_POLL, Demo
 from support.plugins import registered
+from support.receiver import start_receiver
 from support.waiting import wait_until
 
 CAMB = get_providers()["camb"].sim_prefix
@@ -66,20 +66,9 @@ def assert_continuous(versions: list[dict[str, Any]]) -> None:
     assert not any(v["state"] in TERMINAL for v in versions[:-1]), versions
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.events.append(json.loads(await request.read()))
-        return web.Response(status=200)
-
-
 async def test_a_vendor_timeout_finishes_at_the_next_provider_under_the_same_job(new_demo, aiohttp_server) -> None:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    hook = str((await aiohttp_server(app, host="127.0.0.1")).make_url("/hook"))
+    receiver = await start_receiver(aiohttp_server)
+    hook = receiver.url
     demo = await new_demo(routes=routes(providers=["camb", "segment_qa"]))
     job = await submit(demo, webhook_url=hook)
     assert job["provider"] == "camb" and job["attempts"][0]["outcome"] == "accepted"

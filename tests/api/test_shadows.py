@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from typing import Any
-
-from aiohttp import web
 
 from gateway.plugins import get_providers
 from gateway.server.keys import GATEWAY
 from support.cases import load_case
 from support.demo import KEY_B, Demo
+from support.receiver import start_receiver
 from support.waiting import wait_until
 
 QA = get_providers()["segment_qa"].sim_prefix
@@ -69,20 +67,9 @@ async def finish(demo: Demo, name: str, job: dict[str, Any], patch: dict[str, An
     return await demo.wait_for(job["id"], lambda j: j["terminal"])
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.events.append(json.loads(await request.read()))
-        return web.Response(status=200)
-
-
 async def test_a_shadow_run_is_a_linked_job_with_its_own_usage(new_demo, aiohttp_server) -> None:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    hook = str((await aiohttp_server(app, host="127.0.0.1")).make_url("/hook"))
+    receiver = await start_receiver(aiohttp_server)
+    hook = receiver.url
     demo = await new_demo(routes=shadowed())
     primary = await submit(demo, webhook_url=hook, metadata={"ticket": "T-1"})
     shadow = await shadow_of(demo, primary)
