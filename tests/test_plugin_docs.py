@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from gateway.inputs import parse_input
 from gateway.plugins import get_providers, pm
 from gateway.states import State
 from gateway.testing import conformance
@@ -60,7 +61,8 @@ async def test_example_plugin_talks_to_a_vendor(acme, aiohttp_server, monkeypatc
     async with aiohttp.ClientSession() as session:
         config = acme.AcmeConfig(base_url=str(server.make_url("")), api_key_env="ACME_TEST_KEY")
         conn = provider.connect(session, config)
-        ref = await provider.submit(conn, {"kind": "text", "target_language": "de", "texts": ["Hello"]})
+        text = {"kind": "text", "source_language": "en", "target_language": "de", "texts": ["Hello"]}
+        ref = await provider.submit(conn, parse_input(text))  # the gateway passes the typed model
         body = await provider.fetch_status(conn, ref)
         result = await provider.fetch_result(conn, ref, body)
     assert ref == {"id": "a1"} and seen == {"key": "k-acme", "body": {"texts": ["Hello"], "to": "de"}}

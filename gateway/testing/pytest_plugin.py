@@ -29,14 +29,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from gateway.plugins import get_provider
 from gateway.provider import Provider
 from gateway.testing.cassettes import SIM_HOST, recording, recording_session
 from gateway.testing.cassettes import vcr_config as cassette_settings
 from gateway.testing.conformance import SimControl
+from gateway.testing.harness import open_vendor
 from gateway.vendor_http import VendorConnection
 
 #: a real vendor (or an already running simulator) to record against instead of the in-process simulator
@@ -90,20 +89,10 @@ class GatewayFixtures:
         if not live():
             yield f"http://{SIM_HOST}:9{prefix}"
             return
-        simulator = gateway_provider.simulator(3600.0)  # jobs move only when the tests force them
-        if simulator is None:
+        if gateway_provider.simulator() is None:
             pytest.fail(f"{gateway_provider.name} has no simulator: set {VENDOR_URL_ENV} to record against the vendor")
-        app = web.Application()
-        if prefix:
-            app.add_subapp(prefix, simulator.app())
-        else:
-            app = simulator.app()
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        try:
-            yield f"http://{SIM_HOST}:{server.port}{prefix}"
-        finally:
-            await server.close()
+        async with open_vendor(gateway_provider) as harness:  # jobs move only when the tests force them
+            yield f"http://{SIM_HOST}:{harness.server.port}{prefix}"
 
     @pytest.fixture
     async def gateway_vendor_session(self) -> AsyncIterator[aiohttp.ClientSession]:
