@@ -86,7 +86,7 @@ class Gateway:
     def answer(self, job: JobRecord) -> tuple[JobView, bytes]:
         """The job's rendered view (cached per snapshot: its ETag) and its body now (`poll_after_s`, `eta_s`)."""
         view = self.views.view(job)
-        return view, view.body(self.watcher.poll_after(job), self.watcher.clock.now())
+        return view, view.body(self.watcher.poll_after(job), self.watcher.clock.now)
 
     def render(self, job: JobRecord) -> Job:
         return render_job(job, self.watcher.poll_after(job), self.watcher.clock.now())

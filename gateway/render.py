@@ -10,6 +10,7 @@ import json
 import logging
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,11 +114,12 @@ class JobView:
         self.tail = b"," + dumps({name: data[name] for name in names[cut + 2 :]})[1:]
         self.etag = 'W/"' + hashlib.blake2b(self.head + self.tail, digest_size=12).hexdigest() + '"'
 
-    def body(self, poll_after_s: float | None, now: datetime) -> bytes:
-        """The Job as JSON, byte for byte what `job_body(job, poll_after_s, now)` gives."""
+    def body(self, poll_after_s: float | None, now: Callable[[], datetime]) -> bytes:
+        """The Job as JSON, byte for byte what `job_body(job, poll_after_s, now())` gives (`now` is only called
+        when the job has an estimate to count down)."""
         eta = b"null"
         if self.finish is not None:
-            eta = repr(round(max(0.0, (self.finish - now).total_seconds()), 3)).encode()
+            eta = repr(round(max(0.0, (self.finish - now()).total_seconds()), 3)).encode()
         poll = b"null" if poll_after_s is None else repr(poll_after_s).encode()
         return self.head + poll + b',"eta_s":' + eta + self.tail
 

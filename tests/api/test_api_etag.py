@@ -3,8 +3,13 @@ body while nothing changed, and the full Job once something did. The OpenAPI doc
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from gateway.plugins import get_providers
+from gateway.render import JobView, dumps, job_body
 from gateway.server.keys import GATEWAY
+from gateway.states import CanonicalStatus, State
+from gateway.store.records import JobRecord
 from support.cases import load_case
 
 CAMB = get_providers()["camb"].sim_prefix
@@ -60,3 +65,28 @@ async def test_the_cached_body_is_the_rendered_job(demo):
     assert {k: v for k, v in body.items() if k != "poll_after_s"} == {
         k: v for k, v in expected.items() if k != "poll_after_s"
     }
+
+
+def test_a_view_is_byte_for_byte_the_rendered_job_with_poll_after_and_eta():
+    """JobView splices the two time-dependent fields into bytes rendered once: the result is exactly what
+    render.job_body gives at that moment, with and without an estimate, running and finished."""
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    base = JobRecord(
+        id="job_" + "a" * 24,
+        tenant="t",
+        provider="camb",
+        vendor_ref={"task_id": "x"},
+        status=CanonicalStatus(state=State.RUNNING, vendor_status="PENDING", eta_s=30),
+        created_at=now,
+        updated_at=now,
+        checked_at=now,
+        metadata={"k": ["v", 1.5, None]},
+    )
+    estimated = base.model_copy(update={"estimated_finish_at": now + timedelta(seconds=30)})
+    finished = base.model_copy(update={"status": CanonicalStatus(state=State.SUCCEEDED)})
+    for job in (base, estimated, finished):
+        for poll_after in (None, 2.5, 0.05):
+            later = now + timedelta(seconds=7.25)
+            view = JobView(job)
+            assert view.body(poll_after, lambda later=later: later) == dumps(job_body(job, poll_after, later))
+    assert JobView(base).etag == JobView(base.model_copy()).etag != JobView(estimated).etag
