@@ -236,6 +236,19 @@ def auth(key: str = GATEWAY_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+async def submit_pending_camb_job(session: aiohttp.ClientSession, gateway_url: str, sim_url: str) -> dict[str, Any]:
+    """A CAMB job submitted through the gateway and pinned to PENDING at the simulator: watched for good."""
+    async with session.post(
+        gateway_url + "/v1/jobs", headers=auth(), json={"provider": "camb", "input": CAMB_BODY}
+    ) as resp:
+        job = await resp.json()
+        assert resp.status == 201, job
+    task_id = job["vendor_ref"]["task_id"]
+    async with session.post(f"{sim_url}{CAMB_PREFIX}/__sim__/jobs/{task_id}/state", json={"status": "PENDING"}) as resp:
+        assert resp.status == 200, await resp.text()
+    return job
+
+
 class LogTally(logging.Handler):
     """Counts WARNING+ log records by logger (instead of printing tracebacks mid-report); keeps the first of each."""
 

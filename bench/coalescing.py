@@ -37,6 +37,7 @@ from _common import (
     row,
     sim_stats,
     simulators_in_process,
+    submit_pending_camb_job,
 )
 
 #: CAMB's documented polling guidance, also the gateway's default poll settings
@@ -152,16 +153,7 @@ async def run(
             # -- through the gateway ------------------------------------------------------------------
             async with gateway_app(sim_url, Path(tmp) / "state", poll_settings) as gw:
                 t_submit = loop.time()
-                async with session.post(
-                    gw.url + "/v1/jobs", headers=auth(), json={"provider": "camb", "input": CAMB_BODY}
-                ) as resp:
-                    job = await resp.json()
-                    assert resp.status == 201, job
-                task_id = job["vendor_ref"]["task_id"]
-                async with session.post(
-                    f"{sim_url}{CAMB_PREFIX}/__sim__/jobs/{task_id}/state", json={"status": "PENDING"}
-                ) as resp:
-                    assert resp.status == 200, await resp.text()
+                job = await submit_pending_camb_job(session, gw.url, sim_url)
                 await reset_sim_stats(session, sim_url)
                 job_url = gw.url + f"/v1/jobs/{job['id']}"
                 counts = Counts()

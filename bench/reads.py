@@ -27,8 +27,6 @@ from typing import Any
 
 import aiohttp
 from _common import (
-    CAMB_BODY,
-    CAMB_PREFIX,
     ROOT,
     auth,
     bench_main,
@@ -43,6 +41,7 @@ from _common import (
     row,
     run_wrk,
     simulators_subprocess,
+    submit_pending_camb_job,
 )
 
 SERVER_CPU = "0"
@@ -51,16 +50,7 @@ LOAD_CPU = "1"
 
 async def _job_and_body(gateway_url: str, sim_url: str) -> tuple[str, bytes, dict[str, str]]:
     async with aiohttp.ClientSession() as session:
-        async with session.post(
-            gateway_url + "/v1/jobs", headers=auth(), json={"provider": "camb", "input": CAMB_BODY}
-        ) as resp:
-            job = await resp.json()
-            assert resp.status == 201, job
-        task_id = job["vendor_ref"]["task_id"]
-        async with session.post(
-            f"{sim_url}{CAMB_PREFIX}/__sim__/jobs/{task_id}/state", json={"status": "PENDING"}
-        ) as resp:
-            assert resp.status == 200, await resp.text()
+        job = await submit_pending_camb_job(session, gateway_url, sim_url)
         path = f"/v1/jobs/{job['id']}"
         await asyncio.sleep(2.0)  # the first polls (queued -> running) are done; the job sits on its cadence
         async with session.get(gateway_url + path, headers=auth()) as resp:

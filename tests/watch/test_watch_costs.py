@@ -17,9 +17,7 @@ import pytest
 from aiohttp import web
 
 from gateway.config import parse_config
-from gateway.hookspecs import hookimpl
 from gateway.models import ResultParts
-from gateway.plugins import pm
 from gateway.provider import Capabilities, Provider
 from gateway.server.app import create_app
 from gateway.server.keys import GATEWAY, STORE
@@ -27,6 +25,7 @@ from gateway.states import CanonicalStatus, State
 from gateway.testing.clock import FakeClock
 from gateway.tolerant import status_string
 from gateway.vendor_http import path_segment
+from support.plugins import registered
 
 KEY = "tenant-key-1"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -52,12 +51,6 @@ class TinyProvider(Provider):
     async def fetch_result(self, conn, ref, status_body) -> ResultParts:
         await conn.request_json("GET", f"/jobs/{path_segment(ref['id'])}/result")
         return ResultParts(outputs=[], vendor={})
-
-
-class Plugin:
-    @hookimpl
-    def register_providers(self, register):
-        register(TinyProvider())
 
 
 class Vendor:
@@ -96,7 +89,6 @@ class Vendor:
 @pytest.fixture
 async def tiny(aiohttp_server, aiohttp_client, tmp_path):
     """`await tiny(poll={...}, clock=...)`: (client, app, vendor) with the tiny provider configured."""
-    pm.register(Plugin(), name="tiny-test")
     made = []
 
     async def build(*, poll: dict[str, Any], clock: FakeClock | None = None):
@@ -114,8 +106,8 @@ async def tiny(aiohttp_server, aiohttp_client, tmp_path):
         made.append(client)
         return client, app, vendor
 
-    yield build
-    pm.unregister(name="tiny-test")
+    with registered(TinyProvider(), name="tiny-test"):
+        yield build
 
 
 async def _submit(client) -> dict[str, Any]:
