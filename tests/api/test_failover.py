@@ -6,6 +6,7 @@ deadline hold; cancel reaches the current attempt's vendor."""
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from gateway.plugins import get_providers
 from gateway.provider import Capabilities, Provider
 from gateway.server.run import demo_config
 from gateway.sim.server import SIMULATORS
-from gateway.states import CanonicalStatus, State
+from gateway.states import CanonicalStatus, JobError, State
 from gateway.tolerant import status_string
 from gateway.vendor_http import path_segment
 from support.cases import load_case
@@ -28,6 +29,8 @@ CAMB = get_providers()["camb"].sim_prefix
 QA = get_providers()["segment_qa"].sim_prefix
 TERMINAL = {s.value for s in State if s.terminal}
 _n = itertools.count()
+#: the cancellable vendor's per-job keys start with this (a private vendor_ref field)
+SECRET = "sk-private-9f1c"
 
 
 def text() -> dict[str, Any]:
@@ -191,15 +194,18 @@ class CancellableProvider(Provider):
     name = "cancel_test"
     display_name = "Cancellable (test)"
     capabilities = Capabilities(cancel=True, input_kinds=["native", "text"])
-    mapping = {"open": State.RUNNING, "stopped": State.CANCELLED, "done": State.SUCCEEDED}
+    mapping = {"open": State.RUNNING, "stopped": State.CANCELLED, "done": State.SUCCEEDED, "timed_out": State.FAILED}
+    #: the vendor's per-job key: kept for the provider, never shown
+    private_ref_fields = frozenset({"key"})
 
     def normalize(self, body: Any) -> CanonicalStatus:
         status = status_string(body)
-        return CanonicalStatus(state=self.mapping.get(status or "", State.UNKNOWN), vendor_status=status)
+        error = JobError(code="timeout", message="the vendor gave up") if status == "timed_out" else None
+        return CanonicalStatus(state=self.mapping.get(status or "", State.UNKNOWN), vendor_status=status, error=error)
 
     async def submit(self, conn, input):
         _, body = await conn.request_json("POST", "/jobs", json_body={})
-        return {"id": body["id"]}
+        return {"id": body["id"], "key": body["key"]}
 
     async def fetch_status(self, conn, ref):
         return (await conn.request_json("GET", f"/jobs/{path_segment(ref['id'])}"))[1]
@@ -227,7 +233,7 @@ class CancellableVendor:
     async def create(self, request: web.Request) -> web.Response:
         job_id = f"c{len(self.jobs) + 1}"
         self.jobs[job_id] = "open"
-        return web.json_response({"id": job_id})
+        return web.json_response({"id": job_id, "key": f"{SECRET}-{job_id}"})
 
     async def status(self, request: web.Request) -> web.Response:
         return web.json_response({"status": self.jobs[request.match_info["id"]]})
@@ -272,5 +278,25 @@ async def test_a_job_past_its_deadline_fails_and_is_cancelled_at_its_vendor(new_
     assert vendor.cancelled == [job["vendor_ref"]["id"]]
     assert [(a["provider"], a["outcome"]) for a in done["attempts"]] == [("cancel_test", "failed")]
     assert_continuous(await history(demo, job["id"]))
-    # past its deadline a failed vendor job no longer fails over either
+    # and no other vendor of the route was tried
     assert await requests(demo, CAMB, "POST /translate") == 0
+
+
+async def test_attempts_never_carry_private_vendor_ref_fields(new_demo, cancellable, aiohttp_server) -> None:
+    providers, vendor = cancellable
+    receiver = await start_receiver(aiohttp_server)
+    demo = await new_demo(providers=providers, routes=routes(providers=["cancel_test", "camb"]))
+    job = await submit(demo, webhook_url=receiver.url)
+    assert job["vendor_ref"] == {"id": "c1"}
+    await demo.wait_for(job["id"], lambda j: j["state"] == "running")
+    vendor.jobs["c1"] = "timed_out"
+    moved = await demo.wait_for(job["id"], lambda j: j["provider"] == "camb")
+    assert moved["attempts"][0]["vendor_ref"] == {"id": "c1"} and moved["attempts"][0]["error"]["code"] == "timeout"
+    await force(demo, "camb", moved, {"status": "SUCCESS", "run_id": None})
+    done = await demo.wait_for(job["id"], lambda j: j["terminal"])
+    await wait_until(lambda: len(receiver.events) == done["version"], what="every version by webhook")
+    seen = [json.dumps(done), json.dumps(receiver.events)]
+    for path in (f"/v1/jobs/{job['id']}", f"/v1/jobs/{job['id']}/transitions", "/v1/jobs", "/v1/usage"):
+        seen.append(json.dumps((await demo.call("GET", path))[1]))
+    seen.append((await demo.call("GET", "/metrics", key=None))[1].decode())
+    assert not [text for text in seen if SECRET in text]
