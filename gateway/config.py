@@ -8,13 +8,25 @@ import math
 import os
 import re
 import tomllib
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.plugins import get_providers
 from gateway.provider import ProviderConfig
+from gateway.webhooks.signing import standard_key
 
 DIGEST_PREFIX = "sha256:"
 #: an RFC 6750 bearer token (b64token): what `Authorization: Bearer <key>` may carry
@@ -57,12 +69,50 @@ class StoreConfig(_Strict):
     secret_key_env: str | None = None
 
 
+#: the delays between the tries of one event (after the first, immediate one): the Standard Webhooks schedule,
+#: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h; ten tries over about 3 days 4 hours
+DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
+#: keys the [webhooks] table no longer takes, and what replaced them
+_REPLACED_WEBHOOK_KEYS = {
+    "allow_private": 'allow_networks, a list of CIDRs (e.g. allow_networks = ["127.0.0.0/8", "::1/128"])',
+    "initial_backoff_s": "retry_schedule_s, the list of delays between tries",
+    "max_backoff_s": "retry_schedule_s, the list of delays between tries",
+}
+
+
 class WebhookConfig(_Strict):
-    #: allow webhook URLs that resolve to loopback, private or link-local addresses
-    allow_private: bool = False
-    initial_backoff_s: float = Field(default=1.0, gt=0)
-    max_backoff_s: float = Field(default=300.0, gt=0)
-    timeout_s: float = Field(default=10.0, gt=0)
+    #: networks (CIDRs) webhook URLs may reach besides public addresses; link-local and cloud metadata
+    #: addresses are reached only through an entry inside their own range (docs/webhooks.md, SSRF rules)
+    allow_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+    #: seconds between the tries of an event after the first one; an event failing every try is dead-lettered
+    retry_schedule_s: list[float] = Field(default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE_S), max_length=50)
+    #: each delay is drawn from [(1 - jitter) * delay, delay]
+    jitter: float = Field(default=0.2, ge=0, lt=1)
+    #: the longest a receiver's Retry-After may push the next try back
+    max_retry_after_s: float = Field(default=86400.0, ge=0)
+    #: one try's limit: connecting, sending, and the receiver's answer
+    timeout_s: float = Field(default=15.0, gt=0, le=300)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, replacement in _REPLACED_WEBHOOK_KEYS.items():
+                if key in data:
+                    raise ValueError(f"webhooks.{key} was replaced by {replacement}")
+        return data
+
+    @field_validator("retry_schedule_s")
+    @classmethod
+    def _delays_positive(cls, delays: list[float]) -> list[float]:
+        if any(not 0 < delay <= 7 * 86400 for delay in delays):
+            raise ValueError("each delay must be above 0 and at most 7 days (604800 s)")
+        return delays
+
+    @property
+    def tries(self) -> int:
+        """How many tries one event gets before it is dead-lettered."""
+        return len(self.retry_schedule_s) + 1
 
 
 class KeysConfig(_Strict):
@@ -125,10 +175,23 @@ class BudgetConfig(_Strict):
 class TenantConfig(KeysConfig):
     #: what the tenant may spend (none: no limit)
     budget: BudgetConfig | None = None
-    #: name of the environment variable holding the webhook signing secret
+    #: name of the environment variable holding the webhook signing secret (`whsec_<base64>`, docs/webhooks.md)
     webhook_secret_env: str | None = None
     #: the secret itself (for demos and tests; prefer webhook_secret_env)
     webhook_secret: str | None = None
+    #: during a rotation, the secret being replaced: events are signed with both until the receivers moved
+    previous_webhook_secret_env: str | None = None
+    previous_webhook_secret: str | None = None
+    #: when the previous secret stops signing (no end: until it is removed from the config)
+    previous_webhook_secret_until: AwareDatetime | None = None
+
+    @field_validator("webhook_secret", "previous_webhook_secret")
+    @classmethod
+    def _secret_well_formed(cls, secret: str | None) -> str | None:
+        if secret is not None:
+            standard_key(secret)  # ValueError names the rule, never the secret
+        return secret
+
     #: may adopt vendor jobs with POST /v1/jobs/attach. Off unless granted: every tenant shares the
     #: gateway's vendor accounts, so attach reaches jobs this tenant did not start
     may_attach: bool = False
@@ -138,9 +201,45 @@ class TenantConfig(KeysConfig):
         return frozenset({"attach"} if self.may_attach else ())
 
     def secret(self) -> str | None:
-        if self.webhook_secret_env:
-            return os.environ.get(self.webhook_secret_env) or self.webhook_secret
-        return self.webhook_secret
+        """The current webhook secret (its environment variable, else the inline value), or None."""
+        return _secret_from(self.webhook_secret_env, self.webhook_secret)
+
+    def webhook_secrets(self) -> WebhookSecrets:
+        """The tenant's webhook secrets read now (environment included); ConfigError when one is malformed."""
+        current = self.secret()
+        previous = _secret_from(self.previous_webhook_secret_env, self.previous_webhook_secret)
+        for name, value in (("webhook secret", current), ("previous webhook secret", previous)):
+            if value is not None:
+                try:
+                    standard_key(value)
+                except ValueError as exc:
+                    raise ConfigError(f"the {name}: {exc}") from None
+        return WebhookSecrets(current=current, previous=previous, previous_until=self.previous_webhook_secret_until)
+
+
+def _secret_from(env: str | None, inline: str | None) -> str | None:
+    if env:
+        return os.environ.get(env) or inline
+    return inline
+
+
+@dataclass(frozen=True)
+class WebhookSecrets:
+    """One tenant's webhook secrets: the current one, and during a rotation the previous one (until a time)."""
+
+    current: str | None
+    previous: str | None = None
+    previous_until: datetime | None = None
+
+    def signing(self, now: datetime) -> list[str]:
+        """The secrets that sign an event sent at `now`: the current first, then the previous while it lasts.
+        Empty when the tenant has no current secret (its events are held, never sent unsigned)."""
+        if not self.current:
+            return []
+        previous = self.previous
+        if previous and previous != self.current and (self.previous_until is None or now < self.previous_until):
+            return [self.current, previous]
+        return [self.current]
 
 
 class OperatorConfig(KeysConfig):

@@ -71,6 +71,17 @@ def findings(config: GatewayConfig, settings: dict[str, ProviderConfig]) -> list
                     f"${tenant_spec.webhook_secret_env} is not set: {tenant}'s webhooks are held (never sent unsigned)",
                 )
             )
+        previous = tenant_spec.previous_webhook_secret_env
+        if _unset(previous) and not tenant_spec.previous_webhook_secret:
+            found.append(
+                Finding(
+                    WARNING,
+                    f"tenants.{tenant}.previous_webhook_secret_env",
+                    previous,
+                    f"${previous} is not set: {tenant}'s webhooks are signed with the current secret only "
+                    "(receivers still on the previous one refuse them)",
+                )
+            )
     for env in config.operator.key_envs:
         if _unset(env):
             found.append(

@@ -298,7 +298,7 @@ class Gateway:
         if created:
             if not job.terminal:
                 self.watcher.watch(job)
-            self.watcher.notifier.publish(job.id)  # the operator's live view learns of the new job
+            self.watcher.notifier.publish(job.id)  # the operator's live view and the tenant's event stream
             if job.webhook_url and self.watcher.on_event:
                 self.watcher.on_event()  # version 1 is in the outbox: deliver it now
         return job, created

@@ -167,6 +167,19 @@ class Metrics:
         self.usage_units = Counter(
             r, "gateway_usage_units_total", "Units (characters, words, ...) the vendors counted.", ("provider", "unit")
         )
+        self.webhook_latency = Histogram(
+            r,
+            "gateway_webhook_attempt_seconds",
+            "Webhook delivery attempt duration, by outcome.",
+            ("outcome",),
+            LATENCY_BUCKETS,
+        )
+        self.webhook_dead_letters = Counter(
+            r,
+            "gateway_webhook_dead_letters_total",
+            "Webhook events given up on (dead-lettered), by reason.",
+            ("reason",),
+        )
 
     def gauge(self, name: str, help_text: str, read: Callable[[], dict[Labels, float]]) -> None:
         self.registry.register(_CallbackGauge(name, help_text, read))

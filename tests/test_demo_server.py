@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
+from gateway.server.run import DEMO_WEBHOOK_SECRET
 from support.processes import ROOT, start_gateway
 from support.waiting import wait_until
 
@@ -34,7 +35,7 @@ def test_demo_prints_urls_and_keys(demo_server):
     url, log = demo_server
     text = asyncio.run(wait_until(lambda: "try: curl" in log.read_text() and log.read_text(), what="the last line"))
     assert f"gateway listening on {url}" in text
-    assert "key demo-key," in text and "key demo-key-b," in text and "demo-webhook-secret" in text
+    assert "key demo-key," in text and "key demo-key-b," in text and DEMO_WEBHOOK_SECRET in text
     assert "simulators: http://127.0.0.1:" in text
     assert f"dashboard: {url}/ui" in text and "operator key (dashboard): demo-operator-key" in text
 
@@ -87,6 +88,10 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(demo_server):
             "examples,coverage,fuzzing",
             "--request-timeout",
             "20",
+            # the tenant event stream never ends by itself (a request/response fuzzer can only time out on it);
+            # its parameters and answers are tested in tests/api/test_api_events.py
+            "--exclude-path",
+            "/v1/events",
         ],
         capture_output=True,
         text=True,

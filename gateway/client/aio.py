@@ -21,6 +21,7 @@ from gateway.client.sse import read_events
 from gateway.client.waiting import Follower
 from gateway.models import Job, Result
 from gateway.server.schemas import (
+    DeliveryLog,
     Health,
     JobList,
     OperatorJob,
@@ -32,6 +33,8 @@ from gateway.server.schemas import (
     ProviderList,
     Transition,
     TransitionList,
+    WebhookDelivery,
+    WebhookDeliveryList,
 )
 from gateway.server.usage_schemas import UsageReport
 
@@ -293,6 +296,39 @@ class AsyncClient:
                 raise StreamNotSupported(f"{op.path} answered {r.headers.get('Content-Type')!r}, not an event stream")
             async for event in read_events(r):
                 yield json.loads(event.data)
+
+    # -- webhooks and the tenant's event stream (docs/webhooks.md) -----------------------------------------
+    async def deliveries(self, job_id: str) -> DeliveryLog:
+        """The job's webhook delivery log: each event, every try, the next try or the final outcome."""
+        answer = await self.http.call(_op("job_deliveries"), path={"job_id": job_id}, retry=True)
+        return DeliveryLog.model_validate(answer)
+
+    async def retry_delivery(self, event_id: str) -> WebhookDelivery:
+        """Send one webhook event again now (re-enables an endpoint disabled by 410)."""
+        answer = await self.http.call(_op("retry_delivery"), path={"event_id": event_id}, retry=True)
+        return WebhookDelivery.model_validate(answer)
+
+    async def replay_deliveries(self, job_id: str, *, from_version: int = 1) -> list[WebhookDelivery]:
+        """Send the job's webhook events from `from_version` on again, in order."""
+        answer = await self.http.call(
+            _op("replay_deliveries"), path={"job_id": job_id}, body={"from_version": from_version}, retry=True
+        )
+        return WebhookDeliveryList.model_validate(answer).data
+
+    async def tenant_events(
+        self, *, last_event_id: int | None = None, provider: str | None = None, state: str | None = None
+    ) -> AsyncIterator[tuple[int, Job]]:
+        """Every transition of the tenant's jobs as (event id, the Job at that version), in order, until the
+        server ends the stream; pass the last id received as `last_event_id` to resume without a gap."""
+        headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=STREAM_READ_TIMEOUT_S)
+        query = {"provider": provider, "state": state}
+        async with self.http.stream(
+            _op("tenant_events"), query=query, headers=headers, client_timeout=timeout, accept="text/event-stream"
+        ) as resp:
+            async for event in read_events(resp):
+                if event.event == "job" and event.id is not None:
+                    yield int(event.id), Job.model_validate(json.loads(event.data))
 
     # -- providers and the service ------------------------------------------------------------------
     async def providers(self) -> list[ProviderInfo]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from gateway.models import Job, Result
 from gateway.server.schemas import (
+    DeliveryLog,
     Health,
     JobList,
     OperatorJobDetail,
@@ -18,6 +19,8 @@ from gateway.server.schemas import (
     ProviderHealthList,
     ProviderList,
     TransitionList,
+    WebhookDelivery,
+    WebhookDeliveryList,
 )
 from gateway.server.usage_schemas import UsageReport
 
@@ -61,6 +64,16 @@ OPERATIONS: dict[str, Op] = {
         Op("result", "GET", "/v1/jobs/{job_id}/result", model=Result),
         Op("artifact", "GET", "/v1/jobs/{job_id}/artifact"),
         Op("usage", "GET", "/v1/usage", query=("from", "to", "group_by"), model=UsageReport),
+        Op("job_deliveries", "GET", "/v1/jobs/{job_id}/deliveries", model=DeliveryLog),
+        Op("retry_delivery", "POST", "/v1/deliveries/{event_id}/retry", model=WebhookDelivery),
+        Op("replay_deliveries", "POST", "/v1/jobs/{job_id}/deliveries/replay", model=WebhookDeliveryList),
+        Op(
+            "tenant_events",
+            "GET",
+            "/v1/events",
+            query=("last_event_id", "provider", "state"),
+            headers=("Last-Event-ID",),
+        ),
         Op("healthz", "GET", "/healthz", model=Health),
         Op("readyz", "GET", "/readyz", model=Health),
         Op("metrics", "GET", "/metrics"),

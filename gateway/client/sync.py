@@ -12,6 +12,7 @@ from typing import Any, Self, TypeVar
 from gateway.client.aio import AsyncClient
 from gateway.models import Job, Result
 from gateway.server.schemas import (
+    DeliveryLog,
     Health,
     JobList,
     OperatorJob,
@@ -20,6 +21,7 @@ from gateway.server.schemas import (
     ProviderHealth,
     ProviderInfo,
     Transition,
+    WebhookDelivery,
 )
 from gateway.server.usage_schemas import UsageReport
 
@@ -121,6 +123,19 @@ class Client:
 
     def openapi(self) -> dict[str, Any]:
         return self._run(self.aio.openapi())
+
+    # webhooks and the tenant's event stream
+    def deliveries(self, job_id: str) -> DeliveryLog:
+        return self._run(self.aio.deliveries(job_id))
+
+    def retry_delivery(self, event_id: str) -> WebhookDelivery:
+        return self._run(self.aio.retry_delivery(event_id))
+
+    def replay_deliveries(self, job_id: str, *, from_version: int = 1) -> list[WebhookDelivery]:
+        return self._run(self.aio.replay_deliveries(job_id, from_version=from_version))
+
+    def tenant_events(self, **options: Any) -> Iterator[tuple[int, Job]]:
+        return self._iterate(self.aio.tenant_events(**options))
 
     # operator routes
     def operator_jobs(self, **filters: Any) -> OperatorJobList:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -39,6 +40,7 @@ from gateway.server.keys import (
     PROVIDERS,
     STORE,
     WATCHER,
+    WEBHOOK_GUARD,
     WEBHOOK_SETTINGS,
 )
 from gateway.server.middleware import observe
@@ -51,6 +53,7 @@ from gateway.watch.engine import Watcher
 from gateway.watch.lanes import Lane
 from gateway.watch.notifier import Notifier
 from gateway.webhooks.dispatcher import WebhookDispatcher
+from gateway.webhooks.ssrf import AnyResolver, NetworkPolicy, UrlGuard
 
 log = logging.getLogger("gateway.server")
 
@@ -95,8 +98,12 @@ def create_app(
     state_dir: Path,
     store_url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    resolver: AnyResolver | None = None,
 ) -> web.Application:
-    """A gateway application; its store, vendor sessions and watcher live while the app runs."""
+    """A gateway application; its store, vendor sessions, webhook dispatcher and watcher live while the app runs.
+
+    `clock` drives the watcher and the webhook schedule; `resolver` resolves webhook host names (at submit and at
+    connect time; default: the system's)."""
     metrics = Metrics()
     refs = ref_sealer(config, settings)
     app = web.Application(middlewares=[observe], client_max_size=config.server.max_body_bytes)
@@ -108,6 +115,7 @@ def create_app(
     app[PERMISSIONS] = {name: t.permissions() for name, t in config.tenants.items()}
     app[LIMITS] = limits_of(config)
     app[WEBHOOK_SETTINGS] = config.webhooks
+    app[WEBHOOK_GUARD] = UrlGuard(NetworkPolicy(config.webhooks.allow_networks), resolver)
     app[JOB_COUNTS] = {}
     metrics.gauge(
         "gateway_jobs",
@@ -168,7 +176,25 @@ def create_app(
             await shadows.close()
             await watcher.stop()
 
-    app.cleanup_ctx.extend([store_ctx, _http_ctx, _dispatcher_ctx, watcher_ctx, cluster_ctx(clock)])
+    async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Webhook delivery from the store's outbox; resumes every undelivered event at start."""
+        table = {name: t.webhook_secrets() for name, t in config.tenants.items()}
+
+        def secrets_for(tenant: str, now: datetime) -> list[str]:
+            secrets = table.get(tenant)
+            return [] if secrets is None else secrets.signing(now)
+
+        dispatcher = WebhookDispatcher(
+            app[STORE], secrets_for, config.webhooks, metrics, resolver=app[WEBHOOK_GUARD].resolver, clock=clock
+        )
+        app[DISPATCHER] = dispatcher
+        try:
+            await dispatcher.start()
+            yield
+        finally:
+            await dispatcher.stop()
+
+    app.cleanup_ctx.extend([store_ctx, _http_ctx, dispatcher_ctx, watcher_ctx, cluster_ctx(clock)])
     app.on_shutdown.append(_end_streams)
     return app
 
@@ -185,19 +211,6 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await session.close()
-
-
-async def _dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Webhook delivery from the store's outbox; resumes every undelivered event at start."""
-    config = app[CONFIG]
-    secrets = {name: t.secret() for name, t in config.tenants.items()}
-    dispatcher = WebhookDispatcher(app[STORE], secrets.get, config.webhooks, app[METRICS])
-    app[DISPATCHER] = dispatcher
-    try:
-        await dispatcher.start()
-        yield
-    finally:
-        await dispatcher.stop()
 
 
 async def _end_streams(app: web.Application) -> None:

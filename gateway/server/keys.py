@@ -16,6 +16,7 @@ from gateway.vendor_http import VendorConnection
 from gateway.watch.engine import Watcher
 from gateway.watch.leases import LeaseKeeper
 from gateway.webhooks.dispatcher import WebhookDispatcher
+from gateway.webhooks.ssrf import UrlGuard
 
 # -- configuration, set by the app factory ------------------------------------------------------------
 CONFIG = web.AppKey("config", GatewayConfig)
@@ -28,6 +29,8 @@ PERMISSIONS = web.AppKey("permissions", dict[str, frozenset[str]])
 #: the operator keys' digests (the dashboard and /v1/operator); empty: both closed
 OPERATOR_KEYS = web.AppKey("operator_keys", list[tuple[bytes, str]])
 WEBHOOK_SETTINGS = web.AppKey("webhook_settings", WebhookConfig)
+#: the SSRF check of webhook URLs at submit (the configured network rules, the app's resolver)
+WEBHOOK_GUARD = web.AppKey("webhook_guard", UrlGuard)
 METRICS = web.AppKey("metrics", Metrics)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 JOB_COUNTS = web.AppKey("job_counts", dict[str, int])

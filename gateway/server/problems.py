@@ -22,6 +22,7 @@ TITLES = {
     "forbidden": "The tenant may not do this",
     "bad_request": "The request is not valid HTTP",
     "no_artifact": "The job has no artifact",
+    "no_webhook": "The job has no webhook URL",
     "payload_too_large": "The request body is too large",
     "method_not_allowed": "Method not allowed",
     "upstream_error": "The vendor failed",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from gateway.server import (
+    routes_deliveries,
+    routes_events,
     routes_history,
     routes_jobs,
     routes_operator,
@@ -18,6 +20,8 @@ APIS: tuple[Api, ...] = (
     routes_history.api,
     routes_results.api,
     routes_usage.api,
+    routes_deliveries.api,
+    routes_events.api,
     routes_ops.api,
     routes_operator.api,
     routes_ui.api,

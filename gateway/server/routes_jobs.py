@@ -16,11 +16,10 @@ from gateway.server.common import (
     json_response,
     owned_job,
 )
-from gateway.server.keys import GATEWAY, STORE, TENANT, WEBHOOK_SETTINGS
+from gateway.server.keys import GATEWAY, STORE, TENANT, WEBHOOK_GUARD
 from gateway.server.problems import Problem, validation_problem
 from gateway.server.schemas import AttachRequest, JobList, ProviderList, SubmitRequest
 from gateway.states import State
-from gateway.webhooks.ssrf import check_url
 
 api = Api()
 
@@ -38,10 +37,10 @@ IDEMPOTENCY_KEY = Param(
 
 
 async def _check_webhook(request: web.Request, url: str | None) -> None:
-    """Refuse webhook URLs of the wrong form, or reaching loopback/private/link-local addresses (SSRF)."""
+    """Refuse webhook URLs of the wrong form, or reaching addresses the network rules refuse (SSRF)."""
     if url is None:
         return
-    problem = await check_url(url, allow_private=request.app[WEBHOOK_SETTINGS].allow_private)
+    problem = await request.app[WEBHOOK_GUARD].check(url)
     if problem:
         raise validation_problem([{"loc": ["body", "webhook_url"], "msg": problem}])
 

@@ -102,7 +102,7 @@ def _delivery(event: OutboxEvent) -> dict[str, Any]:
         "url": event.url,
         "attempts": event.attempts,
         "delivered_at": _iso(event.delivered_at),
-        "next_attempt_at": None if event.delivered_at else _iso(event.next_attempt_at),
+        "next_attempt_at": _iso(event.next_attempt_at) if event.state == "pending" else None,
         "last_error": event.last_error,
     }
 

@@ -29,11 +29,18 @@ DEMO_VENDOR_KEY_ENV = "GATEWAY_DEMO_VENDOR_KEY"
 #: the demo polls a little faster than the production defaults, so simulated jobs move visibly
 DEMO_POLL = {"initial_s": 0.5, "factor": 2.0, "max_s": 5.0}
 DEMO_OPERATOR_KEY = "demo-operator-key"
+#: the demo tenants' webhook secrets, in the Standard Webhooks form (base64 of 32 readable bytes)
+DEMO_WEBHOOK_SECRET = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1vZi10ZW5hbnQtYSE="
+DEMO_WEBHOOK_SECRET_B = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1vZi10ZW5hbnQtYiE="
 #: the demo tenants may attach vendor jobs (the demo's simulators hold nothing but demo jobs)
 DEMO_TENANTS: dict[str, dict[str, Any]] = {
-    "demo": {"keys": ["demo-key"], "webhook_secret": "demo-webhook-secret", "may_attach": True},
-    "demo-b": {"keys": ["demo-key-b"], "webhook_secret": "demo-webhook-secret-b", "may_attach": True},
+    "demo": {"keys": ["demo-key"], "webhook_secret": DEMO_WEBHOOK_SECRET, "may_attach": True},
+    "demo-b": {"keys": ["demo-key-b"], "webhook_secret": DEMO_WEBHOOK_SECRET_B, "may_attach": True},
 }
+#: the demo delivers webhooks to loopback receivers, and nowhere else that is not public
+DEMO_WEBHOOK_NETWORKS = ("127.0.0.0/8", "::1/128")
+#: the demo retries webhooks on a compressed schedule (about 7 minutes), so a failing receiver is quick to watch
+DEMO_RETRY_SCHEDULE_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 def demo_config(sim_url: str, *, poll: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -60,7 +67,7 @@ def demo_config(sim_url: str, *, poll: dict[str, Any] | None = None) -> dict[str
         "operator": {"keys": [DEMO_OPERATOR_KEY]},
         "providers": providers,
         "routes": {route: {"providers": [name for _, name in sorted(found)]} for route, found in places.items()},
-        "webhooks": {"allow_private": True, "initial_backoff_s": 0.5, "max_backoff_s": 30.0},
+        "webhooks": {"allow_networks": list(DEMO_WEBHOOK_NETWORKS), "retry_schedule_s": list(DEMO_RETRY_SCHEDULE_S)},
     }
 
 

@@ -109,6 +109,11 @@ class AttachRequest(_Strict):
     metadata: Metadata = Field(default_factory=dict)
 
 
+class ReplayRequest(_Strict):
+    #: re-send the job's events from this version on
+    from_version: int = Field(default=1, ge=1, le=2**62)
+
+
 class ProblemDetail(BaseModel):
     """application/problem+json (RFC 9457) with the contract's `code`."""
 
@@ -140,6 +145,46 @@ class Transition(BaseModel):
 
 class TransitionList(BaseModel):
     data: list[Transition]
+
+
+class WebhookAttempt(BaseModel):
+    number: int
+    at: str
+    duration_ms: int
+    status: int | None = Field(description="the receiver's HTTP status, when it answered")
+    error: str | None = Field(
+        description="http_status, timeout, connection, tls, refused (SSRF rules) or no_secret; null when delivered"
+    )
+    message: str | None
+
+
+class WebhookDelivery(BaseModel):
+    id: str = Field(description="the event id: webhook-id, the same on every try")
+    version: int
+    state: Literal["pending", "delivered", "failed"]
+    created_at: str | None
+    next_attempt_at: str | None = Field(description="when pending: the next try")
+    delivered_at: str | None
+    failed_at: str | None
+    failure: str | None = Field(description="when failed: why the gateway stopped trying (a dead letter)")
+    attempts: list[WebhookAttempt]
+
+
+class WebhookEndpoint(BaseModel):
+    url: str
+    disabled: bool
+    disabled_at: str | None
+    reason: str | None
+
+
+class DeliveryLog(BaseModel):
+    webhook_url: str | None
+    endpoint: WebhookEndpoint | None
+    data: list[WebhookDelivery]
+
+
+class WebhookDeliveryList(BaseModel):
+    data: list[WebhookDelivery]
 
 
 class ProviderInfo(BaseModel):

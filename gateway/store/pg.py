@@ -28,6 +28,7 @@ from gateway.store.pg_artifacts import load_artifact, save_artifact
 from gateway.store.pg_db import PgDatabase
 from gateway.store.pg_idempotency import PgIdempotency
 from gateway.store.pg_leases import PgLeases
+from gateway.store.pg_outbox import PgOutbox
 from gateway.store.pg_reads import PgReads
 from gateway.store.pg_rows import (
     ENDING_TRANSITION,
@@ -35,7 +36,6 @@ from gateway.store.pg_rows import (
     INSERT_JOB,
     INSERT_USAGE,
     LEASED,
-    OUTBOX_RETURNING,
     SAVE_CHECKS,
     SELECT_JOB,
     TRANSITION,
@@ -46,12 +46,11 @@ from gateway.store.pg_rows import (
     update_args,
 )
 from gateway.store.pg_usage import PgUsage
-from gateway.store.records import Check, JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
+from gateway.store.records import Check, JobRecord, StoredArtifact, TransitionRecord, to_utc
 from gateway.store.sqlite_rows import (
     JOB_COLUMNS,
     TRANSITION_COLUMNS,
     check_values,
-    event_from,
     job_from,
     transition_from,
 )
@@ -69,7 +68,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class PostgresStore(PgReads, PgIdempotency, PgUsage, PgLeases):
+class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, PgLeases):
     """The shared store (see the module docstring)."""
 
     def __init__(
@@ -361,44 +360,3 @@ class PostgresStore(PgReads, PgIdempotency, PgUsage, PgLeases):
 
     async def get_artifact(self, job_id: str) -> StoredArtifact | None:
         return await load_artifact(self.db, self.files, job_id)
-
-    # webhook outbox (each event leased to one replica at a time)
-
-    async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
-        rows = await self.db.fetch(
-            "WITH due AS (SELECT o.seq FROM outbox AS o WHERE o.delivered_us IS NULL AND o.next_attempt_us <= $1 "
-            "AND (o.lease_owner IS NULL OR o.lease_owner = $3 OR o.lease_until_us < gw_now_us()) "
-            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.job_id = o.job_id AND p.delivered_us IS NULL "
-            "AND p.seq < o.seq) ORDER BY o.next_attempt_us, o.seq LIMIT $2 FOR UPDATE OF o SKIP LOCKED) "
-            f"UPDATE outbox SET lease_owner = $3, lease_until_us = gw_now_us() + $4 FROM due "
-            f"WHERE outbox.seq = due.seq RETURNING outbox.seq, {OUTBOX_RETURNING}",
-            to_us(now),
-            limit,
-            self.replica,
-            self._lease_us,
-        )
-        rows.sort(key=lambda row: (row["next_attempt_us"], row["seq"]))
-        return [event_from(row) for row in rows]
-
-    async def mark_delivered(self, event_id: str, at: datetime) -> None:
-        await self.db.execute(
-            "UPDATE outbox SET delivered_us = $2, lease_owner = NULL WHERE id = $1 AND delivered_us IS NULL",
-            event_id,
-            to_us(at),
-        )
-
-    async def reschedule(
-        self, event_id: str, *, next_attempt_at: datetime, attempts: int, last_error: str | None
-    ) -> None:
-        await self.db.execute(
-            "UPDATE outbox SET next_attempt_us = $2, attempts = $3, last_error = $4, lease_owner = NULL "
-            "WHERE id = $1 AND delivered_us IS NULL AND (lease_owner IS NULL OR lease_owner = $5)",
-            event_id,
-            to_us(next_attempt_at),
-            attempts,
-            last_error,
-            self.replica,
-        )
-
-    async def pending_event_count(self) -> int:
-        return int(await self.db.fetchval("SELECT count(*) FROM outbox WHERE delivered_us IS NULL"))

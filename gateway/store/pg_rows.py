@@ -48,15 +48,32 @@ SAVE_CHECKS = (
     "AS n(stale, reason, checked, eta, id, fence) "
     "WHERE j.id = n.id AND (j.terminal = 1 OR (j.owner = $7 AND j.fence = n.fence)) RETURNING j.id"
 )
-#: the same, plus its transition, its outbox event and the notification, all in one statement
+#: a new event of the job's webhook URL: pending, or failed at once when the tenant's endpoint is disabled
+#: ({id}, {version}, {tenant}, {url}, {at} are placeholders; `src` the row source it is selected from)
+_OUTBOX = (
+    "o AS (INSERT INTO outbox (id, job_id, version, tenant, url, attempts, next_attempt_us, created_us, failed_us, "
+    "failure) SELECT {id}, {job}, {version}, {tenant}, {url}, 0, {at}, " + NOW + ", "
+    "CASE WHEN d.reason IS NULL THEN NULL ELSE {at}::bigint END, d.reason FROM {src} "
+    "LEFT JOIN disabled_endpoints AS d ON d.tenant = {tenant} AND d.url = {url} WHERE {url}::text IS NOT NULL)"
+)
+#: the next store-wide transition number; the row lock holds until commit, so numbers grow in commit order
+_NEXT_SEQ = "s AS (UPDATE event_seq SET last = last + 1 WHERE id = 1 {when}RETURNING last)"
+#: the same, plus its transition (numbered), its outbox event and the notification, all in one statement
 TRANSITION = (
-    f"WITH u AS (UPDATE jobs SET {_ASSIGN} WHERE {_GUARD} RETURNING id), "
-    f"t AS (INSERT INTO transitions ({TRANSITION_COLUMNS}) "
-    f"SELECT {', '.join(f'${i}' for i in range(_N + 4, _N + 12))} FROM u), "
-    f"o AS (INSERT INTO outbox (id, job_id, version, tenant, url, attempts, next_attempt_us, created_us) "
-    f"SELECT ${_N + 12}, u.id, ${_N + 13}, ${_N + 14}, ${_N + 15}, 0, ${_N + 16}, {NOW} FROM u "
-    f"WHERE ${_N + 15}::text IS NOT NULL) "
-    f"SELECT pg_notify('{CHANNEL}', ${_N + 17}) FROM u"
+    f"WITH u AS (UPDATE jobs SET {_ASSIGN} WHERE {_GUARD} RETURNING id, tenant, provider), "
+    + _NEXT_SEQ.format(when="AND EXISTS (SELECT 1 FROM u) ")
+    + f", t AS (INSERT INTO transitions ({TRANSITION_COLUMNS}, tenant, provider, seq) "
+    f"SELECT {', '.join(f'${i}' for i in range(_N + 4, _N + 12))}, u.tenant, u.provider, s.last FROM u, s), "
+    + _OUTBOX.format(
+        id=f"${_N + 12}",
+        job="u.id",
+        version=f"${_N + 13}",
+        tenant=f"${_N + 14}",
+        url=f"${_N + 15}",
+        at=f"${_N + 16}",
+        src="u",
+    )
+    + f" SELECT pg_notify('{CHANNEL}', ${_N + 17}) FROM u"
 )
 #: a transition that ends the job's current attempt: TRANSITION plus the attempt's usage ledger entry (after the
 #: TRANSITION arguments, LEDGER_FIELDS in order), at most once per (job, attempt)
@@ -72,12 +89,16 @@ _VALUES = ", ".join(f"${i}" for i in range(1, len(LEDGER_FIELDS) + 1))
 INSERT_USAGE = (
     f"INSERT INTO usage_ledger ({LEDGER_COLUMNS}) VALUES ({_VALUES}) ON CONFLICT (job_id, attempt) DO NOTHING"
 )
-#: a new job's first transition, outbox event and notification (after INSERT_JOB, in its transaction)
+#: a new job's first transition (numbered), outbox event and notification (after INSERT_JOB, in its transaction)
 FIRST_TRANSITION = (
-    f"WITH t AS (INSERT INTO transitions ({TRANSITION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)), "
-    f"o AS (INSERT INTO outbox (id, job_id, version, tenant, url, attempts, next_attempt_us, created_us) "
-    f"SELECT $9, $1, $2, $10, $11, 0, $3, {NOW} WHERE $11::text IS NOT NULL) "
-    f"SELECT pg_notify('{CHANNEL}', $12)"
+    "WITH "
+    + _NEXT_SEQ.format(when="")
+    + f", t AS (INSERT INTO transitions ({TRANSITION_COLUMNS}, tenant, provider, seq) "
+    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10, $13, s.last FROM s), "
+    + _OUTBOX.format(id="$9", job="$1", version="$2", tenant="$10", url="$11", at="$3", src="(SELECT 1) AS one")
+    + " SELECT pg_notify('"
+    + CHANNEL
+    + "', $12)"
 )
 SELECT_JOB = f"SELECT {JOB_COLUMNS}, owner, fence FROM jobs WHERE id = $1"
 OUTBOX_RETURNING = ", ".join(f"outbox.{c.strip()}" for c in OUTBOX_COLUMNS.split(","))
@@ -108,7 +129,14 @@ def transition_args(job: JobRecord, at_us: int, owner: str, fence: int, prior_ve
 
 
 def first_transition_args(job: JobRecord, at_us: int) -> list[Any]:
-    return [*transition_values(job, at_us), event_id(job.id, 1), job.tenant, job.webhook_url, notice(job)]
+    return [
+        *transition_values(job, at_us),
+        event_id(job.id, 1),
+        job.tenant,
+        job.webhook_url,
+        notice(job),
+        job.provider,
+    ]
 
 
 def insert_args(job: JobRecord, owner: str, lease_us: int) -> list[Any]:

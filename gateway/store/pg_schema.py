@@ -157,6 +157,45 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (tenant, day)
         )""",
     ),
+    (  # 4: the delivery log, dead letters, endpoints disabled by 410 Gone; a store-wide sequence of transitions,
+        # numbered under one row lock so that the numbers grow in commit order (the tenant event stream)
+        """ALTER TABLE outbox ADD COLUMN step INTEGER NOT NULL DEFAULT 0,
+           ADD COLUMN generation INTEGER NOT NULL DEFAULT 0, ADD COLUMN failed_us BIGINT, ADD COLUMN failure TEXT""",
+        "UPDATE outbox SET step = attempts",
+        "DROP INDEX outbox_due",
+        "DROP INDEX outbox_job_pending",
+        "CREATE INDEX outbox_due ON outbox (next_attempt_us, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
+        "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
+        "CREATE INDEX outbox_endpoint_pending ON outbox (tenant, url) WHERE delivered_us IS NULL AND failed_us IS NULL",
+        """CREATE TABLE delivery_attempts (
+            event_id TEXT NOT NULL REFERENCES outbox (id),
+            number INTEGER NOT NULL,
+            at_us BIGINT NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            status INTEGER,
+            error TEXT,
+            message TEXT,
+            PRIMARY KEY (event_id, number)
+        )""",
+        """CREATE TABLE disabled_endpoints (
+            tenant TEXT NOT NULL,
+            url TEXT NOT NULL,
+            disabled_us BIGINT NOT NULL,
+            reason TEXT NOT NULL,
+            event_id TEXT,
+            PRIMARY KEY (tenant, url)
+        )""",
+        "ALTER TABLE transitions ADD COLUMN seq BIGINT, ADD COLUMN tenant TEXT, ADD COLUMN provider TEXT",
+        "UPDATE transitions AS t SET tenant = j.tenant, provider = j.provider FROM jobs AS j WHERE j.id = t.job_id",
+        """UPDATE transitions AS t SET seq = numbered.n
+           FROM (SELECT job_id, version, row_number() OVER (ORDER BY at_us, job_id, version) AS n
+                 FROM transitions) AS numbered
+           WHERE numbered.job_id = t.job_id AND numbered.version = t.version""",
+        "CREATE UNIQUE INDEX transitions_seq ON transitions (seq)",
+        "CREATE INDEX transitions_by_tenant ON transitions (tenant, seq)",
+        "CREATE TABLE event_seq (id INTEGER PRIMARY KEY CHECK (id = 1), last BIGINT NOT NULL)",
+        "INSERT INTO event_seq (id, last) SELECT 1, coalesce(max(seq), 0) FROM transitions",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

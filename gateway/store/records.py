@@ -21,6 +21,15 @@ def to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 
 
+def iso_z(value: datetime) -> str:
+    """An aware datetime as ISO 8601 in UTC with a `Z` (how the API writes times)."""
+    return to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def iso_z_or_none(value: datetime | None) -> str | None:
+    return None if value is None else iso_z(value)
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -86,7 +95,7 @@ class TransitionRecord(_Record):
         """The entry of `GET /v1/jobs/{id}/transitions` (contract section 2)."""
         return {
             "version": self.version,
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": iso_z(self.at),
             "state": self.state.value,
             "vendor_status": self.vendor_status,
             "stage": self.stage,
@@ -95,8 +104,13 @@ class TransitionRecord(_Record):
 
 
 class OutboxEvent(_Record):
-    """A webhook delivery of one version of a job, waiting to be acknowledged; its id is the same on every try.
-    The body is rendered when it is sent, from the job and its transition at `version`."""
+    """A webhook delivery of one version of a job; its id is the same on every try. The body is rendered when it
+    is sent, from the job and its transition at `version`.
+
+    State: pending (due at `next_attempt_at`), delivered (`delivered_at`), or failed (`failed_at`, `failure`: a
+    dead letter, kept and replayable). `attempts` counts every try ever made; `step` the tries of the current
+    schedule, which a retry or replay restarts; `generation` grows on each retry or replay, so that the outcome
+    of a try started before one does not overwrite it."""
 
     id: str
     job_id: str
@@ -108,6 +122,62 @@ class OutboxEvent(_Record):
     delivered_at: UtcDatetime | None = None
     last_error: str | None = None
     created_at: UtcDatetime | None = None
+    step: int = Field(default=0, ge=0)
+    generation: int = Field(default=0, ge=0)
+    failed_at: UtcDatetime | None = None
+    failure: str | None = None
+
+    @property
+    def state(self) -> str:
+        """ "pending", "delivered" or "failed"."""
+        if self.delivered_at is not None:
+            return "delivered"
+        return "failed" if self.failed_at is not None else "pending"
+
+
+class DeliveryAttempt(_Record):
+    """One try of a webhook event, as the delivery log shows it. `status` is the receiver's HTTP status when it
+    answered; `error` the class of failure otherwise ("timeout", "connection", "refused", "no_secret", ...) or
+    "http_status" for a non-2xx answer; `message` says it in words and never names a resolved address."""
+
+    event_id: str
+    number: int = Field(ge=1)
+    at: UtcDatetime
+    duration_ms: int = Field(ge=0)
+    status: int | None = None
+    error: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The receiver acknowledged the event (2xx)."""
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+
+class EventDeliveries(_Record):
+    """A webhook event and every try of it, oldest first."""
+
+    event: OutboxEvent
+    attempts: list[DeliveryAttempt] = Field(default_factory=list)
+
+
+class DisabledEndpoint(_Record):
+    """A tenant's webhook URL that asked for no more deliveries (410 Gone); re-enabled by a retry or replay."""
+
+    tenant: str
+    url: str
+    disabled_at: UtcDatetime
+    reason: str
+    event_id: str | None = None
+
+
+class JobEvent(_Record):
+    """One entry of a tenant's event stream: a job's transition, with the store-wide sequence number `seq`
+    (strictly increasing in commit order) and the job's current record (render it at the transition's version)."""
+
+    seq: int = Field(ge=1)
+    job: JobRecord
+    transition: TransitionRecord
 
 
 class StoredArtifact(_Record):

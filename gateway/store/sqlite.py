@@ -26,20 +26,20 @@ from typing import Any
 from gateway.states import CanonicalStatus, StaleReason, State
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, Store
-from gateway.store.codec import dumps, event_id, now_us, to_us
-from gateway.store.records import Check, JobRecord, OutboxEvent, StoredArtifact, TransitionRecord, to_utc
+from gateway.store.codec import dumps, now_us, to_us
+from gateway.store.records import Check, JobRecord, StoredArtifact, TransitionRecord, to_utc
 from gateway.store.sqlite_db import SqliteDatabase
 from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
+from gateway.store.sqlite_outbox import SqliteOutbox, queue_event
 from gateway.store.sqlite_reads import SqliteReads
 from gateway.store.sqlite_rows import (
     INSERT_JOB,
+    INSERT_TRANSITION,
     JOB_COLUMNS,
-    OUTBOX_COLUMNS,
     SAVE_CHECK,
     TRANSITION_COLUMNS,
     UPDATE_JOB,
     check_values,
-    event_from,
     job_from,
     job_values,
     transition_from,
@@ -55,7 +55,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class SqliteStore(SqliteReads, SqliteIdempotency, SqliteUsage, Store):
+class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Store):
     """The embedded store (see the module docstring for durability and concurrency)."""
 
     def __init__(
@@ -111,17 +111,12 @@ class SqliteStore(SqliteReads, SqliteIdempotency, SqliteUsage, Store):
 
     @staticmethod
     def _add_transition(conn: sqlite3.Connection, job: JobRecord, at: datetime) -> None:
-        """Store the job's current version as a transition and queue its webhook when it has a URL."""
+        """Store the job's current version as a transition (with the next sequence number) and queue its webhook
+        when it has a URL."""
         at_us = to_us(at)
-        conn.execute(
-            f"INSERT INTO transitions ({TRANSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            transition_values(job, at_us),
-        )
+        conn.execute(INSERT_TRANSITION, (*transition_values(job, at_us), job.tenant, job.provider))
         if job.webhook_url:
-            conn.execute(
-                f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, NULL, ?)",
-                (event_id(job.id, job.version), job.id, job.version, job.tenant, job.webhook_url, at_us, now_us()),
-            )
+            queue_event(conn, job, at_us)
 
     async def create_job(
         self,
@@ -361,40 +356,4 @@ class SqliteStore(SqliteReads, SqliteIdempotency, SqliteUsage, Store):
             return None
         return StoredArtifact(
             job_id=job_id, content_type=row["content_type"], filename=row["filename"], size=row["size"], path=path
-        )
-
-    # webhook outbox
-
-    async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {OUTBOX_COLUMNS} FROM outbox AS o WHERE delivered_us IS NULL AND next_attempt_us <= ? "
-                "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.job_id = o.job_id AND p.delivered_us IS NULL "
-                "AND p.seq < o.seq) ORDER BY next_attempt_us, seq LIMIT ?",
-                (to_us(now), limit),
-            ).fetchall()
-        )
-        return [event_from(row) for row in rows]
-
-    async def mark_delivered(self, event_id: str, at: datetime) -> None:
-        await self.db.write(self._update_event, "delivered_us = ?", (to_us(at),), event_id)
-
-    @staticmethod
-    def _update_event(conn: sqlite3.Connection, assignments: str, values: tuple[Any, ...], event_id: str) -> None:
-        """Change an event that is still pending (a delivered event stays delivered)."""
-        conn.execute(f"UPDATE outbox SET {assignments} WHERE id = ? AND delivered_us IS NULL", (*values, event_id))
-
-    async def reschedule(
-        self, event_id: str, *, next_attempt_at: datetime, attempts: int, last_error: str | None
-    ) -> None:
-        await self.db.write(
-            self._update_event,
-            "next_attempt_us = ?, attempts = ?, last_error = ?",
-            (to_us(next_attempt_at), attempts, last_error),
-            event_id,
-        )
-
-    async def pending_event_count(self) -> int:
-        return await self.db.read(
-            lambda conn: conn.execute("SELECT count(*) FROM outbox WHERE delivered_us IS NULL").fetchone()[0]
         )

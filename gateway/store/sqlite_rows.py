@@ -9,7 +9,15 @@ from typing import Any, Protocol
 
 from gateway.states import CanonicalStatus, StaleReason, State
 from gateway.store.codec import decode_cursor, dumps, encode_cursor, from_us, from_us_or_none, to_us
-from gateway.store.records import Check, JobRecord, OutboxEvent, TransitionRecord
+from gateway.store.records import (
+    Check,
+    DeliveryAttempt,
+    DisabledEndpoint,
+    EventDeliveries,
+    JobRecord,
+    OutboxEvent,
+    TransitionRecord,
+)
 
 
 class Row(Protocol):
@@ -29,7 +37,18 @@ _JOB_FIXED = ("id", "tenant", "created_us")
 INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join(':' + f for f in JOB_FIELDS)})"
 UPDATE_JOB = f"UPDATE jobs SET {', '.join(f'{f} = :{f}' for f in JOB_FIELDS if f not in _JOB_FIXED)} WHERE id = :id"
 TRANSITION_COLUMNS = "job_id, version, at_us, state, vendor_status, stage, progress, status"
-OUTBOX_COLUMNS = "id, job_id, version, tenant, url, attempts, next_attempt_us, delivered_us, last_error, created_us"
+OUTBOX_COLUMNS = (
+    "id, job_id, version, tenant, url, attempts, next_attempt_us, delivered_us, last_error, created_us, step, "
+    "generation, failed_us, failure"
+)
+#: a new transition (TRANSITION_COLUMNS, then tenant and provider), with the next store-wide sequence number (the
+#: single writer makes it commit-ordered)
+INSERT_TRANSITION = (
+    f"INSERT INTO transitions ({TRANSITION_COLUMNS}, tenant, provider, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "(SELECT coalesce(max(seq), 0) + 1 FROM transitions))"
+)
+ATTEMPT_COLUMNS = "event_id, number, at_us, duration_ms, status, error, message"
+ENDPOINT_COLUMNS = "tenant, url, disabled_us, reason, event_id"
 
 
 def job_values(job: JobRecord) -> dict[str, Any]:
@@ -129,6 +148,45 @@ def event_from(row: Row) -> OutboxEvent:
         delivered_at=from_us_or_none(row["delivered_us"]),
         last_error=row["last_error"],
         created_at=from_us_or_none(row["created_us"]),
+        step=row["step"],
+        generation=row["generation"],
+        failed_at=from_us_or_none(row["failed_us"]),
+        failure=row["failure"],
+    )
+
+
+def attempt_values(attempt: DeliveryAttempt) -> tuple[Any, ...]:
+    """The row of one try in `delivery_attempts` (ATTEMPT_COLUMNS order)."""
+    return (
+        attempt.event_id,
+        attempt.number,
+        to_us(attempt.at),
+        attempt.duration_ms,
+        attempt.status,
+        attempt.error,
+        attempt.message,
+    )
+
+
+def attempt_from(row: Row) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        event_id=row["event_id"],
+        number=row["number"],
+        at=from_us(row["at_us"]),
+        duration_ms=row["duration_ms"],
+        status=row["status"],
+        error=row["error"],
+        message=row["message"],
+    )
+
+
+def endpoint_from(row: Row) -> DisabledEndpoint:
+    return DisabledEndpoint(
+        tenant=row["tenant"],
+        url=row["url"],
+        disabled_at=from_us(row["disabled_us"]),
+        reason=row["reason"],
+        event_id=row["event_id"],
     )
 
 
@@ -191,3 +249,37 @@ def check_values(check: Check) -> tuple[int, str | None, int | None, int | None,
     checked = None if check.checked_at is None else to_us(check.checked_at)
     eta = None if check.stale or check.estimated_finish_at is None else to_us(check.estimated_finish_at)
     return int(check.stale), reason, checked, eta, check.job_id
+
+
+def events_query(
+    tenant: str,
+    *,
+    after: int,
+    provider: str | None,
+    state: State | str | None,
+    limit: int,
+    mark: Callable[[int], str],
+) -> tuple[str, list[Any]]:
+    """The SELECT of a tenant's transitions numbered above `after` (the event stream), in number order, and its
+    parameters; `mark(n)` writes the backend's n-th placeholder. ValueError for a bad limit or state."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    params: list[Any] = [tenant, after]
+    where = [f"tenant = {mark(1)}", f"seq > {mark(2)}"]
+    if provider is not None:
+        params.append(provider)
+        where.append(f"provider = {mark(len(params))}")
+    if state is not None:
+        params.append(State(state).value)
+        where.append(f"state = {mark(len(params))}")
+    params.append(limit)
+    sql = (
+        f"SELECT seq, {TRANSITION_COLUMNS} FROM transitions WHERE {' AND '.join(where)} "
+        f"ORDER BY seq LIMIT {mark(len(params))}"
+    )
+    return sql, params
+
+
+def with_attempts(events: list[OutboxEvent], attempts: list[DeliveryAttempt]) -> list[EventDeliveries]:
+    """Each event with its own tries (both lists as read, attempts ordered by number)."""
+    return [EventDeliveries(event=e, attempts=[a for a in attempts if a.event_id == e.id]) for e in events]

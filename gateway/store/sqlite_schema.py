@@ -184,6 +184,47 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (tenant, day)
         ) WITHOUT ROWID""",
     ),
+    (  # 8: the delivery log, dead letters, endpoints disabled by 410 Gone; a store-wide sequence of transitions
+        "ALTER TABLE outbox ADD COLUMN step INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN failed_us INTEGER",
+        "ALTER TABLE outbox ADD COLUMN failure TEXT",
+        "UPDATE outbox SET step = attempts",
+        "DROP INDEX outbox_due",
+        "DROP INDEX outbox_job_pending",
+        "CREATE INDEX outbox_due ON outbox (next_attempt_us, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
+        "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
+        "CREATE INDEX outbox_endpoint_pending ON outbox (tenant, url) WHERE delivered_us IS NULL AND failed_us IS NULL",
+        """CREATE TABLE delivery_attempts (
+            event_id TEXT NOT NULL REFERENCES outbox (id),
+            number INTEGER NOT NULL,
+            at_us INTEGER NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            status INTEGER,
+            error TEXT,
+            message TEXT,
+            PRIMARY KEY (event_id, number)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE disabled_endpoints (
+            tenant TEXT NOT NULL,
+            url TEXT NOT NULL,
+            disabled_us INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            event_id TEXT,
+            PRIMARY KEY (tenant, url)
+        ) WITHOUT ROWID""",
+        "ALTER TABLE transitions ADD COLUMN seq INTEGER",
+        "ALTER TABLE transitions ADD COLUMN tenant TEXT",
+        "ALTER TABLE transitions ADD COLUMN provider TEXT",
+        """UPDATE transitions SET tenant = jobs.tenant, provider = jobs.provider
+           FROM jobs WHERE jobs.id = transitions.job_id""",
+        """UPDATE transitions SET seq = numbered.n
+           FROM (SELECT job_id, version, row_number() OVER (ORDER BY at_us, job_id, version) AS n
+                 FROM transitions) AS numbered
+           WHERE numbered.job_id = transitions.job_id AND numbered.version = transitions.version""",
+        "CREATE UNIQUE INDEX transitions_seq ON transitions (seq)",
+        "CREATE INDEX transitions_by_tenant ON transitions (tenant, seq)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,27 +1,6 @@
-"""Signed webhook delivery from the store's outbox (contract section 3): signing, the SSRF guard, the dispatcher."""
+"""Signed webhook delivery from the store's outbox (contract section 3, docs/webhooks.md).
 
-from gateway.webhooks.dispatcher import WebhookDispatcher, backoff_delay
-from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign, verify
-from gateway.webhooks.ssrf import (
-    AddressRefused,
-    GuardedResolver,
-    address_refused,
-    check_url,
-    check_url_static,
-    check_url_syntax,
-)
-
-__all__ = [
-    "EVENT_ID_HEADER",
-    "SIGNATURE_HEADER",
-    "AddressRefused",
-    "GuardedResolver",
-    "WebhookDispatcher",
-    "address_refused",
-    "backoff_delay",
-    "check_url",
-    "check_url_static",
-    "check_url_syntax",
-    "sign",
-    "verify",
-]
+`signing` (Standard Webhooks and the deprecated Gateway-Signature), `ssrf` (the network rules), `schedule`
+(when to try again), `attempt` (one try), `dispatcher` (the delivery loop). Import from the modules; this package
+re-exports nothing, so that the configuration can use `signing` without importing the dispatcher.
+"""

@@ -1,12 +1,16 @@
-"""Delivers the store's webhook outbox: every event POSTed, signed, until its receiver answers 2xx.
+"""Delivers the store's webhook outbox: every event POSTed, signed, until its receiver answers 2xx or the schedule
+ends (docs/webhooks.md).
 
-- Events are taken from the durable outbox (`Store.due_events`), so nothing is lost across restarts; each is
-  retried with exponential backoff and jitter until acknowledged, with the same event id on every try.
+- Events are taken from the durable outbox (`Store.due_events`), so nothing is lost across restarts; each try is
+  logged (`Store.record_attempt`), with the same event id on every try.
+- Tries follow the configured schedule (`schedule.next_delay`), honouring Retry-After; an event failing every try
+  is dead-lettered (kept, replayable); a 410 Gone disables the endpoint (`Store.disable_endpoint`).
 - Deliveries of different jobs run concurrently (at most `concurrency` at once); the events of one job go
-  strictly one after the other (version N+1 is never sent before version N is acknowledged).
-- Events are never sent unsigned: a tenant without a webhook secret has its events held (retried later).
-- Webhook URLs are checked against the SSRF guard before each try, and the connection itself goes through
-  `GuardedResolver` (when the dispatcher makes its own session).
+  strictly one after the other (version N+1 is never sent before version N is settled).
+- Events are never sent unsigned: a tenant without a webhook secret has its tries logged as `no_secret`.
+- Webhook URLs are checked against the network rules before each try, and the connection itself goes through
+  `GuardedResolver` (when the dispatcher makes its own session), so a rebound name is refused at connect time.
+- Time comes from the injected clock (`gateway.clock`): tests drive a whole schedule with a FakeClock.
 """
 
 from __future__ import annotations
@@ -16,20 +20,22 @@ import contextlib
 import json
 import logging
 import random
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 import aiohttp
 
 from gateway import __version__
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import WebhookConfig
 from gateway.metrics import Metrics
 from gateway.render import job_at, webhook_body
 from gateway.store.base import Store, StoreError
-from gateway.store.records import OutboxEvent
-from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
-from gateway.webhooks.ssrf import AddressRefused, GuardedResolver, check_url, check_url_static
+from gateway.store.records import DeliveryAttempt, DisabledEndpoint, OutboxEvent, iso_z
+from gateway.webhooks.attempt import NO_SECRET, REFUSED, Outcome, post
+from gateway.webhooks.schedule import describe_seconds, horizon_s, next_delay
+from gateway.webhooks.signing import signature_headers
+from gateway.webhooks.ssrf import AnyResolver, GuardedResolver, NetworkPolicy, check_url, check_url_static
 
 log = logging.getLogger("gateway.webhooks")
 
@@ -41,46 +47,29 @@ IDLE_POLL_S = 5.0
 STORE_RETRY_S = 1.0
 #: on `stop()`, how long deliveries in flight may finish before they are cancelled (they are retried later)
 STOP_GRACE_S = 2.0
-#: the longest `last_error` kept
+#: the longest message kept in the delivery log
 MAX_ERROR_CHARS = 500
-#: the jitter: a delay is drawn uniformly from [JITTER * d, d]
-JITTER = 0.8
 
-NO_SECRET = "tenant has no webhook secret"
+NO_SECRET_MESSAGE = "tenant has no webhook secret: the event is held, never sent unsigned"
 USER_AGENT = f"translation-gateway/{__version__} (webhooks)"
 
-
-def backoff_delay(attempts: int, settings: WebhookConfig, rand: Callable[[], float] = random.random) -> float:
-    """Seconds before the next try of an event that failed `attempts` times before this failure:
-    `initial_backoff_s * 2**attempts`, capped at `max_backoff_s`, minus up to 20% jitter."""
-    base = min(settings.max_backoff_s, settings.initial_backoff_s * 2.0 ** min(max(attempts, 0), 64))
-    return base * (JITTER + (1.0 - JITTER) * rand())
+#: the secrets that sign a tenant's event sent at a time (current first; empty: none)
+SecretsFor = Callable[[str, datetime], Sequence[str]]
 
 
-def _resolve(waiter: asyncio.Future[None] | None) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)
-
-
-def _redact(text: str, secret: str | None) -> str:
-    if secret:
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
         text = text.replace(secret, "[redacted]")
     return text[:MAX_ERROR_CHARS]
 
 
-def _refusal(exc: BaseException) -> AddressRefused | None:
-    """The guard's refusal behind a connection error (aiohttp wraps the resolver's OSError), if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, AddressRefused):
-            return current
-        seen.add(id(current))
-        os_error = getattr(current, "os_error", None)
-        if isinstance(os_error, AddressRefused):
-            return os_error
-        current = current.__cause__ or current.__context__
-    return None
+def _metric_outcome(outcome: Outcome) -> str:
+    """The `outcome` label of a try: delivered, gone, refused (SSRF rules or no secret) or failed."""
+    if outcome.ok:
+        return "delivered"
+    if outcome.gone:
+        return "gone"
+    return "refused" if outcome.error in (REFUSED, NO_SECRET) else "failed"
 
 
 class WebhookDispatcher:
@@ -89,32 +78,38 @@ class WebhookDispatcher:
     def __init__(
         self,
         store: Store,
-        secret_for: Callable[[str], str | None],
+        secrets_for: SecretsFor,
         settings: WebhookConfig,
         metrics: Metrics,
         *,
         session: aiohttp.ClientSession | None = None,
+        resolver: AnyResolver | None = None,
         concurrency: int = CONCURRENCY,
+        clock: Clock = SYSTEM_CLOCK,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.store = store
-        self.secret_for = secret_for
+        self.secrets_for = secrets_for
         self.settings = settings
+        self.policy = NetworkPolicy(settings.allow_networks)
         self.metrics = metrics
         self.concurrency = concurrency
         self.session = session
+        self.resolver = resolver
+        self.clock = clock
+        self.rand = rand
         #: without a session of its own the dispatcher cannot rely on `GuardedResolver`: names are checked first
         self._own_session = session is None
-        self._woken = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: job id -> its delivery in flight (at most one per job: the order per job)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         #: event ids whose try ended since the current outbox read began (that read may predate their update)
         self._settled: set[str] = set()
-        #: event id -> loop time before which it is not tried again (the store failed to record its outcome)
-        self._hold: dict[str, float] = {}
+        #: event id -> the time before which it is not tried again (the store failed to record its outcome)
+        self._hold: dict[str, datetime] = {}
         self._warned_tenants: set[str] = set()
 
     # lifecycle
@@ -129,10 +124,10 @@ class WebhookDispatcher:
             return
         if self.session is None:
             connector = aiohttp.TCPConnector(
-                resolver=GuardedResolver(self.settings.allow_private), limit=self.concurrency
+                resolver=GuardedResolver(self.policy, inner=self.resolver), limit=self.concurrency
             )
             self.session = aiohttp.ClientSession(connector=connector, trust_env=False)
-        self._woken = True
+        self._wake.set()
         self._task = asyncio.create_task(self._run(), name="gateway-webhooks")
 
     async def stop(self) -> None:
@@ -154,56 +149,42 @@ class WebhookDispatcher:
             self.session = None
 
     def wake(self) -> None:
-        """An event was queued (a transition of a job with a webhook URL): look at the outbox now."""
-        self._woken = True
-        _resolve(self._waiter)
+        """An event was queued or re-queued: look at the outbox now."""
+        self._wake.set()
 
     # the loop
 
     async def _run(self) -> None:
         while True:
-            self._woken = False
+            self._wake.clear()
             try:
-                delay = await self._dispatch_due()
+                wake_at = await self._dispatch_due()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the store failed: try again shortly, never die
                 log.exception("webhook outbox could not be read; retrying in %g s", STORE_RETRY_S)
-                delay = STORE_RETRY_S
-            await self._sleep(delay)
-
-    async def _sleep(self, delay: float) -> None:
-        """Until `delay` passes or `wake()` is called (also a call made while the round ran).
-
-        Not `asyncio.wait_for(event.wait())`: on Python 3.11 that can swallow a cancellation arriving as the
-        event is set, and `stop()` would then wait forever.
-        """
-        if self._woken:
-            return
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        self._waiter = waiter
-        timer = loop.call_later(delay, _resolve, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
+                wake_at = self.clock.now() + timedelta(seconds=STORE_RETRY_S)
+            # the delay is taken from the clock right before waiting (a FakeClock may have jumped meanwhile)
+            delay = (wake_at - self.clock.now()).total_seconds()
+            if delay > 0:
+                await self.clock.wait(self._wake, delay)
+            else:
+                await asyncio.sleep(0)
 
     def _blocked(self, event: OutboxEvent) -> bool:
         """True when the event must not start now: its job is in flight, it is held, or the read may be stale."""
         return event.job_id in self._inflight or event.id in self._settled or event.id in self._hold
 
-    async def _dispatch_due(self) -> float:
-        """Start deliveries for due events; the seconds until something may be due (a finished delivery or
-        `wake()` interrupts the sleep)."""
-        loop = asyncio.get_running_loop()
-        self._hold = {event_id: until for event_id, until in self._hold.items() if until > loop.time()}
+    async def _dispatch_due(self) -> datetime:
+        """Start deliveries for due events; when something may be due next (a finished delivery or `wake()`
+        interrupts the sleep)."""
+        now = self.clock.now()
+        self._hold = {event_id: until for event_id, until in self._hold.items() if until > now}
         free = self.concurrency - len(self._inflight)
         if free > 0:
             self._settled.clear()
             # one head event per job; those of jobs in flight come back too, so ask for enough to fill every slot
-            due = await self.store.due_events(datetime.now(UTC), free + len(self._inflight) + len(self._hold))
+            due = await self.store.due_events(now, free + len(self._inflight) + len(self._hold))
             for event in due:
                 if free == 0:
                     break
@@ -211,24 +192,20 @@ class WebhookDispatcher:
                     self._launch(event)
                     free -= 1
         if free == 0:
-            return IDLE_POLL_S
-        return await self._until_next_due()
+            return now + timedelta(seconds=IDLE_POLL_S)
+        return await self._next_due(now)
 
-    async def _until_next_due(self) -> float:
-        loop = asyncio.get_running_loop()
-        now = datetime.now(UTC)
-        delay = IDLE_POLL_S
+    async def _next_due(self, now: datetime) -> datetime:
+        """The earliest of: the next try of an event not in flight, the end of a hold, the idle poll."""
+        wake_at = now + timedelta(seconds=IDLE_POLL_S)
         if self._hold:
-            delay = min(delay, max(0.0, min(self._hold.values()) - loop.time()))
-        upcoming = await self.store.due_events(
-            now + timedelta(seconds=IDLE_POLL_S), len(self._inflight) + len(self._hold) + 1
-        )
+            wake_at = min(wake_at, *self._hold.values())
+        upcoming = await self.store.due_events(wake_at, len(self._inflight) + len(self._hold) + 1)
         for event in upcoming:
             if event.job_id in self._inflight or event.id in self._hold:
                 continue
-            delay = min(delay, (event.next_attempt_at - datetime.now(UTC)).total_seconds())
-            break
-        return max(delay, 0.005)
+            return min(wake_at, event.next_attempt_at)
+        return wake_at
 
     def _launch(self, event: OutboxEvent) -> None:
         task = asyncio.create_task(self._deliver_safely(event), name=f"webhook {event.id}")
@@ -256,33 +233,34 @@ class WebhookDispatcher:
                 type(exc).__name__,
                 STORE_RETRY_S,
             )
-            self._hold[event.id] = asyncio.get_running_loop().time() + STORE_RETRY_S
+            self._hold[event.id] = self.clock.now() + timedelta(seconds=STORE_RETRY_S)
 
     # one try
 
-    def _secret(self, tenant: str) -> str | None:
+    def _secrets(self, tenant: str, now: datetime) -> list[str]:
         try:
-            return self.secret_for(tenant) or None
+            return [s for s in self.secrets_for(tenant, now) if s]
         except Exception:
-            log.exception("webhook secret of tenant %r could not be read", tenant)
-            return None
+            log.exception("webhook secrets of tenant %r could not be read", tenant)
+            return []
 
     async def _precheck(self, url: str) -> str | None:
         if self._own_session:  # names are checked by GuardedResolver at connect time; IP literals here
-            return check_url_static(url, allow_private=self.settings.allow_private)
-        return await check_url(url, allow_private=self.settings.allow_private)
+            return check_url_static(url, self.policy)
+        return await check_url(url, self.policy, resolver=self.resolver)
 
-    async def _payload(self, event: OutboxEvent) -> dict[str, object]:
+    async def _body(self, event: OutboxEvent) -> bytes:
         """The event's body: the job as it was at the event's version (the same on every try)."""
         job = await self.store.get_job(event.job_id)
         transition = await self.store.get_transition(event.job_id, event.version)
         if job is None or transition is None:  # jobs and transitions are never deleted
             raise StoreError(f"webhook {event.id}: job {event.job_id} version {event.version} is not stored")
-        return webhook_body(job_at(job, transition), event.id)
+        return json.dumps(webhook_body(job_at(job, transition), event.id), separators=(",", ":")).encode()
 
     async def _deliver(self, event: OutboxEvent) -> None:
-        secret = self._secret(event.tenant)
-        if secret is None:
+        now = self.clock.now()
+        secrets = self._secrets(event.tenant, now)
+        if not secrets:
             if event.tenant not in self._warned_tenants:
                 self._warned_tenants.add(event.tenant)
                 log.warning(
@@ -290,69 +268,82 @@ class WebhookDispatcher:
                     "(set webhook_secret_env for the tenant)",
                     event.tenant,
                 )
-            await self._retry_later(event, "refused", NO_SECRET, None)
+            await self._settle(event, now, Outcome(None, NO_SECRET, NO_SECRET_MESSAGE, 0), secrets)
             return
         self._warned_tenants.discard(event.tenant)
         problem = await self._precheck(event.url)
         if problem:
-            await self._retry_later(event, "refused", f"webhook URL refused: it {problem}", secret)
+            await self._settle(event, now, Outcome(None, REFUSED, f"webhook URL refused: it {problem}", 0), secrets)
             return
         assert self.session is not None
-        body = json.dumps(await self._payload(event), separators=(",", ":")).encode()
+        body = await self._body(event)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(secret, body, int(time.time())),
-            EVENT_ID_HEADER: event.id,
             "User-Agent": USER_AGENT,
+            **signature_headers(secrets, event.id, int(now.timestamp()), body),
         }
-        timeout = self.settings.timeout_s
-        outcome, error = "failed", None
-        try:
-            async with self.session.post(
-                event.url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                allow_redirects=False,
-                raise_for_status=False,
-            ) as resp:
-                status = resp.status
-            if not 200 <= status < 300:
-                error = f"receiver answered HTTP {status}"
-        except TimeoutError:
-            error = f"no answer within {timeout:g} s"
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            refused = _refusal(exc)
-            if refused is not None:
-                outcome, error = "refused", f"webhook URL refused: {refused}"
-            else:
-                error = f"delivery failed: {type(exc).__name__}: {exc}"
-        if error is None:
-            await self.store.mark_delivered(event.id, datetime.now(UTC))
-            self.metrics.webhooks.inc(outcome="delivered")
-            log.debug("webhook %s for job %s delivered (try %d)", event.id, event.job_id, event.attempts + 1)
-            return
-        await self._retry_later(event, outcome, error, secret)
+        outcome = await post(self.session, event.url, body, headers, timeout_s=self.settings.timeout_s, now=now)
+        self.metrics.webhook_latency.observe(outcome.duration_ms / 1000, outcome=_metric_outcome(outcome))
+        await self._settle(event, now, outcome, secrets)
 
-    async def _retry_later(self, event: OutboxEvent, outcome: str, error: str, secret: str | None) -> None:
-        error = _redact(error, secret)
-        delay = backoff_delay(event.attempts, self.settings)
-        self.metrics.webhooks.inc(outcome=outcome)
-        level = logging.WARNING if outcome == "refused" and error != NO_SECRET else logging.INFO
+    async def _settle(self, event: OutboxEvent, now: datetime, outcome: Outcome, secrets: Sequence[str]) -> None:
+        """Log the try and move the event on: delivered, due again, dead-lettered, or its endpoint disabled."""
+        message = None if outcome.message is None else _redact(outcome.message, secrets)
+        attempt = DeliveryAttempt(
+            event_id=event.id,
+            number=event.attempts + 1,
+            at=now,
+            duration_ms=outcome.duration_ms,
+            status=outcome.status,
+            error=outcome.error,
+            message=message,
+        )
+        self.metrics.webhooks.inc(outcome=_metric_outcome(outcome))
+        if outcome.ok:
+            await self.store.record_attempt(attempt, generation=event.generation)
+            log.debug("webhook %s for job %s delivered (try %d)", event.id, event.job_id, attempt.number)
+            return
+        if outcome.gone:
+            await self._disable(event, now, attempt)
+            return
+        step = event.step + 1
+        delay = next_delay(step, self.settings, outcome.retry_after, self.rand)
+        if delay is None:
+            failure = (
+                f"gave up after {step} tries (the end of the retry schedule, about "
+                f"{describe_seconds(horizon_s(self.settings))}); the last: {message}"
+            )
+            if await self.store.record_attempt(attempt, generation=event.generation, failure=failure):
+                self.metrics.webhook_dead_letters.inc(reason="exhausted")
+            log.warning("webhook %s for job %s dead-lettered: %s", event.id, event.job_id, failure)
+            return
+        level = logging.WARNING if outcome.error == REFUSED else logging.INFO
         log.log(
             level,
             "webhook %s for job %s not delivered (try %d): %s; next try in %.3g s",
             event.id,
             event.job_id,
-            event.attempts + 1,
-            error,
+            attempt.number,
+            message,
             delay,
         )
-        await self.store.reschedule(
+        await self.store.record_attempt(
+            attempt, generation=event.generation, next_attempt_at=now + timedelta(seconds=delay)
+        )
+
+    async def _disable(self, event: OutboxEvent, now: datetime, attempt: DeliveryAttempt) -> None:
+        reason = (
+            f"the receiver answered 410 Gone at {iso_z(now)}: deliveries to this URL "
+            "are stopped (retry or replay an event to resume them)"
+        )
+        await self.store.record_attempt(attempt, generation=event.generation, failure=reason)
+        others = await self.store.disable_endpoint(
+            DisabledEndpoint(tenant=event.tenant, url=event.url, disabled_at=now, reason=reason, event_id=event.id)
+        )
+        self.metrics.webhook_dead_letters.inc(1 + len(others), reason="gone")
+        log.warning(
+            "webhook endpoint of tenant %r disabled: the receiver answered 410 Gone to %s (%d more events stopped)",
+            event.tenant,
             event.id,
-            next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
-            attempts=event.attempts + 1,
-            last_error=error,
+            len(others),
         )

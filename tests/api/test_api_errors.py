@@ -7,6 +7,7 @@ import pytest
 
 from gateway.plugins import get_providers
 from gateway.server.keys import GATEWAY
+from gateway.server.run import DEMO_WEBHOOK_SECRET
 from support.cases import load_case
 from support.demo import KEY_B
 
@@ -197,7 +198,7 @@ async def test_unknown_vendor_status_is_counted(demo):
 async def test_no_secret_in_any_response(demo):
     import os
 
-    secrets = [os.environ["GATEWAY_DEMO_VENDOR_KEY"], "demo-webhook-secret"]
+    secrets = [os.environ["GATEWAY_DEMO_VENDOR_KEY"], DEMO_WEBHOOK_SECRET]
     job = await demo.submit("camb", load_case("camb").valid_input)
     for path in ("/v1/providers", "/v1/jobs", f"/v1/jobs/{job['id']}", "/openapi.json"):
         _, body, _ = await demo.call("GET", path)

@@ -29,6 +29,7 @@ from gateway.plugins import get_providers
 from gateway.server.run import DEMO_OPERATOR_KEY
 from support.cases import load_case
 from support.demo import Demo
+from support.ports import refused_port
 from support.waiting import wait_until
 
 PDF = b"%PDF-1.4\n" + b"client artifact " * 4000
@@ -261,6 +262,62 @@ async def ex_operator_providers(demo: Demo, gw: AsyncClient, op: AsyncClient) ->
     camb = await wait_until(failing, what="camb's recent errors in the provider health")
     assert camb.recent_errors and camb.recent_errors[0].error.startswith("Vendor") and camb.watching == 1
     assert job.id
+
+
+async def _hooked(gw: AsyncClient, port: int) -> Job:
+    """A job whose webhook URL (a port refusing connections) fails: once its first try is logged."""
+    job = await gw.submit_text(
+        ["Hook"],
+        provider="camb",
+        source_language="en-us",
+        target_language="de-de",
+        webhook_url=f"http://127.0.0.1:{port}/hook",
+    )
+    await wait_until(lambda: _tried(gw, job.id), what="a logged try")
+    return job
+
+
+async def _tried(gw: AsyncClient, job_id: str) -> bool:
+    return any(e.attempts for e in (await gw.deliveries(job_id)).data)
+
+
+async def ex_job_deliveries(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:
+    with refused_port() as port:
+        job = await _hooked(gw, port)
+        log = await gw.deliveries(job.id)
+    assert log.webhook_url and log.endpoint is not None and not log.endpoint.disabled
+    first = log.data[0]
+    assert first.id == f"evt_{job.id}_1" and first.state == "pending" and first.attempts[0].error == "connection"
+    with pytest.raises(NotFound):
+        await gw.deliveries("job_" + "0" * 24)
+
+
+async def ex_retry_delivery(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:
+    with refused_port() as port:
+        job = await _hooked(gw, port)
+        again = await gw.retry_delivery(f"evt_{job.id}_1")
+    assert again.id == f"evt_{job.id}_1" and again.state == "pending" and again.attempts
+
+
+async def ex_replay_deliveries(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:
+    with refused_port() as port:
+        job = await _hooked(gw, port)
+        replayed = await gw.replay_deliveries(job.id, from_version=1)
+        assert replayed[0].version == 1 and replayed[0].state == "pending"
+        with pytest.raises(ValidationFailed):
+            await gw.replay_deliveries(job.id, from_version=99)
+
+
+async def ex_tenant_events(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:
+    job = await _submit_and_finish(demo, gw)
+    seen: list[tuple[int, int]] = []
+    async for event_id, event_job in gw.tenant_events(last_event_id=0, provider="camb"):
+        if event_job.id == job.id:
+            seen.append((event_id, event_job.version))
+        if event_job.id == job.id and event_job.terminal:
+            break
+    assert [version for _, version in seen] == list(range(1, job.version + 1))
+    assert [event_id for event_id, _ in seen] == sorted({event_id for event_id, _ in seen})
 
 
 EXERCISES: dict[str, Callable[[Demo, AsyncClient, AsyncClient], Awaitable[None]]] = {

@@ -19,13 +19,13 @@ from typing import Any
 import aiohttp
 
 from gateway.plugins import get_providers
-from gateway.server.run import demo_config
+from gateway.server.run import DEMO_WEBHOOK_SECRET, demo_config
 from gateway.testing.postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "demo-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-SECRET = "demo-webhook-secret"
+SECRET = DEMO_WEBHOOK_SECRET
 #: the host name replica i uses for the simulator
 SIM_HOSTS = ("127.0.0.1", "localhost")
 #: every poll exactly one second apart: the ticks are countable
@@ -120,7 +120,7 @@ class Cluster:
         assert self.sim is not None
         sim_url = self.sim.url.replace("127.0.0.1", SIM_HOSTS[index % len(SIM_HOSTS)])
         data = demo_config(sim_url, poll=self.poll)
-        data["webhooks"].update(initial_backoff_s=0.2, max_backoff_s=1.0, timeout_s=5.0)
+        data["webhooks"].update(retry_schedule_s=[0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], timeout_s=5.0)
         data["store"] = {
             "url": f"{self.db_url}?lease_s={self.lease_s:g}&replica={name}",
             "state_dir": str(self.tmp / name),

@@ -12,8 +12,7 @@ import pytest
 from aiohttp import web
 from cluster_kit import SECRET, Cluster
 
-from gateway.webhooks import verify
-from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER
+from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 
 
 @pytest.fixture

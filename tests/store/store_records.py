@@ -1,4 +1,4 @@
-"""Records the store tests build: a job, a status, the time they start from."""
+"""Records the store tests build: a job, a status, the time they start from; tries of webhook events."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.states import CanonicalStatus, State
-from gateway.store import JobRecord
+from gateway.store import JobRecord, Store
+from gateway.store.records import DeliveryAttempt
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -34,3 +35,21 @@ def job(
 
 def status(state: State = State.RUNNING, **kw: Any) -> CanonicalStatus:
     return CanonicalStatus(state=state, **kw)
+
+
+async def delivered(store: Store, event_id: str, at: datetime) -> bool:
+    """Log a 2xx try of the event (at its current generation)."""
+    event = await store.get_event(event_id)
+    assert event is not None, event_id
+    attempt = DeliveryAttempt(event_id=event_id, number=1, at=at, duration_ms=3, status=204)
+    return await store.record_attempt(attempt, generation=event.generation)
+
+
+async def failed(store: Store, event_id: str, at: datetime, retry_at: datetime, message: str = "HTTP 500") -> bool:
+    """Log a failed (HTTP 500) try of the event, due again at `retry_at`."""
+    event = await store.get_event(event_id)
+    assert event is not None, event_id
+    attempt = DeliveryAttempt(
+        event_id=event_id, number=1, at=at, duration_ms=3, status=500, error="http_status", message=message
+    )
+    return await store.record_attempt(attempt, generation=event.generation, next_attempt_at=retry_at)

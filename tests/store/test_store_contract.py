@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from store_records import T0, job, status
+from store_records import T0, delivered, failed, job, status
 
 from gateway.states import CanonicalStatus, Issue, JobError, StaleReason, State
 from gateway.store import IdempotencyMismatch, JobExists, JobNotFound, JobRecord, Store, StoreError, open_store
-from gateway.store.records import Check
+from gateway.store.records import Check, DeliveryAttempt
 
 # jobs, idempotency, tenancy
 
@@ -364,7 +364,7 @@ async def test_transitions_queue_webhook_events(store: Store) -> None:
         due = await store.due_events(T0, limit=10)
         assert len(due) == 1
         events += due
-        await store.mark_delivered(due[0].id, T0)
+        assert await delivered(store, due[0].id, T0)
     assert [(e.id, e.job_id, e.version) for e in events] == [
         ("evt_job_a_1", "job_a", 1),
         ("evt_job_a_2", "job_a", 2),
@@ -381,7 +381,7 @@ async def test_outbox_due_reschedule_delivered(store: Store) -> None:
     await store.create_job(
         job("job_a", webhook_url="https://h.example/"),
     )
-    await store.mark_delivered("evt_job_a_1", T0)
+    await delivered(store, "evt_job_a_1", T0)
     await store.record_status("job_a", status(State.RUNNING), checked_at=T0)
     await store.record_status("job_a", status(State.SUCCEEDED), checked_at=T0 + timedelta(seconds=1))
     assert await store.due_events(T0 - timedelta(seconds=1)) == []
@@ -389,22 +389,27 @@ async def test_outbox_due_reschedule_delivered(store: Store) -> None:
     assert [e.id for e in await store.due_events(T0 + timedelta(seconds=5), limit=1)] == ["evt_job_a_2"]
 
     retry_at = T0 + timedelta(seconds=30)
-    await store.reschedule("evt_job_a_2", next_attempt_at=retry_at, attempts=1, last_error="HTTP 500")
+    assert await failed(store, "evt_job_a_2", T0, retry_at, "HTTP 500")
     # evt_job_a_3 is due, but waits behind the failed evt_job_a_2 of the same job
     assert await store.due_events(T0 + timedelta(seconds=5)) == []
     due = await store.due_events(retry_at)
     assert [e.id for e in due] == ["evt_job_a_2"]
     assert due[0].attempts == 1 and due[0].last_error == "HTTP 500" and due[0].next_attempt_at == retry_at
 
-    await store.mark_delivered("evt_job_a_2", retry_at)
+    assert await delivered(store, "evt_job_a_2", retry_at)
     assert [e.id for e in await store.due_events(retry_at)] == ["evt_job_a_3"]
-    await store.mark_delivered("evt_job_a_3", retry_at)
+    assert await delivered(store, "evt_job_a_3", retry_at)
     assert await store.pending_event_count() == 0
-    # a late reschedule (e.g. from another replica) never revives a delivered event
-    await store.reschedule("evt_job_a_2", next_attempt_at=retry_at, attempts=2, last_error="late")
+    # a late failure (e.g. from another replica) never revives a delivered event; the try is still logged
+    assert not await failed(store, "evt_job_a_2", retry_at, retry_at, "late")
     assert await store.due_events(retry_at + timedelta(days=1)) == []
     assert await store.pending_event_count() == 0
-    await store.mark_delivered("evt_unknown", T0)  # no error
+    [_, second, _] = await store.job_deliveries("job_a")
+    assert [(a.number, a.status) for a in second.attempts] == [(1, 500), (2, 204), (3, 500)]
+    with pytest.raises(StoreError, match="no webhook event"):
+        await store.record_attempt(
+            DeliveryAttempt(event_id="evt_unknown", number=1, at=T0, duration_ms=0, status=200), generation=0
+        )
 
 
 # durability
@@ -418,8 +423,8 @@ async def test_everything_survives_close_and_reopen(store: Store, store_url: str
         await s.record_status("job_a", status(State.SUCCEEDED), checked_at=T0)
         await s.save_result("job_a", {"outputs": [{"target": "hallo"}]})
         await s.save_artifact("job_a", content_type="application/pdf", filename="a.pdf", chunks=_chunks(b"%PDF", 3))
-        await s.mark_delivered("evt_job_a_1", T0)
-        await s.mark_delivered("evt_job_a_2", T0)
+        await delivered(s, "evt_job_a_1", T0)
+        await delivered(s, "evt_job_a_2", T0)
     async with open_store(url, state_dir=tmp_path) as s:
         record = await s.get_job("job_a")
         assert record.version == 2 and record.state is State.SUCCEEDED and record.result_available
@@ -531,7 +536,7 @@ async def test_sources_and_webhook_events_of_a_job(store: Store) -> None:
     await store.create_job(job("job_a", webhook_url="https://h.example/"), sources=["Hallo", "Welt ü"])
     await store.create_job(job("job_b"))
     await store.record_status("job_a", status(State.RUNNING), checked_at=T0)
-    await store.mark_delivered("evt_job_a_1", T0)
+    await delivered(store, "evt_job_a_1", T0)
     assert await store.get_sources("job_a") == ["Hallo", "Welt ü"]
     assert await store.get_sources("job_b") is None
     events = await store.webhook_events("job_a")

@@ -109,15 +109,16 @@ async def make_demo(
     *,
     poll: dict[str, Any] | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    resolver: Any = None,
     **config_changes: Any,
 ) -> Demo:
-    """The gateway app on a temp store, pointed at the live simulators; `poll` overrides FAST_POLL keys; the
-    watcher reads `clock` (a FakeClock in tests that assert its schedule)."""
+    """The gateway app on a temp store, pointed at the live simulators; `poll` overrides FAST_POLL keys; `clock`
+    and `resolver` (webhook host names) are handed to the app."""
     sim_url = str(sim_server.make_url("")).rstrip("/")
     data = demo_config(sim_url, poll={**FAST_POLL, **(poll or {})})
     data.update(config_changes)
     config, settings = parse_config(data, source="test")
-    app = create_app(config, settings, state_dir=tmp_path / "state", clock=clock)
+    app = create_app(config, settings, state_dir=tmp_path / "state", clock=clock, resolver=resolver)
     client = await aiohttp_client(app)
     session = aiohttp.ClientSession()
     return Demo(client=client, sim_url=sim_url, session=session, app=app)

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from gateway.server.run import DEMO_WEBHOOK_SECRET
 from gateway.webhooks.signing import verify
 from support.processes import ServerProcess, start_gateway
 from support.waiting import wait_until
@@ -62,7 +63,7 @@ async def test_sigkill_mid_job_loses_no_transition_and_no_webhook(tmp_path, sim_
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
-        assert verify("demo-webhook-secret", body, request.headers["Gateway-Signature"])
+        assert verify(DEMO_WEBHOOK_SECRET, body, request.headers["Gateway-Signature"])
         if failures["left"] > 0:
             failures["left"] -= 1
             return web.Response(status=500)

@@ -1,21 +1,30 @@
-"""The SSRF guard on webhook URLs: addresses, URL form, resolved names, and the connect-time resolver."""
+"""The SSRF guard on webhook URLs: the network rules, URL form, resolved names, and the connect-time resolver."""
 
 from __future__ import annotations
 
 import socket
+from ipaddress import ip_network
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from gateway.testing.dns import FakeResolver
 from gateway.webhooks.ssrf import (
+    PUBLIC_ONLY,
+    RULE_NEVER,
+    RULE_SENSITIVE,
     AddressRefused,
     GuardedResolver,
+    NetworkPolicy,
     address_refused,
     check_url,
     check_url_static,
     check_url_syntax,
 )
+
+LOOPBACK = NetworkPolicy([ip_network("127.0.0.0/8"), ip_network("::1/128")])  # the demo's rules
+EVERYTHING = NetworkPolicy([ip_network("0.0.0.0/0"), ip_network("::/0")])
 
 REFUSED_ADDRESSES = [
     "127.0.0.1",
@@ -99,14 +108,14 @@ def test_public_addresses_are_allowed(address):
     ],
 )
 async def test_urls_with_refused_literal_addresses_are_refused(url):
-    problem = await check_url(url, allow_private=False, resolver=FailingResolver())  # a literal needs no lookup
-    assert problem and "private" in problem and "loopback" in problem
-    assert check_url_static(url, allow_private=False) == problem
+    problem = await check_url(url, PUBLIC_ONLY, resolver=FailingResolver())  # a literal needs no lookup
+    assert problem and problem.startswith("is ") and ("webhooks.allow_networks" in problem or "no webhook" in problem)
+    assert check_url_static(url, PUBLIC_ONLY) == problem
 
 
 @pytest.mark.parametrize("url", ["https://8.8.8.8/hook", "http://[2606:4700:4700::1111]:8080/h", "https://1.1.1.1"])
 async def test_urls_with_public_literal_addresses_are_allowed(url):
-    assert await check_url(url, allow_private=False, resolver=FailingResolver()) is None
+    assert await check_url(url, PUBLIC_ONLY, resolver=FailingResolver()) is None
 
 
 @pytest.mark.parametrize(
@@ -129,6 +138,9 @@ async def test_urls_with_public_literal_addresses_are_allowed(url):
         ("http://127.1/", "IPv4"),
         ("http://2130706433/", "IPv4"),
         ("http://0x7f000001/", "IPv4"),
+        ("http://0177.0.0.1/", "octal"),
+        ("http://2852039166/", "decimal"),  # 169.254.169.254
+        ("http://0251.0376.0251.0376/", "IPv4"),
         ("", "non-empty"),
     ],
 )
@@ -141,31 +153,6 @@ def test_url_form_problems(url, problem):
 )
 def test_good_url_forms(url):
     assert check_url_syntax(url) is None
-
-
-class FakeResolver:
-    """Resolves every name to fixed addresses (an attacker's DNS), counting lookups."""
-
-    def __init__(self, addresses: list[str]) -> None:
-        self.addresses = addresses
-        self.lookups: list[str] = []
-
-    async def resolve(self, host, port=0, family=socket.AF_INET):
-        self.lookups.append(host)
-        return [
-            {
-                "hostname": host,
-                "host": a,
-                "port": port,
-                "family": socket.AF_INET6 if ":" in a else socket.AF_INET,
-                "proto": 0,
-                "flags": 0,
-            }
-            for a in self.addresses
-        ]
-
-    async def close(self):
-        return None
 
 
 class FailingResolver(FakeResolver):
@@ -190,47 +177,92 @@ class FailingResolver(FakeResolver):
 )
 async def test_a_name_resolving_to_any_refused_address_is_refused(addresses):
     resolver = FakeResolver(addresses)
-    problem = await check_url("https://hooks.example.com/x", allow_private=False, resolver=resolver)
-    assert problem and "private" in problem
+    problem = await check_url("https://hooks.example.com/x", PUBLIC_ONLY, resolver=resolver)
+    assert problem and problem.startswith("resolves to a")
     assert resolver.lookups == ["hooks.example.com"]
     assert not any(a in problem for a in addresses)  # the client is not told internal addresses
 
 
 async def test_a_name_resolving_only_to_public_addresses_is_allowed():
     resolver = FakeResolver(["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"])
-    assert await check_url("https://hooks.example.com/x", allow_private=False, resolver=resolver) is None
+    assert await check_url("https://hooks.example.com/x", PUBLIC_ONLY, resolver=resolver) is None
 
 
 @pytest.mark.parametrize("resolver", [FailingResolver(), FakeResolver([])])
 async def test_a_name_that_does_not_resolve_is_refused(resolver):
-    assert await check_url("https://nowhere.example/x", allow_private=False, resolver=resolver) == (
-        "host does not resolve"
-    )
+    assert await check_url("https://nowhere.example/x", PUBLIC_ONLY, resolver=resolver) == ("host does not resolve")
 
 
 async def test_names_are_resolved_with_getaddrinfo_by_default():
-    assert "private" in (await check_url("http://localhost:8080/hook", allow_private=False) or "")
+    assert "loopback" in (await check_url("http://localhost:8080/hook", PUBLIC_ONLY) or "")
+    assert await check_url("http://localhost:8080/hook", LOOPBACK) is None
 
 
-async def test_allow_private_lets_loopback_and_private_names_through():
-    assert await check_url("http://127.0.0.1:9/h", allow_private=True) is None
-    assert await check_url("http://[::1]:9/h", allow_private=True) is None
-    resolver = FakeResolver(["10.0.0.1"])
-    assert await check_url("http://internal.example/h", allow_private=True, resolver=resolver) is None
-    assert resolver.lookups == []  # nothing to check: no lookup
-    assert "http or https" in (await check_url("ftp://127.0.0.1/", allow_private=True) or "")  # form still checked
-
-
-async def test_the_guarded_resolver_refuses_at_connect_time():
-    guarded = GuardedResolver(False, inner=FakeResolver(["93.184.216.34", "169.254.169.254"]))
-    with pytest.raises(AddressRefused, match=r"'rebinding.example' resolves to 169.254.169.254 \(link-local\)"):
+async def test_the_guarded_resolver_refuses_at_connect_time_naming_the_rule_not_the_address():
+    guarded = GuardedResolver(PUBLIC_ONLY, inner=FakeResolver(["93.184.216.34", "169.254.169.254"]))
+    with pytest.raises(AddressRefused) as caught:
         await guarded.resolve("rebinding.example", 80)
+    assert str(caught.value) == f"webhook host 'rebinding.example' resolves to {RULE_SENSITIVE}"
+    assert "169.254" not in str(caught.value)
     assert issubclass(AddressRefused, OSError)
     with pytest.raises(OSError, match="does not resolve"):
-        await GuardedResolver(False, inner=FakeResolver([])).resolve("empty.example", 80)
-    public = await GuardedResolver(False, inner=FakeResolver(["93.184.216.34"])).resolve("ok.example", 443)
+        await GuardedResolver(PUBLIC_ONLY, inner=FakeResolver([])).resolve("empty.example", 80)
+    public = await GuardedResolver(PUBLIC_ONLY, inner=FakeResolver(["93.184.216.34"])).resolve("ok.example", 443)
     assert [r["host"] for r in public] == ["93.184.216.34"]
-    assert await GuardedResolver(True, inner=FakeResolver(["10.0.0.1"])).resolve("ok.example", 80)
+    assert await GuardedResolver(EVERYTHING, inner=FakeResolver(["10.0.0.1"])).resolve("ok.example", 80)
+    with pytest.raises(AddressRefused):  # a broad allowance does not open the metadata address
+        await GuardedResolver(EVERYTHING, inner=FakeResolver(["169.254.169.254"])).resolve("ok.example", 80)
+
+
+# the network rules
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"])
+def test_the_demo_rules_allow_loopback(address):
+    assert LOOPBACK.refusal(address) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "rule"),
+    [
+        ("169.254.169.254", RULE_SENSITIVE),
+        ("::ffff:169.254.169.254", RULE_SENSITIVE),
+        ("::ffff:a9fe:a9fe", RULE_SENSITIVE),
+        ("64:ff9b::a9fe:a9fe", RULE_SENSITIVE),
+        ("2002:a9fe:a9fe::1", RULE_SENSITIVE),
+        ("fe80::1", RULE_SENSITIVE),
+        ("fd00:ec2::254", RULE_SENSITIVE),
+        ("0.0.0.0", RULE_NEVER),
+        ("::", RULE_NEVER),
+        ("::ffff:0.0.0.0", RULE_NEVER),
+        ("224.0.0.1", RULE_NEVER),
+        ("10.0.0.1", "a private address, which is not in webhooks.allow_networks"),
+        ("100.64.0.1", "a shared (CGNAT) address, which is not in webhooks.allow_networks"),
+        ("fd12::1", "a private address, which is not in webhooks.allow_networks"),
+    ],
+)
+def test_the_demo_rules_refuse_everything_else_not_public_naming_the_rule(address, rule):
+    assert LOOPBACK.refusal(address) == rule
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "169.254.1.1", "fe80::1", "fd00:ec2::254", "0.0.0.0", "::"])
+def test_allowing_everything_still_refuses_metadata_link_local_and_unspecified(address):
+    assert EVERYTHING.refusal(address) is not None
+    assert EVERYTHING.refusal("10.1.2.3") is None and EVERYTHING.refusal("fd12::1") is None
+
+
+def test_link_local_and_metadata_open_only_when_named_explicitly():
+    metadata = NetworkPolicy([ip_network("169.254.169.254/32"), ip_network("fd00:ec2::254/128")])
+    assert metadata.refusal("169.254.169.254") is None
+    assert metadata.refusal("::ffff:169.254.169.254") is None
+    assert metadata.refusal("fd00:ec2::254") is None
+    assert metadata.refusal("169.254.0.1") == RULE_SENSITIVE  # only what was named
+    assert metadata.refusal("10.0.0.1") is not None
+    ula = NetworkPolicy([ip_network("fd00::/8")])
+    assert ula.refusal("fd00::1") is None
+    assert ula.refusal("fd00:ec2::254") == RULE_SENSITIVE  # inside the allowed range, but not named
+    link_local = NetworkPolicy([ip_network("169.254.0.0/16"), ip_network("fe80::/10")])
+    assert link_local.refusal("169.254.7.7") is None and link_local.refusal("fe80::1") is None
 
 
 async def test_a_session_with_the_guarded_resolver_never_connects_to_a_rebound_name(aiohttp_server):
@@ -245,17 +277,17 @@ async def test_a_session_with_the_guarded_resolver_never_connects_to_a_rebound_n
     app.router.add_get("/", handle)
     server = await aiohttp_server(app, host="127.0.0.1")
     url = f"http://rebinding.example:{server.port}/"
-    assert await check_url(url, allow_private=False, resolver=FakeResolver(["93.184.216.34"])) is None
+    assert await check_url(url, PUBLIC_ONLY, resolver=FakeResolver(["93.184.216.34"])) is None
 
     rebound = FakeResolver(["127.0.0.1"])
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(False, inner=rebound), use_dns_cache=False)
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(PUBLIC_ONLY, inner=rebound), use_dns_cache=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         with pytest.raises(aiohttp.ClientConnectorError) as caught:
             await session.get(url)
     assert isinstance(caught.value.__cause__, AddressRefused)
     assert hits == [] and rebound.lookups == ["rebinding.example"]
 
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(True, inner=FakeResolver(["127.0.0.1"])))
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(LOOPBACK, inner=FakeResolver(["127.0.0.1"])))
     async with aiohttp.ClientSession(connector=connector) as session, session.get(url) as resp:
         assert resp.status == 200
     assert hits == ["/"]

@@ -8,6 +8,7 @@ import json
 from aiohttp import web
 
 from gateway.plugins import get_providers
+from gateway.server.run import DEMO_WEBHOOK_SECRET
 from gateway.webhooks.signing import verify
 from support.cases import load_case
 from support.waiting import wait_until
@@ -28,7 +29,7 @@ class Receiver:
         call = {
             "event_id": request.headers.get("Gateway-Event-Id"),
             "body": body,
-            "valid": verify("demo-webhook-secret", body, request.headers.get("Gateway-Signature", "")),
+            "valid": verify(DEMO_WEBHOOK_SECRET, body, request.headers.get("Gateway-Signature", "")),
         }
         self.calls.append(call)
         if self.fail > 0:
@@ -69,7 +70,7 @@ async def test_every_transition_arrives_by_webhook_in_order_signed(new_demo, aio
 async def test_a_receiver_failing_three_times_still_gets_the_event_once(new_demo, aiohttp_server):
     receiver, url = await _receiver(aiohttp_server, fail=3)
     demo = await new_demo(
-        webhooks={"allow_private": True, "initial_backoff_s": 0.05, "max_backoff_s": 0.2},
+        webhooks={"allow_networks": ["127.0.0.0/8"], "retry_schedule_s": [0.05, 0.1, 0.2, 0.2]},
     )
     job = await demo.submit("camb", load_case("camb").valid_input, webhook_url=url)
     await wait_until(lambda: len(receiver.acked) >= 1)
@@ -84,7 +85,7 @@ async def test_a_receiver_failing_three_times_still_gets_the_event_once(new_demo
 
 
 async def test_loopback_webhooks_are_refused_unless_allowed(new_demo):
-    demo = await new_demo(webhooks={"allow_private": False})
+    demo = await new_demo(webhooks={"allow_networks": []})
     for url in ("http://127.0.0.1:9/hook", "http://[::1]/h", "http://169.254.169.254/latest", "http://10.0.0.1/"):
         status, body, _ = await demo.call(
             "POST",

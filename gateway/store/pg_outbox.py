@@ -1,0 +1,213 @@
+"""The PostgreSQL store's webhook outbox, delivery log, disabled endpoints and tenant event stream (mixed into
+`PostgresStore`; the contracts are the `Store` methods'). Each event is leased to one replica at a time while it is
+being delivered; the outcome of a try moves it on only while that replica still holds it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gateway.states import State
+from gateway.store.base import StoreError
+from gateway.store.codec import to_us
+from gateway.store.pg_db import PgDatabase, Session
+from gateway.store.records import DeliveryAttempt, DisabledEndpoint, EventDeliveries, JobEvent, OutboxEvent
+from gateway.store.sqlite_rows import (
+    ATTEMPT_COLUMNS,
+    ENDPOINT_COLUMNS,
+    JOB_COLUMNS,
+    OUTBOX_COLUMNS,
+    attempt_from,
+    attempt_values,
+    endpoint_from,
+    event_from,
+    events_query,
+    job_from,
+    transition_from,
+    with_attempts,
+)
+
+#: an event still to be delivered
+PENDING = "delivered_us IS NULL AND failed_us IS NULL"
+_SELECT_EVENT = f"SELECT {OUTBOX_COLUMNS}, lease_owner FROM outbox WHERE id = $1"
+_OUTBOX_RETURNING = ", ".join(f"outbox.{c.strip()}" for c in OUTBOX_COLUMNS.split(","))
+#: a retry or replay: pending, due at $2, a fresh schedule, a new generation, no lease
+_REQUEUE = (
+    "UPDATE outbox SET delivered_us = NULL, failed_us = NULL, failure = NULL, next_attempt_us = $2, step = 0, "
+    f"generation = generation + 1, lease_owner = NULL WHERE id = $1 RETURNING {OUTBOX_COLUMNS}"
+)
+
+
+async def _requeue(tx: Session, event: OutboxEvent, now_us: int) -> OutboxEvent:
+    await tx.execute("DELETE FROM disabled_endpoints WHERE tenant = $1 AND url = $2", event.tenant, event.url)
+    row = await tx.fetchrow(_REQUEUE, event.id, now_us)
+    assert row is not None
+    return event_from(row)
+
+
+class PgOutbox:
+    """The outbox half of `PostgresStore`."""
+
+    db: PgDatabase
+    replica: str
+    _lease_us: int
+
+    async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
+        rows = await self.db.fetch(
+            "WITH due AS (SELECT o.seq FROM outbox AS o WHERE o.delivered_us IS NULL AND o.failed_us IS NULL "
+            "AND o.next_attempt_us <= $1 "
+            "AND (o.lease_owner IS NULL OR o.lease_owner = $3 OR o.lease_until_us < gw_now_us()) "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.job_id = o.job_id AND p.delivered_us IS NULL "
+            "AND p.failed_us IS NULL AND p.seq < o.seq) ORDER BY o.next_attempt_us, o.seq LIMIT $2 "
+            "FOR UPDATE OF o SKIP LOCKED) "
+            "UPDATE outbox SET lease_owner = $3, lease_until_us = gw_now_us() + $4 FROM due "
+            f"WHERE outbox.seq = due.seq RETURNING outbox.seq, {_OUTBOX_RETURNING}",
+            to_us(now),
+            limit,
+            self.replica,
+            self._lease_us,
+        )
+        rows.sort(key=lambda row: (row["next_attempt_us"], row["seq"]))
+        return [event_from(row) for row in rows]
+
+    async def record_attempt(
+        self,
+        attempt: DeliveryAttempt,
+        *,
+        generation: int,
+        next_attempt_at: datetime | None = None,
+        failure: str | None = None,
+    ) -> bool:
+        if not attempt.ok and failure is None and next_attempt_at is None:
+            raise ValueError("a failed attempt needs next_attempt_at or a failure")
+        async with self.db.tx() as tx:
+            row = await tx.fetchrow(_SELECT_EVENT + " FOR UPDATE", attempt.event_id)
+            if row is None:
+                raise StoreError(f"no webhook event {attempt.event_id!r}")
+            event = event_from(row)
+            number = await tx.fetchval(
+                "SELECT coalesce(max(number), 0) + 1 FROM delivery_attempts WHERE event_id = $1", event.id
+            )
+            values = attempt_values(attempt.model_copy(update={"number": number}))
+            await tx.execute(
+                f"INSERT INTO delivery_attempts ({ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)", *values
+            )
+            await tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = coalesce($2, last_error) WHERE id = $1",
+                event.id,
+                None if attempt.ok else attempt.message,
+            )
+            held = row["lease_owner"] in (None, self.replica)
+            if event.generation != generation or event.state != "pending" or not held:
+                return False
+            at_us = to_us(attempt.at)
+            params: list[int | str]
+            if attempt.ok:
+                assignments, params = "delivered_us = $2", [at_us]
+            elif failure is not None:
+                assignments, params = "failed_us = $2, failure = $3", [at_us, failure]
+            else:
+                assert next_attempt_at is not None
+                assignments, params = "next_attempt_us = $2", [to_us(next_attempt_at)]
+            await tx.execute(
+                f"UPDATE outbox SET {assignments}, step = step + 1, lease_owner = NULL WHERE id = $1", event.id, *params
+            )
+            return True
+
+    async def disable_endpoint(self, endpoint: DisabledEndpoint) -> list[str]:
+        at_us = to_us(endpoint.disabled_at)
+        async with self.db.tx() as tx:
+            await tx.execute(
+                f"INSERT INTO disabled_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (tenant, url) DO UPDATE SET disabled_us = excluded.disabled_us, "
+                "reason = excluded.reason, event_id = excluded.event_id",
+                endpoint.tenant,
+                endpoint.url,
+                at_us,
+                endpoint.reason,
+                endpoint.event_id,
+            )
+            rows = await tx.fetch(
+                f"UPDATE outbox SET failed_us = $1, failure = $2, lease_owner = NULL "
+                f"WHERE tenant = $3 AND url = $4 AND {PENDING} RETURNING id",
+                at_us,
+                endpoint.reason,
+                endpoint.tenant,
+                endpoint.url,
+            )
+        return sorted(row["id"] for row in rows)
+
+    async def disabled_endpoint(self, tenant: str, url: str) -> DisabledEndpoint | None:
+        row = await self.db.fetchrow(
+            f"SELECT {ENDPOINT_COLUMNS} FROM disabled_endpoints WHERE tenant = $1 AND url = $2", tenant, url
+        )
+        return None if row is None else endpoint_from(row)
+
+    async def get_event(self, event_id: str, *, tenant: str | None = None) -> OutboxEvent | None:
+        row = await self.db.fetchrow(_SELECT_EVENT, event_id)
+        if row is None or (tenant is not None and row["tenant"] != tenant):
+            return None
+        return event_from(row)
+
+    async def job_deliveries(self, job_id: str) -> list[EventDeliveries]:
+        async with self.db.tx() as tx:
+            events = [
+                event_from(row)
+                for row in await tx.fetch(
+                    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = $1 ORDER BY version", job_id
+                )
+            ]
+            attempts = [
+                attempt_from(row)
+                for row in await tx.fetch(
+                    f"SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE event_id IN "
+                    "(SELECT id FROM outbox WHERE job_id = $1) ORDER BY event_id, number",
+                    job_id,
+                )
+            ]
+        return with_attempts(events, attempts)
+
+    async def retry_event(self, event_id: str, *, tenant: str, now: datetime) -> OutboxEvent | None:
+        async with self.db.tx() as tx:
+            row = await tx.fetchrow(_SELECT_EVENT + " FOR UPDATE", event_id)
+            if row is None or row["tenant"] != tenant:
+                return None
+            return await _requeue(tx, event_from(row), to_us(now))
+
+    async def replay_events(self, job_id: str, *, from_version: int, now: datetime) -> list[OutboxEvent]:
+        async with self.db.tx() as tx:
+            rows = await tx.fetch(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = $1 AND version >= $2 ORDER BY version FOR UPDATE",
+                job_id,
+                from_version,
+            )
+            return [await _requeue(tx, event_from(row), to_us(now)) for row in rows]
+
+    async def pending_event_count(self) -> int:
+        return int(await self.db.fetchval(f"SELECT count(*) FROM outbox WHERE {PENDING}"))
+
+    # the event stream of a tenant
+
+    async def job_events(
+        self,
+        tenant: str,
+        *,
+        after: int = 0,
+        provider: str | None = None,
+        state: State | str | None = None,
+        limit: int = 100,
+    ) -> list[JobEvent]:
+        sql, params = events_query(
+            tenant, after=after, provider=provider, state=state, limit=limit, mark=lambda n: f"${n}"
+        )
+        async with self.db.tx() as tx:
+            rows = await tx.fetch(sql, *params)
+            jobs = {
+                row["id"]: job_from(row)
+                for row in await tx.fetch(
+                    f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[])", list({r["job_id"] for r in rows})
+                )
+            }
+        return [JobEvent(seq=row["seq"], job=jobs[row["job_id"]], transition=transition_from(row)) for row in rows]
+
+    async def last_event_seq(self) -> int:
+        return int(await self.db.fetchval("SELECT last FROM event_seq WHERE id = 1"))

@@ -1,0 +1,253 @@
+"""The SQLite store's webhook outbox, delivery log, disabled endpoints and tenant event stream (mixed into
+`SqliteStore`; the contracts are the `Store` methods')."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from gateway.states import State
+from gateway.store.base import StoreError
+from gateway.store.codec import event_id, now_us, to_us
+from gateway.store.records import (
+    DeliveryAttempt,
+    DisabledEndpoint,
+    EventDeliveries,
+    JobEvent,
+    JobRecord,
+    OutboxEvent,
+)
+from gateway.store.sqlite_db import SqliteDatabase
+from gateway.store.sqlite_rows import (
+    ATTEMPT_COLUMNS,
+    ENDPOINT_COLUMNS,
+    JOB_COLUMNS,
+    OUTBOX_COLUMNS,
+    attempt_from,
+    attempt_values,
+    endpoint_from,
+    event_from,
+    events_query,
+    job_from,
+    transition_from,
+    with_attempts,
+)
+
+#: an event still to be delivered
+PENDING = "delivered_us IS NULL AND failed_us IS NULL"
+#: how an event is made pending and due again (a retry or a replay)
+_REQUEUE = (
+    "UPDATE outbox SET delivered_us = NULL, failed_us = NULL, failure = NULL, next_attempt_us = ?, step = 0, "
+    "generation = generation + 1 WHERE id = ?"
+)
+
+
+def queue_event(conn: sqlite3.Connection, job: JobRecord, at_us: int) -> None:
+    """Queue the webhook of the job's current version: pending and due at `at_us`, or failed at once when the
+    tenant's endpoint at that URL is disabled."""
+    disabled = conn.execute(
+        "SELECT reason FROM disabled_endpoints WHERE tenant = ? AND url = ?", (job.tenant, job.webhook_url)
+    ).fetchone()
+    conn.execute(
+        f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, NULL, ?, 0, 0, ?, ?)",
+        (
+            event_id(job.id, job.version),
+            job.id,
+            job.version,
+            job.tenant,
+            job.webhook_url,
+            at_us,
+            now_us(),
+            None if disabled is None else at_us,
+            None if disabled is None else disabled["reason"],
+        ),
+    )
+
+
+def _event(conn: sqlite3.Connection, event_id: str) -> OutboxEvent | None:
+    row = conn.execute(f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (event_id,)).fetchone()
+    return None if row is None else event_from(row)
+
+
+def _requeue(conn: sqlite3.Connection, event: OutboxEvent, now_us_: int) -> OutboxEvent:
+    conn.execute("DELETE FROM disabled_endpoints WHERE tenant = ? AND url = ?", (event.tenant, event.url))
+    conn.execute(_REQUEUE, (now_us_, event.id))
+    requeued = _event(conn, event.id)
+    assert requeued is not None
+    return requeued
+
+
+class SqliteOutbox:
+    """The outbox half of `SqliteStore`: every method runs one transaction on `db`."""
+
+    db: SqliteDatabase
+
+    async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox AS o WHERE {PENDING} AND next_attempt_us <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.job_id = o.job_id "
+                "AND p.delivered_us IS NULL AND p.failed_us IS NULL AND p.seq < o.seq) "
+                "ORDER BY next_attempt_us, seq LIMIT ?",
+                (to_us(now), limit),
+            ).fetchall()
+        )
+        return [event_from(row) for row in rows]
+
+    async def record_attempt(
+        self,
+        attempt: DeliveryAttempt,
+        *,
+        generation: int,
+        next_attempt_at: datetime | None = None,
+        failure: str | None = None,
+    ) -> bool:
+        if not attempt.ok and failure is None and next_attempt_at is None:
+            raise ValueError("a failed attempt needs next_attempt_at or a failure")
+        return await self.db.write(self._record_attempt, attempt, generation, next_attempt_at, failure)
+
+    @staticmethod
+    def _record_attempt(
+        conn: sqlite3.Connection,
+        attempt: DeliveryAttempt,
+        generation: int,
+        next_attempt_at: datetime | None,
+        failure: str | None,
+    ) -> bool:
+        event = _event(conn, attempt.event_id)
+        if event is None:
+            raise StoreError(f"no webhook event {attempt.event_id!r}")
+        number = conn.execute(
+            "SELECT coalesce(max(number), 0) + 1 FROM delivery_attempts WHERE event_id = ?", (event.id,)
+        ).fetchone()[0]
+        values = attempt_values(attempt.model_copy(update={"number": number}))
+        conn.execute(f"INSERT INTO delivery_attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = coalesce(?, last_error) WHERE id = ?",
+            (None if attempt.ok else attempt.message, event.id),
+        )
+        if event.generation != generation or event.state != "pending":
+            return False
+        at_us = to_us(attempt.at)
+        params: tuple[int | str, ...]
+        if attempt.ok:
+            assignments, params = "delivered_us = ?", (at_us,)
+        elif failure is not None:
+            assignments, params = "failed_us = ?, failure = ?", (at_us, failure)
+        else:
+            assert next_attempt_at is not None
+            assignments, params = "next_attempt_us = ?", (to_us(next_attempt_at),)
+        conn.execute(f"UPDATE outbox SET {assignments}, step = step + 1 WHERE id = ?", (*params, event.id))
+        return True
+
+    async def disable_endpoint(self, endpoint: DisabledEndpoint) -> list[str]:
+        return await self.db.write(self._disable_endpoint, endpoint)
+
+    @staticmethod
+    def _disable_endpoint(conn: sqlite3.Connection, endpoint: DisabledEndpoint) -> list[str]:
+        at_us = to_us(endpoint.disabled_at)
+        conn.execute(
+            f"INSERT INTO disabled_endpoints ({ENDPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, url) "
+            "DO UPDATE SET disabled_us = excluded.disabled_us, reason = excluded.reason, event_id = excluded.event_id",
+            (endpoint.tenant, endpoint.url, at_us, endpoint.reason, endpoint.event_id),
+        )
+        rows = conn.execute(
+            f"UPDATE outbox SET failed_us = ?, failure = ? WHERE tenant = ? AND url = ? AND {PENDING} RETURNING id",
+            (at_us, endpoint.reason, endpoint.tenant, endpoint.url),
+        ).fetchall()
+        return sorted(row[0] for row in rows)
+
+    async def disabled_endpoint(self, tenant: str, url: str) -> DisabledEndpoint | None:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT {ENDPOINT_COLUMNS} FROM disabled_endpoints WHERE tenant = ? AND url = ?", (tenant, url)
+            ).fetchone()
+        )
+        return None if row is None else endpoint_from(row)
+
+    async def get_event(self, event_id: str, *, tenant: str | None = None) -> OutboxEvent | None:
+        event = await self.db.read(_event, event_id)
+        if event is None or (tenant is not None and event.tenant != tenant):
+            return None
+        return event
+
+    async def job_deliveries(self, job_id: str) -> list[EventDeliveries]:
+        return await self.db.read(self._job_deliveries, job_id)
+
+    @staticmethod
+    def _job_deliveries(conn: sqlite3.Connection, job_id: str) -> list[EventDeliveries]:
+        events = [
+            event_from(row)
+            for row in conn.execute(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = ? ORDER BY version", (job_id,)
+            ).fetchall()
+        ]
+        attempts = [
+            attempt_from(row)
+            for row in conn.execute(
+                f"SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE event_id IN "
+                "(SELECT id FROM outbox WHERE job_id = ?) ORDER BY event_id, number",
+                (job_id,),
+            ).fetchall()
+        ]
+        return with_attempts(events, attempts)
+
+    async def retry_event(self, event_id: str, *, tenant: str, now: datetime) -> OutboxEvent | None:
+        return await self.db.write(self._retry_event, event_id, tenant, to_us(now))
+
+    @staticmethod
+    def _retry_event(conn: sqlite3.Connection, event_id: str, tenant: str, now: int) -> OutboxEvent | None:
+        event = _event(conn, event_id)
+        if event is None or event.tenant != tenant:
+            return None
+        return _requeue(conn, event, now)
+
+    async def replay_events(self, job_id: str, *, from_version: int, now: datetime) -> list[OutboxEvent]:
+        return await self.db.write(self._replay_events, job_id, from_version, to_us(now))
+
+    @staticmethod
+    def _replay_events(conn: sqlite3.Connection, job_id: str, from_version: int, now: int) -> list[OutboxEvent]:
+        rows = conn.execute(
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = ? AND version >= ? ORDER BY version",
+            (job_id, from_version),
+        ).fetchall()
+        return [_requeue(conn, event_from(row), now) for row in rows]
+
+    async def pending_event_count(self) -> int:
+        return await self.db.read(
+            lambda conn: conn.execute(f"SELECT count(*) FROM outbox WHERE {PENDING}").fetchone()[0]
+        )
+
+    # the event stream of a tenant
+
+    async def job_events(
+        self,
+        tenant: str,
+        *,
+        after: int = 0,
+        provider: str | None = None,
+        state: State | str | None = None,
+        limit: int = 100,
+    ) -> list[JobEvent]:
+        sql, params = events_query(tenant, after=after, provider=provider, state=state, limit=limit, mark=lambda n: "?")
+
+        def read(conn: sqlite3.Connection) -> list[JobEvent]:
+            rows = conn.execute(sql, params).fetchall()
+            ids = sorted({row["job_id"] for row in rows})
+            jobs = {
+                job.id: job
+                for job in (
+                    job_from(row)
+                    for row in conn.execute(
+                        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({', '.join('?' * len(ids))})", ids
+                    ).fetchall()
+                )
+            }
+            return [JobEvent(seq=row["seq"], job=jobs[row["job_id"]], transition=transition_from(row)) for row in rows]
+
+        return await self.db.read(read)
+
+    async def last_event_seq(self) -> int:
+        return await self.db.read(
+            lambda conn: conn.execute("SELECT coalesce(max(seq), 0) FROM transitions").fetchone()[0]
+        )
