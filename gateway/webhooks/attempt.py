@@ -99,7 +99,9 @@ async def post(
         ) as resp:
             status = resp.status
             retry_after = retry_after_seconds(resp.headers.get("Retry-After"), now)
-            await resp.content.read(MAX_RESPONSE_BYTES)  # a bounded read; the rest is never drained
+            await resp.content.read(MAX_RESPONSE_BYTES)  # a bounded read; the rest is never drained:
+            if not resp.content.at_eof():
+                resp.close()  # a longer answer's connection is dropped, not returned to the pool
     except asyncio.CancelledError:
         raise
     except Exception as exc:

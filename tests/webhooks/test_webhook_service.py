@@ -9,6 +9,7 @@ import itertools
 from datetime import datetime, timedelta
 
 import pytest
+from aiohttp import web
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from gateway.config import DEFAULT_RETRY_SCHEDULE_S
@@ -186,3 +187,34 @@ async def test_a_410_stops_deliveries_to_the_endpoint_and_the_log_says_why(hooks
     assert status == 202
     assert (await hooks.attempts(second["id"], 1))["state"] == "delivered"
     assert (await hooks.log(second["id"]))["endpoint"]["disabled"] is False
+
+
+async def test_an_endless_answer_body_is_read_only_a_few_kib_and_does_not_hold_the_try(hooks_with, aiohttp_server):
+    """A receiver that acknowledges with 200 and then streams a body forever: the try is delivered, well within
+    the per-attempt timeout, and the gateway stops reading (the receiver's writes fail soon)."""
+    written = {"bytes": 0, "stopped": False}
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        try:
+            while written["bytes"] < 1 << 30:
+                await response.write(b"x" * 65536)
+                written["bytes"] += 65536
+        except ConnectionError:  # the gateway dropped the connection
+            pass
+        finally:  # (or the handler was cancelled as it went away)
+            written["stopped"] = True
+        return response
+
+    app = web.Application()
+    app.router.add_post("/hook", endless)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    hooks = await hooks_with(webhooks={**LOOPBACK, "timeout_s": 30})
+    job = await hooks.submit(str(server.make_url("/hook")))
+    entry = await hooks.attempts(job["id"], 1)
+    [attempt] = entry["attempts"]
+    assert entry["state"] == "delivered" and attempt["status"] == 200 and attempt["duration_ms"] < 5000
+    await wait_until(lambda: written["stopped"], what="the receiver's writes to fail")
+    assert written["bytes"] < 64 << 20  # the gateway read 4 KiB and dropped the connection
