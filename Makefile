@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint cassettes bench simulate clean chromium docs postgres
+.PHONY: run test lint cassettes bench bench-replicas simulate clean chromium docs postgres
 
 $(STAMP): pyproject.toml examples/azure_batch/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,9 +48,13 @@ docs: $(STAMP)
 	$(BIN)/python -c "import pathlib, gateway.cli as c; print('README.md', 'updated' if c.write_readme_sections(pathlib.Path('README.md')) else 'up to date')"
 
 # Benchmarks (bench/run.py --help); the read benchmark needs Debian's wrk, installed here where missing (as root).
-bench: $(STAMP)
+bench: $(STAMP) bench-replicas
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# 10,000 watched jobs on one replica, then on two sharing one PostgreSQL (a private server it starts itself)
+bench-replicas: $(STAMP) postgres
+	$(BIN)/python bench/replicas.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

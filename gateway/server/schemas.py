@@ -203,7 +203,7 @@ class Health(BaseModel):
     #: /readyz: "ok" once the store answered
     store: str | None = None
     #: /readyz on a shared store: this replica's lease loop (replica, ok, replicas, held, open_jobs, lease_s,
-    #: renewed_s_ago, error)
+    #: renewed_s_ago, error, round_trips)
     leases: dict[str, Any] | None = None
 
 

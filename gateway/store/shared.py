@@ -39,6 +39,11 @@ class SharedStore(Store):
     #: seconds a lease lasts without renewal (a dead replica's jobs are taken over after at most this)
     lease_s: float
 
+    @property
+    @abc.abstractmethod
+    def round_trips(self) -> int:
+        """Statements sent to the database so far (BEGIN and COMMIT count): what the benchmarks report."""
+
     @abc.abstractmethod
     def held(self) -> dict[str, int]:
         """The jobs this replica holds, with their fencing tokens (a copy)."""

@@ -92,6 +92,7 @@ class LeaseKeeper:
             "lease_s": self.store.lease_s,
             "renewed_s_ago": ago,
             "error": self.last_error,
+            "round_trips": self.store.round_trips,
         }
 
     # one round

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from cluster_kit import SECRET, Cluster
 
+from gateway.testing.cluster import SECRET, Cluster
 from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 
 

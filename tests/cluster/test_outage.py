@@ -10,8 +10,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from cluster_kit import AUTH, Cluster, get_json, submit
+from cluster_kit import get_json, submit
 
+from gateway.testing.cluster import AUTH, Cluster
 from gateway.testing.postgres import PostgresServer
 
 

@@ -12,7 +12,9 @@ from collections import defaultdict
 from typing import Any
 
 import aiohttp
-from cluster_kit import AUTH, Cluster, get_json, prefix, sim_requests, submit
+from cluster_kit import get_json, sim_requests, submit
+
+from gateway.testing.cluster import AUTH, Cluster, prefix
 
 TERMINAL = {"succeeded", "failed", "cancelled", "completed_with_issues"}
 
