@@ -79,3 +79,31 @@ async def test_a_lane_paces_on_the_clock_it_is_given():
     assert lane.breaker.retry_in() == 30.0
     await clock.advance(30.0)
     assert lane.breaker.allow()
+
+
+async def test_replicas_share_a_lane_so_the_vendor_sees_the_configured_totals():
+    """Two replicas: each gets half the rate (2 of 4 per second) and half the concurrency (3 of 6)."""
+    clock = FakeClock()
+    lane = Lane(PollSettings(rate_per_s=4.0, concurrency=6), clock)
+    lane.share(2)
+    start = clock()
+    granted: list[float] = []
+
+    async def poll() -> None:
+        async with lane.semaphore:
+            await lane.rate.acquire()
+            granted.append(clock() - start)
+            await clock.sleep(10.0)  # a slow vendor: the slot stays taken
+
+    tasks = [asyncio.create_task(poll()) for _ in range(6)]
+    await clock.advance(0)
+    assert granted == [0.0, 0.0]  # a burst of this replica's 2 tokens
+    await clock.advance(0.5)
+    assert granted == [0.0, 0.0, 0.5]  # then 2 per second; a 4th waits for one of the 3 slots
+    await clock.advance(2.0)
+    assert len(granted) == 3
+    lane.share(1)  # the other replica left: back to the whole limits
+    assert lane.rate.rate == 4.0 and lane.replicas == 1
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
