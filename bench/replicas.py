@@ -7,7 +7,7 @@ Everything is a real process: a private PostgreSQL server (gateway.testing.postg
 replicas (gateway.testing.cluster). The jobs are seeded straight into each run's database (vendor jobs created in
 the simulator first), their last check spread over one cadence, and left to the replicas' lease keepers to claim.
 
-Per run, over a window of W seconds once every job is claimed and polled at least once:
+Per run, over a window of W seconds once every job is claimed and polled at least once (no reads):
 - CPU per vendor poll: the replicas' user+system CPU seconds (from /proc, summed over replicas) per status
   request the simulator received;
 - database round trips per vendor poll: statements the replicas sent (their `/readyz` counter) per status request;
@@ -15,7 +15,9 @@ Per run, over a window of W seconds once every job is claimed and polled at leas
   stayed within 1.2 cadences;
 - vendor request lag: each poll's gap to the previous poll of the same job, minus the 10 s cadence (jitter 0), p50
   and p99 (from the simulator's request log);
-- status read latency: GET /v1/jobs/{id} of random jobs, ~100 reads/s spread over the replicas, p50/p99 each.
+- then, in a second window of W seconds: status read latency, GET /v1/jobs/{id} of random jobs, ~100 reads/s
+  spread over the replicas, p50/p99 each (with two replicas, half the reads are of jobs the other one watches:
+  read from the database rather than from memory).
 
 On 2 cores the two replicas share the same CPUs: the run measures the cost of coordination, not a speed-up.
 
@@ -45,7 +47,9 @@ from gateway.testing.cluster import AUTH, Cluster, Process, prefix
 from gateway.testing.postgres import PostgresServer
 
 CADENCE_S = 10.0
+#: every job on a 10 s cadence, limits wide enough not to be what is measured
 POLL = {"initial_s": CADENCE_S, "factor": 1.0, "max_s": CADENCE_S, "jitter": 0.0, "rate_per_s": 5000.0}
+POLL["concurrency"] = 64
 PROVIDER = "camb"
 STATUS_TEMPLATE = "GET /translate/{task_id}"
 READS_PER_S = 100.0
@@ -87,7 +91,7 @@ async def seed(db_url: str, tasks: list[str], state_dir: Path) -> list[str]:
     store = open_store(f"{db_url}?replica=seed&pool_max=16", state_dir=state_dir)
     assert isinstance(store, PostgresStore)
     now = datetime.now(UTC)
-    ids = [f"job_bench_{i:06d}" for i in range(len(tasks))]
+    ids = [f"job_{i:024x}" for i in range(len(tasks))]  # the API accepts job ids of this shape only
     async with store:
 
         async def one(job_id: str, task: str) -> None:
@@ -161,6 +165,8 @@ async def read_load(
 
 
 async def measure(cluster: Cluster, replicas: list[Process], job_ids: list[str], window: float) -> dict[str, Any]:
+    """Two windows of `window` seconds: the watching alone (CPU, round trips, cadence, lag: reads would add their
+    own CPU and, for jobs another replica watches, their own database reads), then status reads under watching."""
     assert cluster.sim is not None
     async with aiohttp.ClientSession() as http:
         stats_url = cluster.sim.url + prefix(PROVIDER) + "/__sim__/stats"
@@ -169,7 +175,7 @@ async def measure(cluster: Cluster, replicas: list[Process], job_ids: list[str],
         async with http.get(stats_url) as resp:
             polls0 = (await resp.json())["requests"].get(STATUS_TEMPLATE, 0)
         wall0, t0 = time.monotonic(), time.time()
-        latencies = await read_load(http, replicas, job_ids, wall0 + window)
+        await asyncio.sleep(window)
         elapsed = time.monotonic() - wall0
         cpu = sum(cpu_seconds(r.pid) for r in replicas) - sum(cpu0)
         async with http.get(stats_url) as resp:
@@ -177,9 +183,10 @@ async def measure(cluster: Cluster, replicas: list[Process], job_ids: list[str],
         trips = sum([(await readyz(http, r))["leases"]["round_trips"] for r in replicas]) - sum(trips0)
         async with http.get(cluster.sim.url + prefix(PROVIDER) + "/__sim__/requests") as resp:
             log = (await resp.json())["requests"]
+        latencies = await read_load(http, replicas, job_ids, time.monotonic() + window)
     times: dict[str, list[float]] = defaultdict(list)
     for t, method, path, _host in log:
-        if method == "GET" and t >= t0 - 2 * CADENCE_S:
+        if method == "GET" and t0 - 2 * CADENCE_S <= t < t0 + elapsed:
             times[path].append(t)
     lags: list[float] = []
     on_cadence = 0
@@ -210,7 +217,7 @@ async def run_once(
     db_url = server.create_database(f"bench_{count}")
     job_ids = await seed(db_url, tasks, tmp / f"seed{count}")
     cluster = Cluster(tmp / f"run{count}", db_url, lease_s=15.0, poll=dict(POLL), store_options={"pool_max": "20"})
-    cluster.tmp.mkdir()
+    await asyncio.to_thread(cluster.tmp.mkdir)
     cluster.sim = sim
     try:
         replicas = [await cluster.start_replica(name) for name in "ab"[:count]]
@@ -254,7 +261,8 @@ async def main(args: argparse.Namespace) -> None:
     jobs = 2000 if args.quick else args.jobs
     window = 15.0 if args.quick else args.window
     with tempfile.TemporaryDirectory(prefix="bench-replicas-") as raw:
-        tmp = Path(raw)
+        tmp = Path(args.keep or raw)
+        await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
         server = PostgresServer.start_in()
         sim_cluster = Cluster(tmp, server.url(), step_s=3600.0)
         try:
@@ -275,4 +283,5 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--window", type=float, default=30.0, help="seconds of each measuring window")
     parser.add_argument("--quick", action="store_true", help="2,000 jobs, 15 s windows")
+    parser.add_argument("--keep", help="keep the replicas' logs and state in this directory")
     asyncio.run(main(parser.parse_args()))

@@ -1,6 +1,9 @@
-"""The coordination half of `PostgresStore` (`gateway.store.shared.SharedStore`): the replica set, job leases
-with fencing tokens, and the notification listener. Lease times are the database's clock, so replicas with
-skewed clocks still agree on when a lease has run out."""
+"""The coordination half of `PostgresStore` (`gateway.store.shared.SharedStore`): the replica set, leases with
+fencing tokens, and the notification listener.
+
+The lease is the replica's (its row in `replicas`, renewed by each heartbeat: one row, however many jobs); a job
+is owned while its owner's lease runs, and its fencing token grows each time it changes owner. Lease times are
+the database's clock, so replicas with skewed clocks still agree on when a lease has run out."""
 
 from __future__ import annotations
 
@@ -38,28 +41,36 @@ class PgLeases(SharedStore):
 
     async def heartbeat(self) -> ClusterView:
         row = await self.db.fetchrow(
-            "WITH up AS (INSERT INTO replicas (id, started_us, seen_us) VALUES ($1, gw_now_us(), gw_now_us()) "
-            "ON CONFLICT (id) DO UPDATE SET seen_us = excluded.seen_us), "
-            "gone AS (DELETE FROM replicas WHERE id <> $1 AND seen_us < gw_now_us() - $2) "
-            "SELECT (SELECT count(*) FROM replicas WHERE id <> $1 AND seen_us >= gw_now_us() - $2) + 1 AS replicas, "
-            "(SELECT count(*) FROM jobs WHERE terminal = 0) AS open_jobs",
+            "WITH old AS (SELECT lease_until_us FROM replicas WHERE id = $1), "
+            "up AS (INSERT INTO replicas (id, started_us, seen_us, lease_until_us) "
+            "VALUES ($1, gw_now_us(), gw_now_us(), gw_now_us() + $2) "
+            "ON CONFLICT (id) DO UPDATE SET seen_us = excluded.seen_us, lease_until_us = excluded.lease_until_us), "
+            "gone AS (DELETE FROM replicas WHERE id <> $1 AND lease_until_us < gw_now_us() - $2) "
+            "SELECT (SELECT count(*) FROM replicas WHERE id <> $1 AND lease_until_us >= gw_now_us()) + 1 AS replicas, "
+            "(SELECT count(*) FROM jobs WHERE terminal = 0) AS open_jobs, "
+            "coalesce((SELECT lease_until_us FROM old), 0) < gw_now_us() AS lapsed",
             self.replica,
             self._lease_us,
         )
         assert row is not None
-        return ClusterView(replicas=int(row["replicas"]), open_jobs=int(row["open_jobs"]))
+        lapsed = bool(row["lapsed"]) and bool(self._held)
+        if lapsed:  # the jobs may have been claimed by others meanwhile: start over
+            log.warning("this replica's lease ran out; letting go of %d jobs to claim again", len(self._held))
+        return ClusterView(replicas=int(row["replicas"]), open_jobs=int(row["open_jobs"]), lapsed=lapsed)
 
     async def claim_jobs(self, limit: int) -> list[JobRecord]:
         if limit < 1:
             return []
         rows = await self.db.fetch(
-            "WITH c AS (SELECT id FROM jobs WHERE terminal = 0 AND (owner IS NULL OR lease_until_us < gw_now_us()) "
-            "ORDER BY lease_until_us, created_us LIMIT $2 FOR UPDATE SKIP LOCKED) "
-            "UPDATE jobs SET owner = $1, lease_until_us = gw_now_us() + $3, fence = jobs.fence + 1 FROM c "
+            # the live owners are read once (not joined per row): a row another claimer has just taken is
+            # re-checked against its new owner, who is live, and skipped
+            "WITH c AS (SELECT id FROM jobs WHERE terminal = 0 AND (owner IS NULL OR owner <> ALL "
+            "(SELECT id FROM replicas WHERE lease_until_us >= gw_now_us())) "
+            "ORDER BY created_us LIMIT $2 FOR UPDATE SKIP LOCKED) "
+            "UPDATE jobs SET owner = $1, fence = jobs.fence + 1 FROM c "
             f"WHERE jobs.id = c.id RETURNING jobs.fence AS lease_fence, {_JOB_RETURNING}",
             self.replica,
             limit,
-            self._lease_us,
         )
         jobs = []
         for row in rows:
@@ -68,12 +79,13 @@ class PgLeases(SharedStore):
         return jobs
 
     async def renew_leases(self) -> set[str]:
-        before = dict(self._held)  # jobs stored or claimed while the statement runs are not lost
-        rows = await self.db.fetch(
-            "UPDATE jobs SET lease_until_us = gw_now_us() + $2 WHERE owner = $1 AND terminal = 0 RETURNING id, fence",
-            self.replica,
-            self._lease_us,
-        )
+        """The heartbeat renewed this replica's lease (all its jobs at once); here: which jobs it no longer owns
+        (a cancel through another replica took one over), found by counting first (one cheap statement)."""
+        before = dict(self._held)  # jobs stored or claimed while the statements run are not lost
+        owned = await self.db.fetchval("SELECT count(*) FROM jobs WHERE owner = $1 AND terminal = 0", self.replica)
+        if owned == len(before):
+            return set()
+        rows = await self.db.fetch("SELECT id, fence FROM jobs WHERE owner = $1 AND terminal = 0", self.replica)
         current = {row["id"]: row["fence"] for row in rows}
         lost = {
             job_id
@@ -82,12 +94,12 @@ class PgLeases(SharedStore):
         }
         for job_id in lost:
             self._held.pop(job_id, None)
-        # rows still naming this replica that it no longer holds (it let go during an outage): free them now
+        # rows naming this replica that it does not hold (it let go during an outage, or restarted under the
+        # same name): free them, so they are claimed like any unowned job
         orphans = [job_id for job_id, fence in current.items() if self._held.get(job_id) != fence]
         if orphans:
             await self.db.execute(
-                "UPDATE jobs SET owner = NULL, lease_until_us = 0 "
-                "WHERE owner = $1 AND id = ANY($2::text[]) AND NOT (id = ANY($3::text[]))",
+                "UPDATE jobs SET owner = NULL WHERE owner = $1 AND id = ANY($2::text[]) AND NOT (id = ANY($3::text[]))",
                 self.replica,
                 orphans,
                 list(self._held),
@@ -100,20 +112,16 @@ class PgLeases(SharedStore):
         for job_id in job_ids:
             self._held.pop(job_id, None)
         await self.db.execute(
-            "UPDATE jobs SET owner = NULL, lease_until_us = 0 WHERE owner = $1 AND id = ANY($2::text[])",
-            self.replica,
-            job_ids,
+            "UPDATE jobs SET owner = NULL WHERE owner = $1 AND id = ANY($2::text[])", self.replica, job_ids
         )
 
     async def take_over(self, job_id: str) -> bool:
         if job_id in self._held:
             return True
         fence = await self.db.fetchval(
-            "UPDATE jobs SET owner = $1, lease_until_us = gw_now_us() + $3, fence = fence + 1 "
-            "WHERE id = $2 AND terminal = 0 RETURNING fence",
+            "UPDATE jobs SET owner = $1, fence = fence + 1 WHERE id = $2 AND terminal = 0 RETURNING fence",
             self.replica,
             job_id,
-            self._lease_us,
         )
         if fence is None:
             return False
@@ -125,9 +133,7 @@ class PgLeases(SharedStore):
         self._held.clear()
         async with self.db.tx() as tx:
             await tx.execute(
-                "UPDATE jobs SET owner = NULL, lease_until_us = 0 WHERE owner = $1 AND id = ANY($2::text[])",
-                self.replica,
-                held,
+                "UPDATE jobs SET owner = NULL WHERE owner = $1 AND id = ANY($2::text[])", self.replica, held
             )
             await tx.execute("DELETE FROM replicas WHERE id = $1", self.replica)
 

@@ -196,6 +196,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE TABLE event_seq (id INTEGER PRIMARY KEY CHECK (id = 1), last BIGINT NOT NULL)",
         "INSERT INTO event_seq (id, last) SELECT 1, coalesce(max(seq), 0) FROM transitions",
     ),
+    (  # 5: a lease per replica instead of per job: renewing is one row (the heartbeat), never every job's row;
+        # a job is owned while its owner replica's lease runs (jobs.lease_until_us is no longer read)
+        "ALTER TABLE replicas ADD COLUMN lease_until_us BIGINT NOT NULL DEFAULT 0",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

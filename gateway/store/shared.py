@@ -1,11 +1,12 @@
 """What a store shared by several gateway replicas adds to `Store` (PostgreSQL): the replica set, one leased
 owner per non-terminal job, and notifications of every transition to every replica.
 
-Leases: each non-terminal job has at most one owner replica at a time, with an expiry (database time) and a
-fencing token that grows on every change of owner. A replica polls only the jobs it holds; `create_job` gives the
-new job to the replica that stored it; `claim_jobs` takes jobs without a live owner (never stored by a live
-replica, released, or whose owner stopped renewing: e.g. it was SIGKILLed) in batches, skipping rows another
-replica is claiming at that moment; `renew_leases` extends every lease the replica holds in one statement. The
+Leases: each non-terminal job has at most one owner replica at a time, and a fencing token that grows on every
+change of owner. Each replica holds a lease with an expiry (database time), renewed by its `heartbeat`; a job is
+owned while its owner's lease runs. A replica polls only the jobs it holds; `create_job` gives the new job to the
+replica that stored it; `claim_jobs` takes jobs without a live owner (never stored by a live replica, released,
+or whose owner stopped renewing: e.g. it was SIGKILLed) in batches, skipping rows another replica is claiming at
+that moment; `renew_leases` finds the jobs another replica took over (a cancel through it). The
 store remembers the token of each job it holds, and its status writes (`record_status`, `touch`, `mark_stale`)
 apply only while that token is still the job's: a replica whose lease was taken over gets `LeaseLost` and never
 records a conflicting transition."""
@@ -25,10 +26,12 @@ ChangeCallback = Callable[[str, int, bool], None]
 
 @dataclass(frozen=True)
 class ClusterView:
-    """What one heartbeat saw: live replicas (this one included) and jobs still to be watched."""
+    """What one heartbeat saw: live replicas (this one included), jobs still to be watched, and whether this
+    replica's own lease had run out before it (then every job it held may be another's: it lets go of all)."""
 
     replicas: int
     open_jobs: int
+    lapsed: bool = False
 
 
 class SharedStore(Store):
@@ -55,7 +58,7 @@ class SharedStore(Store):
 
     @abc.abstractmethod
     async def heartbeat(self) -> ClusterView:
-        """Record this replica as alive (forgetting replicas silent for longer than a lease) and look around."""
+        """Renew this replica's lease (forgetting replicas whose lease ran out long ago) and look around."""
 
     @abc.abstractmethod
     async def claim_jobs(self, limit: int) -> list[JobRecord]:
@@ -63,7 +66,8 @@ class SharedStore(Store):
 
     @abc.abstractmethod
     async def renew_leases(self) -> set[str]:
-        """Extend every lease this replica holds; the ids of jobs it turned out to have lost (taken over)."""
+        """The ids of jobs this replica turned out to have lost (taken over by another); jobs whose rows still
+        name it but that it no longer holds are freed for claiming."""
 
     @abc.abstractmethod
     async def release_jobs(self, job_ids: list[str]) -> None:

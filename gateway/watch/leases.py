@@ -3,7 +3,8 @@
 Every `lease_s / 3` seconds (and at start) one round:
 1. heartbeat: the replica set and the number of jobs still to watch; each lane takes its 1/N share of the vendor's
    configured rate and concurrency (N live replicas), so the totals the vendor sees stay as configured;
-2. renew every lease held in one statement; jobs taken over by another replica are dropped from the watcher;
+   the heartbeat renews this replica's lease, which covers every job it holds (one row, however many jobs);
+2. find jobs taken over by another replica (a cancel through it): they are dropped from the watcher;
 3. balance: the fair share is ceil(open jobs / replicas); a replica holding well over it releases the excess
    (jobs not being polled at that moment), one under it claims unowned jobs in batches (`SKIP LOCKED`), e.g.
    the jobs of a replica that died once its leases ran out, or those another one just released.
@@ -120,6 +121,8 @@ class LeaseKeeper:
     async def round(self) -> None:
         """Heartbeat, renew, balance (one round; the loop calls it every `period_s`)."""
         view = await self.store.heartbeat()
+        if view.lapsed:
+            self._let_go()
         self.replicas, self.open_jobs = view.replicas, view.open_jobs
         for lane in self.lanes.values():
             lane.share(view.replicas)
