@@ -87,7 +87,8 @@ async def vendor_jobs(http: aiohttp.ClientSession, sim_url: str, n: int) -> list
 
 
 async def seed(db_url: str, tasks: list[str], state_dir: Path) -> list[str]:
-    """One queued job per vendor task, owned by nobody, last checked at a time spread over one cadence."""
+    """One running job per vendor task (as its vendor reports it: every poll finds nothing new), owned by nobody,
+    last checked at a time spread over one cadence."""
     store = open_store(f"{db_url}?replica=seed&pool_max=16", state_dir=state_dir)
     assert isinstance(store, PostgresStore)
     now = datetime.now(UTC)
@@ -101,7 +102,7 @@ async def seed(db_url: str, tasks: list[str], state_dir: Path) -> list[str]:
                 tenant="demo",
                 provider=PROVIDER,
                 vendor_ref={"task_id": task},
-                status=CanonicalStatus(state=State.QUEUED, vendor_status="PENDING"),
+                status=CanonicalStatus(state=State.RUNNING, vendor_status="PENDING"),  # what CAMB says: no change
                 created_at=checked,
                 updated_at=checked,
                 checked_at=checked,

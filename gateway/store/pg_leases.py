@@ -48,6 +48,9 @@ class PgLeases(SharedStore):
             "gone AS (DELETE FROM replicas WHERE id <> $1 AND lease_until_us < gw_now_us() - $2) "
             "SELECT (SELECT count(*) FROM replicas WHERE id <> $1 AND lease_until_us >= gw_now_us()) + 1 AS replicas, "
             "(SELECT count(*) FROM jobs WHERE terminal = 0) AS open_jobs, "
+            "(SELECT count(*) FROM jobs WHERE terminal = 0 AND owner = $1) AS owned, "
+            "(SELECT count(*) FROM jobs WHERE terminal = 0 AND (owner IS NULL OR owner <> ALL "
+            "(SELECT id FROM replicas WHERE lease_until_us >= gw_now_us()))) AS claimable, "
             "coalesce((SELECT lease_until_us FROM old), 0) < gw_now_us() AS lapsed",
             self.replica,
             self._lease_us,
@@ -56,7 +59,13 @@ class PgLeases(SharedStore):
         lapsed = bool(row["lapsed"]) and bool(self._held)
         if lapsed:  # the jobs may have been claimed by others meanwhile: start over
             log.warning("this replica's lease ran out; letting go of %d jobs to claim again", len(self._held))
-        return ClusterView(replicas=int(row["replicas"]), open_jobs=int(row["open_jobs"]), lapsed=lapsed)
+        return ClusterView(
+            replicas=int(row["replicas"]),
+            open_jobs=int(row["open_jobs"]),
+            lapsed=lapsed,
+            owned=int(row["owned"]),
+            claimable=int(row["claimable"]),
+        )
 
     async def claim_jobs(self, limit: int) -> list[JobRecord]:
         if limit < 1:

@@ -32,6 +32,9 @@ class ClusterView:
     replicas: int
     open_jobs: int
     lapsed: bool = False
+    #: jobs the database says this replica owns, and jobs without a live owner (claimable now)
+    owned: int = 0
+    claimable: int = 0
 
 
 class SharedStore(Store):

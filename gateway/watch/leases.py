@@ -4,7 +4,9 @@ Every `lease_s / 3` seconds (and at start) one round:
 1. heartbeat: the replica set and the number of jobs still to watch; each lane takes its 1/N share of the vendor's
    configured rate and concurrency (N live replicas), so the totals the vendor sees stay as configured;
    the heartbeat renews this replica's lease, which covers every job it holds (one row, however many jobs);
-2. find jobs taken over by another replica (a cancel through it): they are dropped from the watcher;
+2. when the jobs the database says it owns are not those it holds: find those taken over by another replica (a
+   cancel through it), dropped from the watcher; the cluster's freshness notes are written about once a second
+   in total (each replica batches them for `N` seconds);
 3. balance: the fair share is ceil(open jobs / replicas); a replica holding well over it releases the excess
    (jobs not being polled at that moment), one under it claims unowned jobs in batches (`SKIP LOCKED`), e.g.
    the jobs of a replica that died once its leases ran out, or those another one just released.
@@ -24,6 +26,7 @@ from typing import Any
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.store.records import JobRecord
 from gateway.store.shared import SharedStore
+from gateway.watch.checks import FLUSH_EVERY_S
 from gateway.watch.engine import Watcher
 from gateway.watch.lanes import Lane
 
@@ -126,8 +129,11 @@ class LeaseKeeper:
         self.replicas, self.open_jobs = view.replicas, view.open_jobs
         for lane in self.lanes.values():
             lane.share(view.replicas)
-        for job_id in await self.store.renew_leases():
-            self.watcher.forget(job_id)
+        # the cluster writes its freshness notes about once a second in total, however many replicas share them
+        self.watcher.checks.every_s = FLUSH_EVERY_S * view.replicas
+        if view.owned != len(self.store.held()):  # a job was taken over (or is owned but not held): look closer
+            for job_id in await self.store.renew_leases():
+                self.watcher.forget(job_id)
         self.renewed_at = self.clock()
         self.rounds += 1
         share = math.ceil(view.open_jobs / view.replicas)
@@ -136,6 +142,8 @@ class LeaseKeeper:
             await self._release(list(held), len(held) - share)
             return
         need = share - len(held)
+        if view.claimable == 0:
+            return
         while need > 0:
             jobs = await self.store.claim_jobs(min(need, CLAIM_BATCH))
             for job in jobs:
