@@ -152,12 +152,13 @@ async def test_200_jobs_over_2_replicas_are_each_polled_by_one_replica(
 ) -> None:
     cluster.step_s = 3600.0  # queued for good: every job polled once a second
     cluster.poll.update(rate_per_s=1000.0, concurrency=32)  # limits out of the way: this is about ownership
+    cluster.lease_s = 10.0  # no lease may lapse on a loaded machine: then a job would rightly change hands
     await cluster.start_simulator()
     a = await cluster.start_replica("a")
     b = await cluster.start_replica("b")
     jobs = await asyncio.gather(*(submit(http, (a, b)[i % 2], "camb") for i in range(200)))
     started = time.time()
-    await asyncio.sleep(cluster.lease_s * 2 + 2)  # several lease rounds: renewals, balancing
+    await asyncio.sleep(8.0)  # two lease rounds and eight poll intervals
     log = await sim_requests(http, cluster, "camb")
     by_task: dict[str, set[str]] = defaultdict(set)
     for t, method, path, host in log:
