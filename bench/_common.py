@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -226,6 +227,7 @@ async def gateway_app(sim_url: str, state_dir: Path, poll: dict[str, Any]) -> As
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)  # open SSE streams must not hold cleanup
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
+    gc.freeze()  # as `gateway serve` does once started
     try:
         yield RunningGateway(app=app, runner=runner, url=f"http://127.0.0.1:{runner.addresses[0][1]}")
     finally:

@@ -124,7 +124,7 @@ class Watcher(RoutedJobs):
         fresh = await self.store.get_job(job_id)
         watched = self._watches.get(job_id)
         if fresh is not None and watched is not None and fresh.version >= watched.job.version:
-            watched.job = fresh
+            watched.set_job(fresh)
 
     async def poll_now(self, job_id: str) -> None:
         """Poll this job now, or join the poll already in flight (never two at once). On a shared store this
@@ -270,10 +270,8 @@ class Watcher(RoutedJobs):
 
     def _note_stale(self, watched: Watched, reason: StaleReason) -> None:
         """The vendor could not confirm the snapshot: stale now in memory, in the store with the next batch."""
-        job = watched.job
-        if not job.stale or job.stale_reason != reason:
-            watched.job = job.model_copy(update={"stale": True, "stale_reason": reason})
-        self.checks.stale(job.id, reason)
+        watched.stale(reason)
+        self.checks.stale(watched.job.id, reason)
 
     async def _record(
         self,
@@ -296,11 +294,9 @@ class Watcher(RoutedJobs):
         ref_changed = public != job.vendor_ref or sealed is not None
         if not job.terminal and not ref_changed and not is_transition(job.status, status):
             # nothing new but perhaps the estimate: the snapshot moves now, the store with the next batch
-            watched.job = job.model_copy(
-                update={"checked_at": checked, "stale": False, "stale_reason": None, "estimated_finish_at": finish}
-            )
+            watched.checked(checked, finish)
             self.checks.confirm(job.id, checked, finish)
-            return watched.job
+            return job
         self.checks.forget(job.id)  # this write supersedes the job's pending note
         updated, transitioned = await self.store.record_status(
             job.id,
@@ -311,7 +307,7 @@ class Watcher(RoutedJobs):
             estimated_finish_at=finish,
             attempts=attempts,
         )
-        watched.job = updated
+        watched.set_job(updated)
         if updated.anomalies > job.anomalies:
             self.metrics.anomalies.inc(provider=job.provider)
             log.warning("job %s: vendor reported %s after terminal %s", job.id, status.state, job.state)

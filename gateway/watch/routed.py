@@ -90,7 +90,7 @@ class RoutedJobs(Scheduler):
             return False, attempts if attempts != job.attempts else None
         await self._count_usage(moved.id, job.attempt)
         self.metrics.transitions.inc(provider=moved.provider, state=moved.state.value)
-        watched.job = moved
+        watched.set_job(moved)
         lane = self.lanes[moved.provider]
         watched.interval = lane.first_interval()
         self._schedule(moved.id, watched, watched.interval)

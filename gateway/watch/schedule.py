@@ -11,9 +11,11 @@ import heapq
 import itertools
 from collections import OrderedDict, deque
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any
 
 from gateway.clock import Clock
+from gateway.states import StaleReason
 from gateway.store.records import JobRecord
 from gateway.watch.lanes import Lane
 
@@ -22,16 +24,45 @@ FINISHED_KEPT = 2_000
 
 
 class Watched:
-    """One watched job: its latest snapshot, when its poll is due, its interval, since when keeping its result
-    has been failing."""
+    """One watched job: the record last written to (or read from) the store, the checks made since (kept as plain
+    values, so the thousand polls a second that find nothing new allocate no new records for the garbage collector
+    to walk), when its poll is due, its interval, since when keeping its result has been failing."""
 
-    __slots__ = ("due", "interval", "job", "result_since")
+    __slots__ = ("_check", "_current", "due", "interval", "job", "result_since")
 
     def __init__(self, job: JobRecord, interval: float) -> None:
         self.job = job
+        #: (checked_at, stale, stale_reason, estimated_finish_at) of the latest check newer than `job`, or None
+        self._check: tuple[datetime | None, bool, StaleReason | None, datetime | None] | None = None
+        self._current: JobRecord | None = None
         self.interval = interval
         self.due = 0.0
         self.result_since: float | None = None
+
+    def set_job(self, job: JobRecord) -> None:
+        """The job as the store has it now (every check before it is in it)."""
+        self.job, self._check, self._current = job, None, None
+
+    def checked(self, at: datetime, estimated_finish_at: datetime | None) -> None:
+        """The vendor confirmed the snapshot at `at` (with its latest estimate)."""
+        self._check, self._current = (at, False, None, estimated_finish_at), None
+
+    def stale(self, reason: StaleReason) -> None:
+        """The vendor could not confirm the snapshot, for `reason` (the last check's time stays)."""
+        job = self.current
+        if not job.stale or job.stale_reason != reason:
+            self._check, self._current = (job.checked_at, True, reason, job.estimated_finish_at), None
+
+    @property
+    def current(self) -> JobRecord:
+        """The job with the checks made since it was stored: what readers see."""
+        if self._check is None:
+            return self.job
+        if self._current is None:
+            checked_at, stale, reason, finish = self._check
+            update = {"checked_at": checked_at, "stale": stale, "stale_reason": reason, "estimated_finish_at": finish}
+            self._current = self.job.model_copy(update=update)
+        return self._current
 
 
 class Scheduler(abc.ABC):
@@ -58,7 +89,7 @@ class Scheduler(abc.ABC):
     def snapshot(self, job_id: str) -> JobRecord | None:
         """The latest snapshot of a job this process watches (or finished lately); None: ask the store."""
         watched = self._watches.get(job_id)
-        return watched.job if watched is not None else self._finished.get(job_id)
+        return watched.current if watched is not None else self._finished.get(job_id)
 
     def watching(self) -> int:
         return len(self._watches)
@@ -97,7 +128,7 @@ class Scheduler(abc.ABC):
         if watched is None:
             watched = self._watches[job.id] = Watched(job, lane.first_interval())
         elif job.version >= watched.job.version:
-            watched.job = job
+            watched.set_job(job)
         self._schedule(job.id, watched, watched.interval if delay is None else delay)
 
     def _schedule(self, job_id: str, watched: Watched, delay: float) -> None:
