@@ -53,6 +53,16 @@ def delivery_body(entry: EventDeliveries) -> dict[str, Any]:
     }
 
 
+async def delivery_log(store: Store, job: JobRecord) -> dict[str, Any]:
+    """The job's delivery log (a DeliveryLog): its webhook URL, the endpoint's state, every event and try."""
+    log = await store.job_deliveries(job.id)
+    return {
+        "webhook_url": job.webhook_url,
+        "endpoint": await _endpoint(store, job),
+        "data": [delivery_body(entry) for entry in log],
+    }
+
+
 async def _endpoint(store: Store, job: JobRecord) -> dict[str, Any] | None:
     if job.webhook_url is None:
         return None
@@ -73,16 +83,8 @@ async def _endpoint(store: Store, job: JobRecord) -> dict[str, Any] | None:
     answers=(Answer(200, "OK", DeliveryLog),),
 )
 async def job_deliveries(request: web.Request, params: Params) -> web.Response:
-    store = request.app[STORE]
     job = await owned_job(request)
-    log = await store.job_deliveries(job.id)
-    return json_response(
-        {
-            "webhook_url": job.webhook_url,
-            "endpoint": await _endpoint(store, job),
-            "data": [delivery_body(entry) for entry in log],
-        }
-    )
+    return json_response(await delivery_log(request.app[STORE], job))
 
 
 @api.operation(

@@ -15,10 +15,11 @@ from gateway.server.api import Answer, Api, Param, Params
 from gateway.server.common import JOB_ID, json_response
 from gateway.server.keys import GATEWAY, STORE, WATCHER
 from gateway.server.problems import not_found, validation_problem
+from gateway.server.routes_deliveries import delivery_log
 from gateway.server.routes_history import KEEP_ALIVE_S
 from gateway.server.schemas import OperatorJobDetail, OperatorJobList, ProviderHealthList
 from gateway.states import State
-from gateway.store.records import JobRecord, OutboxEvent
+from gateway.store.records import JobRecord
 from gateway.watch.lanes import Lane
 
 api = Api()
@@ -90,21 +91,9 @@ async def operator_job(request: web.Request, params: Params) -> web.Response:
             "job": _operator_body(request, job),
             "transitions": [t.public() for t in await store.transitions(job.id)],
             "result": result,
-            "deliveries": [_delivery(e) for e in await store.webhook_events(job.id)],
+            "deliveries": await delivery_log(store, job),
         }
     )
-
-
-def _delivery(event: OutboxEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "version": event.version,
-        "url": event.url,
-        "attempts": event.attempts,
-        "delivered_at": _iso(event.delivered_at),
-        "next_attempt_at": _iso(event.next_attempt_at) if event.state == "pending" else None,
-        "last_error": event.last_error,
-    }
 
 
 def _iso(value: Any) -> str | None:

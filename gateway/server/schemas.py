@@ -219,23 +219,12 @@ class OperatorJobList(BaseModel):
     next_cursor: str | None
 
 
-class Delivery(BaseModel):
-    """One webhook event of a job and how its delivery went."""
-
-    id: str
-    version: int
-    url: str
-    attempts: int
-    delivered_at: datetime | None
-    next_attempt_at: datetime | None
-    last_error: str | None
-
-
 class OperatorJobDetail(BaseModel):
     job: OperatorJob
     transitions: list[Transition]
     result: Result | None
-    deliveries: list[Delivery]
+    #: the job's webhook delivery log, as GET /v1/jobs/{id}/deliveries gives it to the tenant
+    deliveries: DeliveryLog
 
 
 class BreakerState(BaseModel):

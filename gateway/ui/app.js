@@ -47,6 +47,11 @@ function when(iso) {
   if (!iso) return "–";
   const date = new Date(iso);
   const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+  if (seconds < -1) {
+    const ahead = -seconds;
+    return h("time", { datetime: iso, title: date.toLocaleString() },
+      ahead < 60 ? `in ${ahead} s` : ahead < 3600 ? `in ${Math.round(ahead / 60)} min` : date.toLocaleString());
+  }
   const ago = seconds < 60 ? `${Math.max(seconds, 0)} s ago` : seconds < 3600 ? `${Math.round(seconds / 60)} min ago`
     : seconds < 86400 ? `${Math.round(seconds / 3600)} h ago` : date.toISOString().slice(0, 10);
   return h("time", { datetime: iso, title: date.toLocaleString() }, ago);
@@ -233,15 +238,35 @@ function renderDetail({ job, transitions, result, deliveries }) {
     h("h2", {}, "Result"),
     result ? renderResult(result) : h("p", { class: "muted" }, TERMINAL.has(job.state) ? "No result." : "Not finished yet."),
     h("h2", {}, "Webhook deliveries"),
-    !job.webhook_url ? h("p", { class: "muted" }, "This job has no webhook.")
-      : deliveries.length === 0 ? h("p", { class: "muted" }, `None yet to ${job.webhook_url}.`)
-        : h("table", { class: "deliveries" },
-          h("thead", {}, h("tr", {}, ["Event", "v", "Attempts", "Delivered", "Next attempt", "Last error"].map((t) => h("th", {}, t)))),
-          h("tbody", {}, deliveries.map((d) => h("tr", {},
-            h("td", { class: "mono" }, d.id), h("td", { class: "num" }, d.version), h("td", { class: "num" }, d.attempts),
-            h("td", {}, d.delivered_at ? when(d.delivered_at) : h("span", { class: "tag" }, "pending")),
-            h("td", {}, when(d.next_attempt_at)), h("td", { class: "error" }, d.last_error || ""))))),
+    renderDeliveries(deliveries),
   ];
+}
+
+function tryText(a) {
+  const what = a.status !== null ? `HTTP ${a.status}` : a.error;
+  return `#${a.number} ${new Date(a.at).toLocaleTimeString()} ${what}${a.message ? ` (${a.message})` : ""}, ${a.duration_ms} ms`;
+}
+
+function renderDeliveries(log) {
+  if (!log.webhook_url) return h("p", { class: "muted" }, "This job has no webhook.");
+  const parts = [h("p", {}, "To ", h("code", {}, log.webhook_url),
+    log.endpoint && log.endpoint.disabled
+      ? h("span", { class: "tag" }, `endpoint disabled${log.endpoint.reason ? `: ${log.endpoint.reason}` : ""}`) : null)];
+  if (!log.data.length) return h("div", {}, parts, h("p", { class: "muted" }, "No event yet."));
+  parts.push(h("table", { class: "deliveries", id: "deliveries" },
+    h("thead", {}, h("tr", {}, ["Event", "v", "State", "Tries", "Delivered / next try", "Last try"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, log.data.map((d) => {
+      const last = d.attempts[d.attempts.length - 1];
+      return h("tr", { dataset: { state: d.state } },
+        h("td", { class: "mono" }, d.id), h("td", { class: "num" }, d.version),
+        h("td", {}, h("span", { class: `tag d-${d.state}` }, d.state)),
+        h("td", { class: "num" }, d.attempts.length),
+        h("td", {}, d.delivered_at ? when(d.delivered_at) : d.failed_at ? `gave up ${d.failure || ""}` : when(d.next_attempt_at)),
+        h("td", { class: last && last.error ? "error" : "" }, last ? tryText(last) : "–",
+          d.attempts.length > 1 ? h("details", {}, h("summary", {}, "every try"),
+            h("ol", {}, d.attempts.map((a) => h("li", {}, tryText(a))))) : null));
+    }))));
+  return h("div", {}, parts);
 }
 
 function renderResult(result) {

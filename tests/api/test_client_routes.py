@@ -227,7 +227,7 @@ async def ex_operator_job(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:
     detail = await op.operator_job(job.id)
     assert detail.job.tenant == "demo" and [t.state for t in detail.transitions][-1] == "succeeded"
     assert detail.result is not None and detail.result.outputs[0].source == "Hello"
-    assert detail.deliveries == []
+    assert detail.deliveries.webhook_url is None and detail.deliveries.data == []
 
 
 async def ex_operator_events(demo: Demo, gw: AsyncClient, op: AsyncClient) -> None:

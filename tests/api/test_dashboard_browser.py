@@ -20,6 +20,8 @@ from gateway.plugins import get_providers
 from gateway.server.run import DEMO_OPERATOR_KEY
 from support.cases import load_case
 from support.demo import Demo
+from support.ports import refused_port
+from support.waiting import wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
@@ -147,6 +149,21 @@ async def test_the_dashboard_follows_jobs_live_behind_the_operator_key(demo: Dem
     await expect(page.locator("#timeline li").last).to_have_attribute("data-state", "succeeded")
     await expect(page.locator(".result")).to_contain_text("report")
     await page.screenshot(path=str(tmp_path / "dashboard-job.png"), full_page=True)
+
+    # a job whose webhook receiver is down: its delivery log shows the failed tries
+    with refused_port() as port:
+        hooked = await demo.submit("camb", TEXT, webhook_url=f"http://127.0.0.1:{port}/hook")
+
+        async def tried() -> bool:
+            _, log, _ = await demo.call("GET", f"/v1/jobs/{hooked['id']}/deliveries")
+            return bool(log["data"] and log["data"][0]["attempts"])
+
+        await wait_until(tried, what="a failed webhook try")
+        await page.goto(f"{base}/ui#/jobs/{hooked['id']}")
+        first = page.locator("#deliveries tbody tr").first  # version 1, held until it is delivered
+        await expect(first).to_have_attribute("data-state", "pending")
+        await expect(first).to_contain_text("connection")
+    await page.screenshot(path=str(tmp_path / "dashboard-deliveries.png"), full_page=True)
 
     await page.click("#signout")
     await expect(page.locator("#login")).to_be_visible()

@@ -65,13 +65,19 @@ async def test_a_jobs_page_shows_its_failing_webhook_deliveries(demo) -> None:
 
         async def tried() -> dict | None:
             _, detail, _ = await demo.call("GET", f"/v1/operator/jobs/{job['id']}", key=DEMO_OPERATOR_KEY)
-            return detail if detail["deliveries"] and detail["deliveries"][0]["attempts"] else None
+            log = detail["deliveries"]["data"]
+            return detail if log and log[0]["attempts"] else None
 
         detail = await wait_until(tried, what="a failed delivery attempt")
-    first = detail["deliveries"][0]
-    assert first["version"] == 1 and first["delivered_at"] is None and first["last_error"]
-    assert first["url"].endswith("/hook") and first["next_attempt_at"]
-    assert detail["job"]["webhook_url"] == f"http://127.0.0.1:{port}/hook" and detail["result"] is None
+    log = detail["deliveries"]
+    first = log["data"][0]
+    assert first["version"] == 1 and first["state"] == "pending" and first["delivered_at"] is None
+    assert first["attempts"][0]["error"] == "connection" and first["next_attempt_at"]
+    assert log["webhook_url"] == f"http://127.0.0.1:{port}/hook" and log["endpoint"]["disabled"] is False
+    assert detail["job"]["webhook_url"] == log["webhook_url"] and detail["result"] is None
+    # the operator sees what the tenant sees in its own delivery log
+    _, tenant_view, _ = await demo.call("GET", f"/v1/jobs/{job['id']}/deliveries")
+    assert tenant_view["data"][0]["attempts"][0] == first["attempts"][0]
 
 
 def test_every_dashboard_file_is_installed_with_the_package() -> None:
