@@ -7,6 +7,7 @@ import pytest
 
 from gateway.plugins import get_providers
 from gateway.server.run import DEMO_TENANTS
+from gateway.testing.clock import FakeClock
 from support.cases import load_case
 from support.demo import KEY_A, KEY_B
 
@@ -18,7 +19,9 @@ async def attach(demo, provider: str, ref: dict, key: str):
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_another_tenants_vendor_job_answers_as_an_unknown_one(demo, provider):
+async def test_another_tenants_vendor_job_answers_as_an_unknown_one(new_demo, provider):
+    clock = FakeClock()  # the watcher polls only when the test moves this clock: the vendor's counts are the attach's
+    demo = await new_demo(clock=clock)
     case = load_case(provider)
     job = await demo.submit(provider, case.valid_input, key=KEY_A)
     _, unknown, _ = await attach(demo, provider, case.unknown_ref, KEY_B)
@@ -39,7 +42,7 @@ async def test_another_tenants_vendor_job_answers_as_an_unknown_one(demo, provid
             pytest.fail("every attach made a vendor request")
         assert await demo.listing(key=KEY_B) == []
         if not finished:
-            await demo.finish(job, key=KEY_A)
+            await demo.finish_on(clock, job, key=KEY_A)
     status, body, _ = await demo.call("GET", f"/v1/jobs/{job['id']}/result", key=KEY_B)
     assert status == 404 and body["code"] == "not_found"
     [mine] = await demo.listing(key=KEY_A)
@@ -59,7 +62,9 @@ async def test_a_ref_the_vendor_completes_is_checked_again(demo):
     assert await demo.listing(key=KEY_B) == []
 
 
-async def test_attaching_a_job_the_tenant_holds_gives_that_job_again(demo):
+async def test_attaching_a_job_the_tenant_holds_gives_that_job_again(new_demo):
+    clock = FakeClock()
+    demo = await new_demo(clock=clock)
     case = load_case("segment_qa")
     job = await demo.submit("segment_qa", case.valid_input)
     before = await demo.vendor_requests()
@@ -67,7 +72,7 @@ async def test_attaching_a_job_the_tenant_holds_gives_that_job_again(demo):
     assert status == 200 and again["id"] == job["id"] and headers["Location"] == f"/v1/jobs/{job['id']}"
     assert await demo.vendor_requests() == before
     assert [j["id"] for j in await demo.listing()] == [job["id"]]
-    await demo.finish(job)
+    await demo.finish_on(clock, job)
 
 
 async def test_attach_is_a_permission_of_the_tenant(new_demo):

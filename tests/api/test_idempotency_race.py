@@ -75,16 +75,8 @@ async def _drive(clock: FakeClock, request: asyncio.Task, step: float = 0.5):
 
 
 async def _finish_all(demo, clock: FakeClock) -> None:
-    """Finish every job of the tenant at the vendor and move the fake clock until the gateway has seen it."""
     for job in await demo.listing():
-        case = load_case("camb")
-        await demo.sim(CAMB, f"/__sim__/jobs/{case.sim_job_id(job['vendor_ref'])}/state", case.finished_patch)
-    for _ in range(200):
-        if all(job["terminal"] for job in await demo.listing()):
-            return
-        await clock.advance(1.0)
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"jobs left non-terminal: {await demo.listing()}")
+        await demo.finish_on(clock, job)
 
 
 async def test_a_reservation_left_by_a_dead_gateway_answers_in_progress_then_is_taken_over(new_demo):

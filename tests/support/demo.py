@@ -14,6 +14,7 @@ from gateway.config import parse_config
 from gateway.plugins import get_providers
 from gateway.server.app import create_app
 from gateway.server.run import demo_config
+from gateway.testing.clock import FakeClock
 from support.cases import load_case
 
 FAST_POLL = {"initial_s": 0.05, "factor": 2.0, "max_s": 0.2, "jitter": 0.0, "breaker_failures": 50}
@@ -74,6 +75,21 @@ class Demo:
         prefix = get_providers()[job["provider"]].sim_prefix
         await self.sim(prefix, f"/__sim__/jobs/{case.sim_job_id(job['vendor_ref'])}/state", case.finished_patch)
         return await self.wait_for(job["id"], lambda j: j["terminal"], key=key)
+
+    async def finish_on(self, clock: FakeClock, job: dict[str, Any], *, key: str = KEY_A) -> dict[str, Any]:
+        """`finish` for a gateway on a FakeClock: the watcher polls only as the clock is moved, so it is moved
+        (a second at a time) until the gateway has seen the job end."""
+        case = load_case(job["provider"])
+        prefix = get_providers()[job["provider"]].sim_prefix
+        await self.sim(prefix, f"/__sim__/jobs/{case.sim_job_id(job['vendor_ref'])}/state", case.finished_patch)
+        for _ in range(300):
+            status, now, _ = await self.call("GET", f"/v1/jobs/{job['id']}", key=key)
+            assert status == 200, now
+            if now["terminal"]:
+                return now
+            await clock.advance(1.0)
+            await asyncio.sleep(0.01)  # the poll's store writes run on the store's thread
+        raise AssertionError(f"the job did not end: {now}")
 
     async def wait_for(self, job_id: str, predicate, *, within: float = 10.0, key: str = KEY_A) -> dict[str, Any]:
         """Long-poll the job until predicate(job) holds."""
