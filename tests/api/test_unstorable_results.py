@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from gateway.plugins import get_providers
 from gateway.testing.clock import FakeClock
 from support.cases import load_case
@@ -15,11 +13,6 @@ from support.cases.datafold import VALID_MODELS
 DATAFOLD = get_providers()["datafold"].sim_prefix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 (performance) owns the bounded result keeping that ends such a job with result_unavailable; "
-    "it is not on main yet: remove this mark when it lands",
-)
 async def test_a_result_that_cannot_be_stored_ends_the_job(new_demo):
     clock = FakeClock()
     demo = await new_demo(clock=clock, poll={"initial_s": 1.0, "max_s": 60.0})
