@@ -8,8 +8,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -19,6 +20,8 @@ from gateway.cli_render import WaitDisplay, job_summary, jobs_table, providers_t
 from gateway.client import AsyncClient, GatewayError, ProblemError, TransportError, WaitTimeout
 from gateway.client.aio import DEFAULT_URL, document_input, text_input
 from gateway.models import Job
+
+M = TypeVar("M", bound=BaseModel)
 
 EXIT_OK = 0
 #: the gateway answered with an error, or could not be reached
@@ -44,6 +47,17 @@ def load_json_arg(text: str) -> Any:
     return json.loads(text)
 
 
+def _json_object(text: str, what: str, example: str = "") -> dict[str, Any]:
+    """A JSON object given on the command line (or in @file); a UsageError naming `what` when it is not one."""
+    try:
+        data = load_json_arg(text)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{what} must be a JSON object{example}")
+    return data
+
+
 def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help=f"the gateway (default: $GATEWAY_URL, else {DEFAULT_URL})")
     parser.add_argument("--key", help="the gateway key (default: $GATEWAY_KEY)")
@@ -62,6 +76,12 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def _show(answer: M, view: Callable[[Console, M], None], args: argparse.Namespace, console: Console) -> int:
+    """An answer as JSON (`--json`) or through its human view; the command succeeded."""
+    _print_json(answer) if args.json else view(console, answer)
+    return EXIT_OK
+
+
 async def run_client(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get("GATEWAY_URL") or DEFAULT_URL
     key = args.key or os.environ.get("GATEWAY_KEY")
@@ -75,22 +95,23 @@ async def run_client(args: argparse.Namespace) -> int:
         async with AsyncClient(url, key) as client:
             return await COMMANDS[args.command](client, args, console)
     except UsageError as exc:
-        print(f"gateway {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _failed(EXIT_USAGE, f"gateway {args.command}: {exc}")
     except WaitTimeout as exc:
-        print(f"gateway: gave up waiting: {exc}", file=sys.stderr)
-        return EXIT_TIMEOUT
+        return _failed(EXIT_TIMEOUT, f"gateway: gave up waiting: {exc}")
     except ProblemError as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {'.'.join(str(p) for p in error.get('loc', []))}: {error.get('msg')}", file=sys.stderr)
-        return EXIT_ERROR
+        errors = [f"  {'.'.join(str(p) for p in error.get('loc', []))}: {error.get('msg')}" for error in exc.errors]
+        return _failed(EXIT_ERROR, f"gateway: {exc}", *errors)
     except TransportError as exc:
-        print(f"gateway: cannot reach {url}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _failed(EXIT_ERROR, f"gateway: cannot reach {url}: {exc}")
     except GatewayError as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _failed(EXIT_ERROR, f"gateway: {exc}")
+
+
+def _failed(code: int, *lines: str) -> int:
+    """What went wrong, on stderr; the command's exit code."""
+    for line in lines:
+        print(line, file=sys.stderr)
+    return code
 
 
 def _submit_input(args: argparse.Namespace) -> tuple[dict[str, Any], str | None, str | None]:
@@ -106,13 +127,7 @@ def _submit_input(args: argparse.Namespace) -> tuple[dict[str, Any], str | None,
     if args.input is not None:
         if items:
             raise UsageError("give the texts or file, or --input, not both")
-        try:
-            data = load_json_arg(args.input)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--input is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise UsageError("--input must be a JSON object")
-        return data, provider, route
+        return _json_object(args.input, "--input"), provider, route
     if not items:
         raise UsageError("give the texts to translate, a file, or --input JSON")
     if not args.source or not args.target:
@@ -174,15 +189,11 @@ async def cmd_wait(client: AsyncClient, args: argparse.Namespace, console: Conso
 
 
 async def cmd_status(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
-    job = await client.get(args.job_id)
-    _print_json(job) if args.json else job_summary(console, job)
-    return EXIT_OK
+    return _show(await client.get(args.job_id), job_summary, args, console)
 
 
 async def cmd_result(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
-    result = await client.result(args.job_id)
-    _print_json(result) if args.json else result_view(console, result)
-    return EXIT_OK
+    return _show(await client.result(args.job_id), result_view, args, console)
 
 
 async def cmd_artifact(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
@@ -216,27 +227,18 @@ async def cmd_list(client: AsyncClient, args: argparse.Namespace, console: Conso
 
 
 async def cmd_cancel(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
-    job = await client.cancel(args.job_id)
-    _print_json(job) if args.json else job_summary(console, job)
-    return EXIT_OK
+    return _show(await client.cancel(args.job_id), job_summary, args, console)
 
 
 async def cmd_attach(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
-    try:
-        ref = load_json_arg(args.vendor_ref)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"the vendor_ref is not JSON: {exc}") from None
-    if not isinstance(ref, dict):
-        raise UsageError('the vendor_ref must be a JSON object, e.g. \'{"task_id": "..."}\'')
+    ref = _json_object(args.vendor_ref, "the vendor_ref", example=', e.g. \'{"task_id": "..."}\'')
     job = await client.attach(args.provider, ref, webhook_url=args.webhook_url, metadata=_metadata(args.metadata))
-    _print_json(job) if args.json else job_summary(console, job)
-    return EXIT_OK
+    return _show(job, job_summary, args, console)
 
 
 async def cmd_usage(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:
     report = await client.usage(since=args.since, until=args.until, group_by=args.group_by)
-    _print_json(report) if args.json else usage_table(console, report)
-    return EXIT_OK
+    return _show(report, usage_table, args, console)
 
 
 async def cmd_providers(client: AsyncClient, args: argparse.Namespace, console: Console) -> int:

@@ -59,6 +59,14 @@ def _op(op_id: str) -> Op:
     return OPERATIONS[op_id]
 
 
+def _add_delivery(body: dict[str, Any], webhook_url: str | None, metadata: dict[str, Any] | None) -> None:
+    """A job body's optional webhook_url and metadata, each only when given."""
+    if webhook_url is not None:
+        body["webhook_url"] = webhook_url
+    if metadata:
+        body["metadata"] = metadata
+
+
 def new_idempotency_key() -> str:
     return "idem-" + uuid.uuid4().hex
 
@@ -137,41 +145,20 @@ class AsyncClient:
             body["provider"] = provider
         if route is not None:
             body["route"] = route
-        if webhook_url is not None:
-            body["webhook_url"] = webhook_url
-        if metadata:
-            body["metadata"] = metadata
+        _add_delivery(body, webhook_url, metadata)
         key = idempotency_key or new_idempotency_key()
         answer = await self.http.call(_op("submit"), body=body, headers={"Idempotency-Key": key}, retry=True)
         return Job.model_validate(answer)
 
-    async def submit_text(
-        self,
-        texts: list[str],
-        *,
-        source_language: str,
-        target_language: str,
-        provider: str | None = None,
-        route: str | None = None,
-        **options: Any,
-    ) -> Job:
-        return await self.submit(
-            text_input(source_language, target_language, texts), provider=provider, route=route, **options
-        )
+    async def submit_text(self, texts: list[str], *, source_language: str, target_language: str, **options: Any) -> Job:
+        """Submit the canonical text input; `options` as `submit` takes them (provider, route, webhook_url, ...)."""
+        return await self.submit(text_input(source_language, target_language, texts), **options)
 
     async def submit_document(
-        self,
-        path: str | Path,
-        *,
-        source_language: str,
-        target_language: str,
-        provider: str | None = None,
-        route: str | None = None,
-        **options: Any,
+        self, path: str | Path, *, source_language: str, target_language: str, **options: Any
     ) -> Job:
-        return await self.submit(
-            document_input(source_language, target_language, path), provider=provider, route=route, **options
-        )
+        """Submit a file on disk as the canonical document input; `options` as `submit` takes them."""
+        return await self.submit(document_input(source_language, target_language, path), **options)
 
     async def attach(
         self,
@@ -183,10 +170,7 @@ class AsyncClient:
     ) -> Job:
         """Adopt a job started at the vendor directly (not retried: each call adopts anew)."""
         body: dict[str, Any] = {"provider": provider, "vendor_ref": vendor_ref}
-        if webhook_url is not None:
-            body["webhook_url"] = webhook_url
-        if metadata:
-            body["metadata"] = metadata
+        _add_delivery(body, webhook_url, metadata)
         return Job.model_validate(await self.http.call(_op("attach"), body=body))
 
     async def get(self, job_id: str, *, wait: float | None = None, version: int | None = None) -> Job:

@@ -11,18 +11,7 @@ from typing import Any, Self, TypeVar
 
 from gateway.client.aio import AsyncClient
 from gateway.models import Job, Result
-from gateway.server.schemas import (
-    DeliveryLog,
-    Health,
-    JobList,
-    OperatorJob,
-    OperatorJobDetail,
-    OperatorJobList,
-    ProviderHealth,
-    ProviderInfo,
-    Transition,
-    WebhookDelivery,
-)
+from gateway.server import schemas
 from gateway.server.usage_schemas import UsageReport
 
 T = TypeVar("T")
@@ -79,7 +68,7 @@ class Client:
     def get(self, job_id: str, *, wait: float | None = None, version: int | None = None) -> Job:
         return self._run(self.aio.get(job_id, wait=wait, version=version))
 
-    def list_jobs(self, **filters: Any) -> JobList:
+    def list_jobs(self, **filters: Any) -> schemas.JobList:
         return self._run(self.aio.list_jobs(**filters))
 
     def iter_jobs(self, **filters: Any) -> Iterator[Job]:
@@ -93,7 +82,7 @@ class Client:
     ) -> UsageReport:
         return self._run(self.aio.usage(since=since, until=until, group_by=group_by))
 
-    def transitions(self, job_id: str) -> list[Transition]:
+    def transitions(self, job_id: str) -> list[schemas.Transition]:
         return self._run(self.aio.transitions(job_id))
 
     def result(self, job_id: str) -> Result:
@@ -109,13 +98,13 @@ class Client:
         return self._run(self.aio.wait(job_id, timeout=timeout, on_update=on_update))
 
     # providers and the service
-    def providers(self) -> list[ProviderInfo]:
+    def providers(self) -> list[schemas.ProviderInfo]:
         return self._run(self.aio.providers())
 
-    def health(self) -> Health:
+    def health(self) -> schemas.Health:
         return self._run(self.aio.health())
 
-    def ready(self) -> Health:
+    def ready(self) -> schemas.Health:
         return self._run(self.aio.ready())
 
     def metrics(self) -> str:
@@ -125,27 +114,27 @@ class Client:
         return self._run(self.aio.openapi())
 
     # webhooks and the tenant's event stream
-    def deliveries(self, job_id: str) -> DeliveryLog:
+    def deliveries(self, job_id: str) -> schemas.DeliveryLog:
         return self._run(self.aio.deliveries(job_id))
 
-    def retry_delivery(self, event_id: str) -> WebhookDelivery:
+    def retry_delivery(self, event_id: str) -> schemas.WebhookDelivery:
         return self._run(self.aio.retry_delivery(event_id))
 
-    def replay_deliveries(self, job_id: str, *, from_version: int = 1) -> list[WebhookDelivery]:
+    def replay_deliveries(self, job_id: str, *, from_version: int = 1) -> list[schemas.WebhookDelivery]:
         return self._run(self.aio.replay_deliveries(job_id, from_version=from_version))
 
     def tenant_events(self, **options: Any) -> Iterator[tuple[int, Job]]:
         return self._iterate(self.aio.tenant_events(**options))
 
     # operator routes
-    def operator_jobs(self, **filters: Any) -> OperatorJobList:
+    def operator_jobs(self, **filters: Any) -> schemas.OperatorJobList:
         return self._run(self.aio.operator_jobs(**filters))
 
-    def operator_job(self, job_id: str) -> OperatorJobDetail:
+    def operator_job(self, job_id: str) -> schemas.OperatorJobDetail:
         return self._run(self.aio.operator_job(job_id))
 
-    def operator_providers(self) -> list[ProviderHealth]:
+    def operator_providers(self) -> list[schemas.ProviderHealth]:
         return self._run(self.aio.operator_providers())
 
-    def operator_events(self) -> Iterator[OperatorJob]:
+    def operator_events(self) -> Iterator[schemas.OperatorJob]:
         return self._iterate(self.aio.operator_events())

@@ -17,9 +17,10 @@ from gateway.server.common import (
     owned_job,
 )
 from gateway.server.keys import GATEWAY, STORE, TENANT, WEBHOOK_GUARD
+from gateway.server.paging import CURSOR, LIMIT, PROVIDER, STATE, read_page
 from gateway.server.problems import Problem, validation_problem
 from gateway.server.schemas import AttachRequest, JobList, ProviderList, SubmitRequest
-from gateway.states import State
+from gateway.store.records import JobRecord
 
 api = Api()
 
@@ -43,6 +44,11 @@ async def _check_webhook(request: web.Request, url: str | None) -> None:
     problem = await request.app[WEBHOOK_GUARD].check(url)
     if problem:
         raise validation_problem([{"loc": ["body", "webhook_url"], "msg": problem}])
+
+
+def _created(request: web.Request, job: JobRecord, created: bool) -> web.Response:
+    """201 with the new job, or 200 with the one the tenant already had; Location names it either way."""
+    return job_response(request, job, status=201 if created else 200, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 @api.operation("GET", "/v1/providers", summary="Installed providers", answers=(Answer(200, "OK", ProviderList),))
@@ -82,7 +88,7 @@ async def submit(request: web.Request, params: Params) -> web.Response:
         metadata=body.metadata,
         idempotency=None if key is None else (key, body_hash(params[RAW_BODY])),
     )
-    return job_response(request, job, status=201 if created else 200, headers={"Location": f"/v1/jobs/{job.id}"})
+    return _created(request, job, created)
 
 
 @api.operation(
@@ -108,32 +114,18 @@ async def attach(request: web.Request, params: Params) -> web.Response:
         webhook_url=body.webhook_url,
         metadata=body.metadata,
     )
-    return job_response(request, job, status=201 if created else 200, headers={"Location": f"/v1/jobs/{job.id}"})
+    return _created(request, job, created)
 
 
 @api.operation(
     "GET",
     "/v1/jobs",
     summary="The tenant's jobs, newest first",
-    params=(
-        Param("state", "query", enum=tuple(State)),
-        Param("provider", "query", max_length=100),
-        Param("limit", "query", int, description="jobs per page (default 50)", minimum=1, maximum="max_page"),
-        Param("cursor", "query", description="next_cursor of the previous page", max_length=512),
-    ),
+    params=(STATE, PROVIDER, LIMIT, CURSOR),
     answers=(Answer(200, "OK", JobList),),
 )
 async def list_jobs(request: web.Request, params: Params) -> web.Response:
-    try:
-        jobs, cursor = await request.app[STORE].list_jobs(
-            request[TENANT],
-            state=params.get("state"),
-            provider=params.get("provider"),
-            limit=params.get("limit", 50),
-            cursor=params.get("cursor"),
-        )
-    except ValueError:
-        raise validation_problem([{"loc": ["query", "cursor"], "msg": "not a cursor this API gave"}]) from None
+    jobs, cursor = await read_page(params, request.app[STORE].list_jobs, request[TENANT], filters=(STATE, PROVIDER))
     watcher = request.app[GATEWAY].watcher
     return jobs_list_response(request, [watcher.snapshot(j.id) or j for j in jobs], cursor)
 

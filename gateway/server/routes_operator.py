@@ -14,7 +14,8 @@ from gateway.results import with_sources
 from gateway.server.api import Answer, Api, Param, Params
 from gateway.server.common import JOB_ID, json_response
 from gateway.server.keys import GATEWAY, STORE, WATCHER
-from gateway.server.problems import not_found, validation_problem
+from gateway.server.paging import CURSOR, LIMIT, PROVIDER, STATE, read_page
+from gateway.server.problems import not_found
 from gateway.server.routes_deliveries import delivery_log
 from gateway.server.routes_history import KEEP_ALIVE_S
 from gateway.server.schemas import OperatorJobDetail, OperatorJobList, ProviderHealthList
@@ -23,6 +24,8 @@ from gateway.store.records import JobRecord
 from gateway.watch.lanes import Lane
 
 api = Api()
+
+TENANT = Param("tenant", "query", max_length=200)
 
 #: one server-sent event of the operator's stream: a job that changed or was created
 OPERATOR_EVENT = {
@@ -48,26 +51,11 @@ def _operator_body(request: web.Request, job: JobRecord) -> dict[str, Any]:
     "GET",
     "/v1/operator/jobs",
     summary="Every tenant's jobs, newest first (operator key)",
-    params=(
-        Param("tenant", "query", max_length=200),
-        Param("provider", "query", max_length=100),
-        Param("state", "query", enum=tuple(State)),
-        Param("limit", "query", int, description="jobs per page (default 50)", minimum=1, maximum="max_page"),
-        Param("cursor", "query", description="next_cursor of the previous page", max_length=512),
-    ),
+    params=(TENANT, PROVIDER, STATE, LIMIT, CURSOR),
     answers=(Answer(200, "OK", OperatorJobList),),
 )
 async def operator_jobs(request: web.Request, params: Params) -> web.Response:
-    try:
-        jobs, cursor = await request.app[STORE].operator_jobs(
-            tenant=params.get("tenant"),
-            provider=params.get("provider"),
-            state=params.get("state"),
-            limit=params.get("limit", 50),
-            cursor=params.get("cursor"),
-        )
-    except ValueError:
-        raise validation_problem([{"loc": ["query", "cursor"], "msg": "not a cursor this API gave"}]) from None
+    jobs, cursor = await read_page(params, request.app[STORE].operator_jobs, filters=(TENANT, PROVIDER, STATE))
     return json_response({"data": [_operator_body(request, j) for j in jobs], "next_cursor": cursor})
 
 
