@@ -238,6 +238,25 @@ def auth(key: str = GATEWAY_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def vendor_auth() -> dict[str, str]:
+    """The CAMB simulator's auth header."""
+    return {"x-api-key": VENDOR_KEY}
+
+
+async def create_camb_task(session: aiohttp.ClientSession, sim_url: str) -> str:
+    """A CAMB task created at the simulator directly (not through the gateway); its task_id."""
+    async with session.post(sim_url + CAMB_PREFIX + "/translate", headers=vendor_auth(), json=CAMB_BODY) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+    return body["task_id"]
+
+
+async def pin_camb_task(session: aiohttp.ClientSession, sim_url: str, task_id: str) -> None:
+    """Hold a CAMB task at PENDING in the simulator: it never finishes."""
+    async with session.post(f"{sim_url}{CAMB_PREFIX}/__sim__/jobs/{task_id}/state", json={"status": "PENDING"}) as resp:
+        assert resp.status == 200, await resp.text()
+
+
 async def submit_pending_camb_job(session: aiohttp.ClientSession, gateway_url: str, sim_url: str) -> dict[str, Any]:
     """A CAMB job submitted through the gateway and pinned to PENDING at the simulator: watched for good."""
     async with session.post(
@@ -245,9 +264,7 @@ async def submit_pending_camb_job(session: aiohttp.ClientSession, gateway_url: s
     ) as resp:
         job = await resp.json()
         assert resp.status == 201, job
-    task_id = job["vendor_ref"]["task_id"]
-    async with session.post(f"{sim_url}{CAMB_PREFIX}/__sim__/jobs/{task_id}/state", json={"status": "PENDING"}) as resp:
-        assert resp.status == 200, await resp.text()
+    await pin_camb_task(session, sim_url, job["vendor_ref"]["task_id"])
     return job
 
 

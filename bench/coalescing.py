@@ -17,27 +17,29 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from _common import (
-    CAMB_BODY,
     CAMB_PREFIX,
     CAMB_STATUS,
-    VENDOR_KEY,
     auth,
     bench_main,
     bench_parser,
+    create_camb_task,
     gateway_app,
     heading,
     parse_bench_args,
+    pin_camb_task,
     reset_sim_stats,
     row,
     sim_stats,
     simulators_in_process,
     submit_pending_camb_job,
+    vendor_auth,
 )
 
 #: CAMB's documented polling guidance, also the gateway's default poll settings
@@ -73,36 +75,44 @@ def poll_ticks(schedule: dict[str, float], jitter: float, elapsed: float, change
         first = False
 
 
-async def _long_poller(session, url: str, version: int, deadline: float, wait_s: float, counts: Counts) -> None:
+async def _reads(deadline: float, counts: Counts, read: Callable[[float], Awaitable[bool]]) -> None:
+    """`read(seconds left)` over and over until the deadline; a read that fails (False, or a broken connection)
+    counts as an error and waits 0.1 s before the next."""
     loop = asyncio.get_running_loop()
     while (left := deadline - loop.time()) > 0.05:
         try:
-            async with session.get(f"{url}?wait={min(wait_s, left):.2f}&version={version}", headers=auth()) as resp:
-                body = await resp.json()
-            if resp.status != 200:
-                counts.errors += 1
-                await asyncio.sleep(0.1)
-                continue
-            version = body["version"]
-            counts.long_poll += 1
+            ok = await read(left)
         except aiohttp.ClientError:
+            ok = False
+        if not ok:
             counts.errors += 1
             await asyncio.sleep(0.1)
+
+
+async def _long_poller(session, url: str, version: int, deadline: float, wait_s: float, counts: Counts) -> None:
+    async def poll(left: float) -> bool:
+        nonlocal version
+        async with session.get(f"{url}?wait={min(wait_s, left):.2f}&version={version}", headers=auth()) as resp:
+            body = await resp.json()
+        if resp.status != 200:
+            return False
+        version = body["version"]
+        counts.long_poll += 1
+        return True
+
+    await _reads(deadline, counts, poll)
 
 
 async def _plain_getter(session, url: str, deadline: float, counts: Counts) -> None:
-    loop = asyncio.get_running_loop()
-    while loop.time() < deadline:
-        try:
-            async with session.get(url, headers=auth()) as resp:
-                await resp.json()
-            if resp.status == 200:
-                counts.plain += 1
-            else:
-                counts.errors += 1
-        except aiohttp.ClientError:
-            counts.errors += 1
-            await asyncio.sleep(0.1)
+    async def get(left: float) -> bool:
+        async with session.get(url, headers=auth()) as resp:
+            await resp.json()
+        if resp.status != 200:
+            return False
+        counts.plain += 1
+        return True
+
+    await _reads(deadline, counts, get)
 
 
 async def _sse_reader(session, url: str, deadline: float, counts: Counts) -> None:
@@ -129,7 +139,7 @@ async def _direct_client(session, url: str, deadline: float, schedule: dict[str,
     loop = asyncio.get_running_loop()
     interval = schedule["initial_s"]
     while loop.time() < deadline:
-        async with session.get(url, headers={"x-api-key": VENDOR_KEY}) as resp:
+        async with session.get(url, headers=vendor_auth()) as resp:
             await resp.json()
         counter[0] += 1
         left = deadline - loop.time()
@@ -180,14 +190,8 @@ async def run(
             gateway_vendor = gateway_stats.get(CAMB_STATUS, 0)
 
             # -- baseline: the same clients polling the vendor directly (the gateway is stopped) ---------
-            async with session.post(
-                sim_url + CAMB_PREFIX + "/translate", headers={"x-api-key": VENDOR_KEY}, json=CAMB_BODY
-            ) as resp:
-                direct_task = (await resp.json())["task_id"]
-            async with session.post(
-                f"{sim_url}{CAMB_PREFIX}/__sim__/jobs/{direct_task}/state", json={"status": "PENDING"}
-            ) as resp:
-                assert resp.status == 200
+            direct_task = await create_camb_task(session, sim_url)
+            await pin_camb_task(session, sim_url, direct_task)
             await reset_sim_stats(session, sim_url)
             counter = [0]
             deadline = loop.time() + duration

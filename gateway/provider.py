@@ -10,13 +10,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.errors import InputError, UnsupportedOperation, VendorError
+from gateway.errors import InputError, UnsupportedOperation, VendorError, VendorMalformed
 from gateway.inputs import SubmitInput, TextInput
 from gateway.models import ResultParts
 from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, State
 from gateway.tolerant import read_status, safe_normalize
-from gateway.vendor_http import DEFAULT_ERROR_FIELDS, VendorConnection
+from gateway.vendor_http import DEFAULT_ERROR_FIELDS, VendorConnection, path_segment
 
 
 class Capabilities(BaseModel):
@@ -221,6 +221,16 @@ class Provider:
             "capabilities": self.capabilities.model_dump(),
             "mapping": {status: str(state) for status, state in self.mapping.items()},
         }
+
+
+def vendor_given_id(value: Any, *, provider: str, problem: str) -> Any:
+    """A job id the vendor just answered, checked to be usable as one URL path segment of the later requests:
+    VendorMalformed (`problem`) when it cannot be one, a vendor's fault and never the caller's."""
+    try:
+        path_segment(value, name="job_id")
+    except InputError as exc:
+        raise VendorMalformed(problem, provider=provider) from exc
+    return value
 
 
 def texts_of(input: dict[str, Any]) -> list[str] | None:

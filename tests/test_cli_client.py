@@ -73,23 +73,22 @@ def cli(url: str, *args: str, key: str = "demo-key", timeout: float = 60) -> sub
     )
 
 
+def cli_started(url: str, *args: str, key: str = "demo-key") -> subprocess.Popen[str]:
+    """A client command started in its own process, its output and errors piped back."""
+    env = {**os.environ, "GATEWAY_URL": url, "GATEWAY_KEY": key, "COLUMNS": "200"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
 def cli_all(url: str, *commands: list[str], key: str = "demo-key") -> list[subprocess.CompletedProcess[str]]:
     """Several commands at once (each its own process), their outcomes in order."""
-    env = {**os.environ, "GATEWAY_URL": url, "GATEWAY_KEY": key, "COLUMNS": "200"}
-    procs = [
-        (
-            args,
-            subprocess.Popen(
-                [sys.executable, "-m", "gateway", *args],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-                cwd=ROOT,
-            ),
-        )
-        for args in commands
-    ]
+    procs = [(args, cli_started(url, *args, key=key)) for args in commands]
     done = []
     for args, proc in procs:
         out, err = proc.communicate(timeout=60)
@@ -195,14 +194,7 @@ def test_wait_gives_up_at_its_timeout_with_its_own_code(demo) -> None:
 
 def test_submit_wait_chains_both(demo) -> None:
     url, sim = demo["url"], demo["sim"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "submit", "camb", "--from", "en-us", "--to", "de-de", "Chained", "--wait"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "GATEWAY_URL": url, "GATEWAY_KEY": "demo-key"},
-    )
+    proc = cli_started(url, "submit", "camb", "--from", "en-us", "--to", "de-de", "Chained", "--wait")
     first = proc.stdout.readline()
     job_id = re.search(r"submitted (job_\w+) to camb", first).group(1)
     task = json.loads(cli(url, "status", job_id, "--json").stdout)["vendor_ref"]["task_id"]
@@ -297,14 +289,7 @@ def test_a_wait_survives_a_server_restart(tmp_path) -> None:
         job = submit_json(url, "camb", "--from", "en-us", "--to", "de-de", "Across a restart")
         while json.loads(cli(url, "status", job["id"], "--json").stdout)["version"] < 2:
             time.sleep(0.1)  # the first poll: running (v2)
-        waiting = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "wait", job["id"], "--timeout", "60"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "GATEWAY_URL": url, "GATEWAY_KEY": "demo-key"},
-        )
+        waiting = cli_started(url, "wait", job["id"], "--timeout", "60")
         before = waiting.stdout.readline()
         assert " running vendor=PENDING " in before and " v2 " in before
         first.stop()  # SIGTERM: the gateway shuts down; the event stream ends

@@ -10,20 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.errors import (
-    InputError,
-    VendorAuthError,
-    VendorConflict,
-    VendorConnectionError,
-    VendorError,
-    VendorMalformed,
-    VendorNotFound,
-    VendorQuotaExceeded,
-    VendorRateLimited,
-    VendorServerError,
-    VendorTimeout,
-    VendorValidationError,
-)
+from gateway import errors
 from gateway.vendor_http import VendorConnection, parse_retry_after, path_segment
 from support.ports import refused_port
 from support.scripted import ScriptedVendor
@@ -50,7 +37,7 @@ def conn(session: aiohttp.ClientSession, scripted: ScriptedVendor) -> VendorConn
 async def error_for(conn: VendorConnection, scripted: ScriptedVendor, status: int, body: Any = None, **answer: Any):
     """The error a GET of PATH raises when the vendor answers so; it names the provider and the status."""
     scripted.on("GET", PATH, status, body, **answer)
-    with pytest.raises(VendorError) as info:
+    with pytest.raises(errors.VendorError) as info:
         await conn.request_json("GET", PATH)
     assert (info.value.provider, info.value.status) == ("acme", status)
     return info.value
@@ -85,7 +72,7 @@ async def test_a_2xx_body_that_is_not_json_is_malformed(
     conn: VendorConnection, scripted: ScriptedVendor, raw: bytes
 ) -> None:
     scripted.on("GET", PATH, 200, raw=raw)
-    with pytest.raises(VendorMalformed):
+    with pytest.raises(errors.VendorMalformed):
         await conn.request_json("GET", PATH)
 
 
@@ -93,29 +80,29 @@ async def test_a_2xx_body_that_is_not_json_is_malformed(
 @pytest.mark.parametrize(
     ("status", "error", "problem_code", "http_status", "failover"),
     [
-        (401, VendorAuthError, "upstream_auth_failed", 502, True),
-        (403, VendorAuthError, "upstream_auth_failed", 502, True),
-        (402, VendorQuotaExceeded, "upstream_quota_exceeded", 402, True),
-        (404, VendorNotFound, "not_found", 404, False),
-        (409, VendorConflict, "upstream_error", 502, False),
-        (400, VendorValidationError, "validation_error", 422, False),
-        (413, VendorValidationError, "validation_error", 422, False),
-        (415, VendorValidationError, "validation_error", 422, False),
-        (422, VendorValidationError, "validation_error", 422, False),
-        (429, VendorRateLimited, "upstream_rate_limited", 503, True),
-        (500, VendorServerError, "upstream_error", 502, True),
-        (502, VendorServerError, "upstream_error", 502, True),
-        (503, VendorServerError, "upstream_error", 502, True),
-        (504, VendorServerError, "upstream_error", 502, True),
-        (418, VendorError, "upstream_error", 502, True),
-        (451, VendorError, "upstream_error", 502, True),
+        (401, errors.VendorAuthError, "upstream_auth_failed", 502, True),
+        (403, errors.VendorAuthError, "upstream_auth_failed", 502, True),
+        (402, errors.VendorQuotaExceeded, "upstream_quota_exceeded", 402, True),
+        (404, errors.VendorNotFound, "not_found", 404, False),
+        (409, errors.VendorConflict, "upstream_error", 502, False),
+        (400, errors.VendorValidationError, "validation_error", 422, False),
+        (413, errors.VendorValidationError, "validation_error", 422, False),
+        (415, errors.VendorValidationError, "validation_error", 422, False),
+        (422, errors.VendorValidationError, "validation_error", 422, False),
+        (429, errors.VendorRateLimited, "upstream_rate_limited", 503, True),
+        (500, errors.VendorServerError, "upstream_error", 502, True),
+        (502, errors.VendorServerError, "upstream_error", 502, True),
+        (503, errors.VendorServerError, "upstream_error", 502, True),
+        (504, errors.VendorServerError, "upstream_error", 502, True),
+        (418, errors.VendorError, "upstream_error", 502, True),
+        (451, errors.VendorError, "upstream_error", 502, True),
     ],
 )
 async def test_status_class_becomes_its_typed_error(
     conn: VendorConnection,
     scripted: ScriptedVendor,
     status: int,
-    error: type[VendorError],
+    error: type[errors.VendorError],
     problem_code: str,
     http_status: int,
     failover: bool,
@@ -129,13 +116,13 @@ async def test_not_found_and_conflict_keep_the_vendor_detail(conn: VendorConnect
     assert (await error_for(conn, scripted, 404, {"detail": "Job not found"})).message == "Job not found"
     assert (await error_for(conn, scripted, 404, raw=b"")).message == "vendor does not know this resource"
     conflict = await error_for(conn, scripted, 409, {"detail": "not ready", "status": "queued"})
-    assert isinstance(conflict, VendorConflict)
+    assert isinstance(conflict, errors.VendorConflict)
     assert conflict.message == "not ready" and conflict.body == {"detail": "not ready", "status": "queued"}
 
 
 async def test_error_statuses_raise_before_a_stream_is_opened(conn: VendorConnection, scripted: ScriptedVendor):
     scripted.on("GET", "/file", 503, {"detail": "busy"}, headers={"Retry-After": "4"})
-    with pytest.raises(VendorServerError) as info:
+    with pytest.raises(errors.VendorServerError) as info:
         async with conn.stream("GET", "/file"):
             pytest.fail("must not open")
     assert info.value.retry_after == 4.0
@@ -174,14 +161,14 @@ async def test_validation_errors_from_the_vendor_detail(
     conn: VendorConnection, scripted: ScriptedVendor, detail: Any, expected: list[dict[str, Any]]
 ) -> None:
     exc = await error_for(conn, scripted, 422, {"detail": detail})
-    assert isinstance(exc, VendorValidationError)
+    assert isinstance(exc, errors.VendorValidationError)
     assert exc.errors == expected
 
 
 async def test_validation_errors_are_capped_at_fifty(conn: VendorConnection, scripted: ScriptedVendor) -> None:
     detail = [{"loc": ["body", i], "msg": f"bad {i}"} for i in range(80)]
     exc = await error_for(conn, scripted, 400, {"detail": detail})
-    assert isinstance(exc, VendorValidationError)
+    assert isinstance(exc, errors.VendorValidationError)
     assert len(exc.errors) == 50 and exc.errors[-1] == {"loc": ["input", "body", 49], "msg": "bad 49"}
 
 
@@ -211,7 +198,7 @@ async def test_retry_after_is_read_from_429_and_5xx(
     conn: VendorConnection, scripted: ScriptedVendor, status: int, header: dict[str, str], seconds: float | None
 ) -> None:
     exc = await error_for(conn, scripted, status, {"detail": "later"}, headers=header)
-    assert isinstance(exc, VendorRateLimited | VendorServerError)
+    assert isinstance(exc, errors.VendorRateLimited | errors.VendorServerError)
     assert exc.retry_after == seconds
 
 
@@ -250,7 +237,7 @@ async def test_a_body_over_the_cap_is_malformed(
 ) -> None:
     monkeypatch.setattr("gateway.vendor_http.MAX_VENDOR_BODY", 4096)
     scripted.on("GET", PATH, status, raw=b'"' + b"x" * 8192 + b'"')
-    with pytest.raises(VendorMalformed, match="too large"):
+    with pytest.raises(errors.VendorMalformed, match="too large"):
         await conn.request_json("GET", PATH)
     scripted.on("GET", PATH, 200, raw=b'"' + b"x" * 4000 + b'"')  # under the cap: read whole
     assert len((await conn.request_json("GET", PATH))[1]) == 4000
@@ -264,22 +251,22 @@ async def test_a_broken_connection_is_a_connection_error_not_a_timeout(
     if how == "refused":
         with refused_port() as port:
             refused = connect(session, f"http://127.0.0.1:{port}")
-            with pytest.raises(VendorError) as info:
+            with pytest.raises(errors.VendorError) as info:
                 await refused.request_json("POST", PATH)
     else:
         scripted.on("POST", PATH, 200, {"big": "x" * 4096}, **{how: True})
-        with pytest.raises(VendorError) as info:
+        with pytest.raises(errors.VendorError) as info:
             await conn.request_json("POST", PATH)
     exc = info.value
-    assert type(exc) is VendorConnectionError
-    assert not isinstance(exc, VendorTimeout)
+    assert type(exc) is errors.VendorConnectionError
+    assert not isinstance(exc, errors.VendorTimeout)
     assert (exc.provider, exc.problem_code, exc.http_status, exc.failover) == ("acme", "upstream_error", 502, True)
 
 
 async def test_no_answer_in_time_is_a_timeout(session: aiohttp.ClientSession, scripted: ScriptedVendor) -> None:
     scripted.on("GET", PATH, 200, {}, delay_s=0.5)
     slow = connect(session, scripted.url, timeout_s=0.05)
-    with pytest.raises(VendorTimeout) as info:
+    with pytest.raises(errors.VendorTimeout) as info:
         await slow.request_json("GET", PATH)
     assert (info.value.provider, info.value.problem_code, info.value.http_status) == ("acme", "upstream_timeout", 504)
 
@@ -297,6 +284,6 @@ def test_path_segment_accepts_ids_and_quotes_them(value: Any, segment: str) -> N
     "value", ["", ".", "..", "a/b", "../x", "a b", "a?b", "a#b", "%2e", "x" * 201, True, 1.5, None]
 )
 def test_path_segment_refuses_what_could_leave_its_segment(value: Any) -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(errors.InputError) as info:
         path_segment(value, name="task_id")
     assert info.value.errors[0]["loc"] == ["vendor_ref", "task_id"]

@@ -83,6 +83,10 @@ class Simulator:
     def not_found(self) -> web.Response:
         return web.json_response({"detail": "Not Found"}, status=404)
 
+    def status_answer(self, job: SimJob | None) -> web.Response:
+        """A status read's answer: the job's view, or the vendor's 404 for a job it does not know."""
+        return self.not_found() if job is None else web.json_response(job.view)
+
     def quota_exceeded(self) -> web.Response:
         """The vendor's own answer when the account's quota is used up or it wants payment (the
         `quota_exceeded` fault); HTTP 402 unless the vendor says it otherwise (e.g. 456)."""

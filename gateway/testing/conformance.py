@@ -10,7 +10,8 @@ replaying cassettes the control calls are not needed (the cassette already holds
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -27,6 +28,8 @@ from gateway.provider import Provider
 from gateway.states import CanonicalStatus, State
 from gateway.testing.case import ConformanceCase
 from gateway.vendor_http import VendorConnection
+
+E = TypeVar("E", bound=BaseException)
 
 #: bodies no vendor should send; `"status"` stands for the provider's own `status_field`
 STRANGE_BODIES: list[Any] = [
@@ -132,31 +135,36 @@ async def scenario_lifecycle(
     return ref, seen, result
 
 
+async def _raised(work: Awaitable[Any], expected: type[E] | tuple[type[E], ...], failure: str) -> E:
+    """The error `work` raised, one of `expected`; AssertionError(`failure`) when it raised none."""
+    try:
+        await work
+    except expected as exc:
+        return exc
+    raise AssertionError(failure)
+
+
 async def scenario_auth_failure(provider: Provider, case: ConformanceCase, bad_conn: VendorConnection) -> None:
     """A refused key is a VendorAuthError."""
-    try:
-        await provider.submit(bad_conn, case.valid_input)
-    except VendorAuthError:
-        return
-    raise AssertionError("a refused key did not raise VendorAuthError")
+    await _raised(
+        provider.submit(bad_conn, case.valid_input), VendorAuthError, "a refused key did not raise VendorAuthError"
+    )
 
 
 async def scenario_not_found(provider: Provider, case: ConformanceCase, conn: VendorConnection) -> None:
-    try:
-        await provider.fetch_status(conn, case.unknown_ref)
-    except VendorNotFound:
-        return
-    raise AssertionError("an unknown job did not raise VendorNotFound")
+    await _raised(
+        provider.fetch_status(conn, case.unknown_ref), VendorNotFound, "an unknown job did not raise VendorNotFound"
+    )
 
 
 async def scenario_validation(provider: Provider, case: ConformanceCase, conn: VendorConnection) -> None:
-    try:
-        await provider.submit(conn, case.invalid_input)
-    except (VendorValidationError, VendorNotFound) as exc:
-        if isinstance(exc, VendorValidationError):
-            assert exc.errors and all("loc" in e and "msg" in e for e in exc.errors)
-        return
-    raise AssertionError("an input the vendor rejects did not raise VendorValidationError")
+    exc = await _raised(
+        provider.submit(conn, case.invalid_input),
+        (VendorValidationError, VendorNotFound),
+        "an input the vendor rejects did not raise VendorValidationError",
+    )
+    if isinstance(exc, VendorValidationError):
+        assert exc.errors and all("loc" in e and "msg" in e for e in exc.errors)
 
 
 async def scenario_faults(
@@ -165,24 +173,14 @@ async def scenario_faults(
     """Rate limit (with Retry-After), server errors, malformed body and an unknown status, on status reads."""
     ref = await provider.submit(conn, case.valid_input)
     await control.fault("http_429", retry_after_s=7)
-    try:
-        await provider.fetch_status(conn, ref)
-        raise AssertionError("429 did not raise")
-    except VendorRateLimited as exc:
-        assert exc.retry_after == 7
+    limited = await _raised(provider.fetch_status(conn, ref), VendorRateLimited, "429 did not raise")
+    assert limited.retry_after == 7
     for kind in ("http_500", "http_503"):
         await control.fault(kind)
-        try:
-            await provider.fetch_status(conn, ref)
-            raise AssertionError(f"{kind} did not raise")
-        except VendorServerError as exc:
-            assert exc.status == int(kind[-3:])
+        failed = await _raised(provider.fetch_status(conn, ref), VendorServerError, f"{kind} did not raise")
+        assert failed.status == int(kind[-3:])
     await control.fault("malformed_json")
-    try:
-        await provider.fetch_status(conn, ref)
-        raise AssertionError("a malformed body did not raise")
-    except VendorMalformed:
-        pass
+    await _raised(provider.fetch_status(conn, ref), VendorMalformed, "a malformed body did not raise")
     await control.fault("unknown_status")
     body = await provider.fetch_status(conn, ref)
     status = provider.normalize(body)

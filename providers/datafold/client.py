@@ -9,7 +9,7 @@ from pydantic import Field
 from gateway.errors import InputError, VendorMalformed, VendorValidationError
 from gateway.inputs import SubmitInput, parse_input
 from gateway.models import Output, ResultParts
-from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig
+from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig, vendor_given_id
 from gateway.states import CanonicalStatus
 from gateway.vendor_http import VendorConnection, path_segment
 from providers.datafold.mapping import MAPPING, MAPPING_NOTES, has_translated_models, model_issues, translated_models
@@ -113,11 +113,8 @@ class DatafoldProvider(Provider):
         task_id = answer.get("task_id") if isinstance(answer, dict) else None
         if not isinstance(task_id, str) or not task_id:
             raise VendorMalformed("vendor answered the submit without a task_id", provider=self.name)
-        try:
-            path_segment(task_id, name="job_id")
-        except InputError as exc:
-            raise VendorMalformed("vendor answered the submit with an unusable task_id", provider=self.name) from exc
-        return {"project_id": project_id, "job_id": task_id}
+        problem = "vendor answered the submit with an unusable task_id"
+        return {"project_id": project_id, "job_id": vendor_given_id(task_id, provider=self.name, problem=problem)}
 
     async def fetch_status(self, conn: VendorConnection, ref: dict[str, Any]) -> Any:
         _, body = await conn.request_json("GET", self._job_path(ref))

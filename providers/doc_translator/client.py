@@ -23,7 +23,7 @@ from gateway.errors import (
 )
 from gateway.inputs import DocumentInput, SubmitInput, parse_input
 from gateway.models import ResultParts
-from gateway.provider import ArtifactDownload, Capabilities, Provider, ProviderConfig
+from gateway.provider import ArtifactDownload, Capabilities, Provider, ProviderConfig, vendor_given_id
 from gateway.states import CanonicalStatus, State
 from gateway.tolerant import lenient
 from gateway.vendor_http import VendorConnection, path_segment
@@ -200,11 +200,8 @@ class DocTranslatorProvider(Provider):
             ) from exc
         started = lenient(TranslateResponse, body)
         job_id = started.job_id if started is not None else None
-        try:
-            path_segment(job_id, name="job_id")
-        except InputError as exc:
-            raise VendorMalformed("vendor translate answer has no usable job_id", provider=conn.provider) from exc
-        return {"job_id": job_id}
+        problem = "vendor translate answer has no usable job_id"
+        return {"job_id": vendor_given_id(job_id, provider=conn.provider, problem=problem)}
 
     async def fetch_status(self, conn: VendorConnection, ref: dict[str, Any]) -> Any:
         job_id = path_segment(ref.get("job_id"), name="job_id")

@@ -208,10 +208,7 @@ class DocTranslatorSimulator(Simulator):
         return web.json_response({"job_id": job.id, "status": STARTED, "type": "advanced"})
 
     async def _status(self, request: web.Request) -> web.Response:
-        job = self._live_job(request.match_info["job_id"])
-        if job is None:
-            return self.not_found()
-        return web.json_response(job.view)
+        return self.status_answer(self._live_job(request.match_info["job_id"]))
 
     async def _download(self, request: web.Request) -> web.Response:
         job = self._live_job(request.match_info["job_id"])

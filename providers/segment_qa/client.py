@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from gateway.errors import InputError, VendorConflict, VendorMalformed
 from gateway.inputs import SubmitInput, TextInput, parse_input
 from gateway.models import Cost, Output, ResultParts, Unit, UnitCount, Usage
-from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig
+from gateway.provider import Capabilities, DemoSettings, Provider, ProviderConfig, vendor_given_id
 from gateway.sim.base import Simulator
 from gateway.states import CanonicalStatus, Issue, State
 from gateway.tolerant import lenient, status_string
@@ -107,11 +107,9 @@ class SegmentQAProvider(Provider):
         return self._ref_from_vendor(accepted.job_id)
 
     def _ref_from_vendor(self, job_id: str) -> dict[str, Any]:
-        try:
-            path_segment(job_id, name="job_id")
-        except InputError as exc:
-            raise VendorMalformed("vendor sent a job_id that is not a valid id", provider=self.name) from exc
-        return {"job_id": job_id}
+        return {
+            "job_id": vendor_given_id(job_id, provider=self.name, problem="vendor sent a job_id that is not a valid id")
+        }
 
     async def fetch_status(self, conn: VendorConnection, ref: dict[str, Any]) -> Any:
         job_id = path_segment(self.validate_ref(ref)["job_id"], name="job_id")

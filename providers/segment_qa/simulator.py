@@ -155,10 +155,7 @@ class SegmentQASimulator(Simulator):
         return web.json_response({"job_id": job.id, "status": "queued"}, status=202)
 
     async def _status(self, request: web.Request) -> web.Response:
-        job = self.get_job(request.match_info["job_id"])
-        if job is None:
-            return self.not_found()
-        return web.json_response(job.view)
+        return self.status_answer(self.get_job(request.match_info["job_id"]))
 
     async def _result(self, request: web.Request) -> web.Response:
         job = self.get_job(request.match_info["job_id"])

@@ -3,39 +3,21 @@ endpoint, so a throwaway plugin and a tiny vendor stand in)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from aiohttp import web
 
 from gateway.config import parse_config
-from gateway.provider import Capabilities, Provider
+from gateway.provider import Capabilities
 from gateway.server.app import create_app
-from gateway.states import CanonicalStatus, State
-from gateway.tolerant import status_string
-from gateway.vendor_http import path_segment
-from support.plugins import registered
+from gateway.states import State
+from support.plugins import TinyVendorProvider, registered
 
 
-class CancellableProvider(Provider):
+class CancellableProvider(TinyVendorProvider):
     name = "cancel_test"
     display_name = "Cancellable (test)"
     capabilities = Capabilities(cancel=True)
     mapping = {"open": State.RUNNING, "stopped": State.CANCELLED}
-
-    def normalize(self, body: Any) -> CanonicalStatus:
-        status = status_string(body)
-        return CanonicalStatus(state=self.mapping.get(status or "", State.UNKNOWN), vendor_status=status)
-
-    async def submit(self, conn, input):
-        _, body = await conn.request_json("POST", "/jobs", json_body=input)
-        return {"id": body["id"]}
-
-    async def fetch_status(self, conn, ref):
-        return (await conn.request_json("GET", f"/jobs/{path_segment(ref['id'])}"))[1]
-
-    async def cancel(self, conn, ref):
-        await conn.request_json("POST", f"/jobs/{path_segment(ref['id'])}/cancel")
 
 
 @pytest.fixture

@@ -13,15 +13,14 @@ import pytest
 from aiohttp import web
 
 from gateway.plugins import get_providers
-from gateway.provider import Capabilities, Provider
+from gateway.provider import Capabilities
 from gateway.server.run import demo_config
 from gateway.sim.server import SIMULATORS
 from gateway.states import CanonicalStatus, JobError, State
 from gateway.tolerant import status_string
-from gateway.vendor_http import path_segment
 from support.cases import load_case
 from support.demo import FAST_POLL, Demo
-from support.plugins import registered
+from support.plugins import TinyVendorProvider, registered
 from support.receiver import start_receiver
 from support.waiting import wait_until
 
@@ -188,7 +187,7 @@ async def test_a_refused_resubmission_ends_the_job_with_every_attempt(new_demo) 
     assert_continuous(await history(demo, job["id"]))
 
 
-class CancellableProvider(Provider):
+class CancellableProvider(TinyVendorProvider):
     """A provider whose vendor can cancel (none of the four vendors documents a cancel endpoint)."""
 
     name = "cancel_test"
@@ -206,12 +205,6 @@ class CancellableProvider(Provider):
     async def submit(self, conn, input):
         _, body = await conn.request_json("POST", "/jobs", json_body={})
         return {"id": body["id"], "key": body["key"]}
-
-    async def fetch_status(self, conn, ref):
-        return (await conn.request_json("GET", f"/jobs/{path_segment(ref['id'])}"))[1]
-
-    async def cancel(self, conn, ref):
-        await conn.request_json("POST", f"/jobs/{path_segment(ref['id'])}/cancel")
 
 
 class CancellableVendor:

@@ -69,16 +69,20 @@ SUMMARY = {
 }
 
 
+#: the contract's table (section 1.1, "Datafold DMA v2"): each vendor status and its state
+CONTRACT_TABLE = [
+    ("waiting", State.QUEUED),
+    ("processing", State.RUNNING),
+    ("needs_confirmation", State.ACTION_REQUIRED),
+    ("needs_authentication", State.ACTION_REQUIRED),
+    ("done", State.SUCCEEDED),
+    ("failed", State.FAILED),
+    ("cancelled", State.CANCELLED),
+]
+
+
 def test_mapping_table_is_the_contract_table() -> None:
-    assert dict(MAPPING) == {
-        "waiting": State.QUEUED,
-        "processing": State.RUNNING,
-        "needs_confirmation": State.ACTION_REQUIRED,
-        "needs_authentication": State.ACTION_REQUIRED,
-        "done": State.SUCCEEDED,
-        "failed": State.FAILED,
-        "cancelled": State.CANCELLED,
-    }
+    assert dict(MAPPING) == dict(CONTRACT_TABLE)
     assert set(MAPPING) == set(JOB_STATUSES)
     assert PROVIDER.mapping == MAPPING
     assert "completed_with_issues" in MAPPING_NOTES["done"]
@@ -86,18 +90,7 @@ def test_mapping_table_is_the_contract_table() -> None:
     assert PROVIDER.describe()["mapping"]["done"] == "succeeded"
 
 
-@pytest.mark.parametrize(
-    ("status", "state"),
-    [
-        ("waiting", State.QUEUED),
-        ("processing", State.RUNNING),
-        ("needs_confirmation", State.ACTION_REQUIRED),
-        ("needs_authentication", State.ACTION_REQUIRED),
-        ("done", State.SUCCEEDED),
-        ("failed", State.FAILED),
-        ("cancelled", State.CANCELLED),
-    ],
-)
+@pytest.mark.parametrize(("status", "state"), CONTRACT_TABLE)
 def test_each_vendor_status(status: str, state: State) -> None:
     got = normalize({"status": status, "task_id": "t-1", "translated_models": None})
     assert got.state is state

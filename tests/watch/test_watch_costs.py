@@ -18,35 +18,23 @@ from aiohttp import web
 
 from gateway.config import parse_config
 from gateway.models import ResultParts
-from gateway.provider import Capabilities, Provider
+from gateway.provider import Capabilities
 from gateway.server.app import create_app
 from gateway.server.keys import GATEWAY, STORE
-from gateway.states import CanonicalStatus, State
+from gateway.states import State
 from gateway.testing.clock import FakeClock
-from gateway.tolerant import status_string
 from gateway.vendor_http import path_segment
-from support.plugins import registered
+from support.plugins import TinyVendorProvider, registered
 
 KEY = "tenant-key-1"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-class TinyProvider(Provider):
+class TinyProvider(TinyVendorProvider):
     name = "tiny_test"
     display_name = "Tiny (test)"
     capabilities = Capabilities()
     mapping = {"open": State.RUNNING, "done": State.SUCCEEDED}
-
-    def normalize(self, body: Any) -> CanonicalStatus:
-        status = status_string(body)
-        return CanonicalStatus(state=self.mapping.get(status or "", State.UNKNOWN), vendor_status=status)
-
-    async def submit(self, conn, input):
-        _, body = await conn.request_json("POST", "/jobs", json_body=input)
-        return {"id": body["id"]}
-
-    async def fetch_status(self, conn, ref):
-        return (await conn.request_json("GET", f"/jobs/{path_segment(ref['id'])}"))[1]
 
     async def fetch_result(self, conn, ref, status_body) -> ResultParts:
         await conn.request_json("GET", f"/jobs/{path_segment(ref['id'])}/result")
