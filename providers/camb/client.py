@@ -73,10 +73,8 @@ class LanguageTables:
 class CambProvider(Provider):
     name: ClassVar[str] = "camb"
     display_name: ClassVar[str] = "CAMB.AI"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        submit=True, status=True, result=True, cancel=False, artifact=False, progress=False,
-        input_kinds=["native", "text"],
-    )  # fmt: skip
+    #: submit, status and result (the defaults); no cancel, artifact or progress
+    capabilities: ClassVar[Capabilities] = Capabilities(input_kinds=["native", "text"])
     mapping: ClassVar[Mapping[str, State]] = camb_mapping.MAPPING
     mapping_notes: ClassVar[Mapping[str, str]] = camb_mapping.MAPPING_NOTES
     config_model: ClassVar[type[ProviderConfig]] = CambConfig
