@@ -25,6 +25,9 @@ def cluster_ctx(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]
             return
         watcher = app[WATCHER]
         dispatcher = app[DISPATCHER]
+        # every queued event is announced (below): the outbox is read again at least once a lease time, for an
+        # event another replica leased and let lapse (it died), never every few seconds on every replica
+        dispatcher.idle_poll_s = max(dispatcher.idle_poll_s, store.lease_s)
 
         def on_change(job_id: str, version: int, queued_event: bool) -> None:
             watcher.heard(job_id, version)

@@ -87,6 +87,7 @@ class WebhookDispatcher:
         concurrency: int = CONCURRENCY,
         clock: Clock = SYSTEM_CLOCK,
         rand: Callable[[], float] = random.random,
+        idle_poll_s: float = IDLE_POLL_S,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -100,6 +101,8 @@ class WebhookDispatcher:
         self.resolver = resolver
         self.clock = clock
         self.rand = rand
+        #: the longest sleep without reading the outbox (a replica on a shared store is woken by notifications)
+        self.idle_poll_s = idle_poll_s
         #: without a session of its own the dispatcher cannot rely on `GuardedResolver`: names are checked first
         self._own_session = session is None
         self._wake = asyncio.Event()
@@ -176,35 +179,31 @@ class WebhookDispatcher:
         return event.job_id in self._inflight or event.id in self._settled or event.id in self._hold
 
     async def _dispatch_due(self) -> datetime:
-        """Start deliveries for due events; when something may be due next (a finished delivery or `wake()`
-        interrupts the sleep)."""
+        """Start deliveries for due events; return when something may be due next (the earliest upcoming try of
+        an event not in flight, the end of a hold, or the idle poll). One outbox read does both: events are read
+        in the order they fall due, so the due ones come first. A finished delivery or `wake()` interrupts the
+        sleep."""
         now = self.clock.now()
         self._hold = {event_id: until for event_id, until in self._hold.items() if until > now}
+        wake_at = now + timedelta(seconds=self.idle_poll_s)
         free = self.concurrency - len(self._inflight)
-        if free > 0:
-            self._settled.clear()
-            # one head event per job; those of jobs in flight come back too, so ask for enough to fill every slot
-            due = await self.store.due_events(now, free + len(self._inflight) + len(self._hold))
-            for event in due:
-                if free == 0:
-                    break
-                if not self._blocked(event):
-                    self._launch(event)
-                    free -= 1
         if free == 0:
-            return now + timedelta(seconds=IDLE_POLL_S)
-        return await self._next_due(now)
-
-    async def _next_due(self, now: datetime) -> datetime:
-        """The earliest of: the next try of an event not in flight, the end of a hold, the idle poll."""
-        wake_at = now + timedelta(seconds=IDLE_POLL_S)
+            return wake_at
+        self._settled.clear()
         if self._hold:
             wake_at = min(wake_at, *self._hold.values())
-        upcoming = await self.store.due_events(wake_at, len(self._inflight) + len(self._hold) + 1)
+        # one head event per job: those of jobs in flight or held come back too, so ask for enough to fill every
+        # free slot and still see the next event that is not blocked
+        upcoming = await self.store.due_events(wake_at, free + len(self._inflight) + len(self._hold) + 1)
         for event in upcoming:
-            if event.job_id in self._inflight or event.id in self._hold:
+            if self._blocked(event):
                 continue
-            return min(wake_at, event.next_attempt_at)
+            if event.next_attempt_at > now:
+                return min(wake_at, event.next_attempt_at)
+            if free == 0:
+                return wake_at  # more are due than there are slots: a finished delivery wakes the loop
+            self._launch(event)
+            free -= 1
         return wake_at
 
     def _launch(self, event: OutboxEvent) -> None:

@@ -20,6 +20,7 @@ from gateway.models import Job
 from gateway.states import CanonicalStatus, State
 from gateway.store.records import JobRecord, OutboxEvent
 from gateway.store.sqlite import SqliteStore
+from gateway.testing.clock import FakeClock
 from gateway.webhooks.dispatcher import NO_SECRET_MESSAGE, WebhookDispatcher
 from gateway.webhooks.signing import verify
 from support.ports import refused_port
@@ -387,3 +388,36 @@ async def test_start_and_stop_are_idempotent(store, receiver):
     await dispatcher.stop()
     await dispatcher.stop()
     assert not dispatcher.running
+
+
+class CountingStore(SqliteStore):
+    """Counts the dispatcher's outbox reads."""
+
+    reads = 0
+
+    async def due_events(self, now: datetime, limit: int = 100) -> list[OutboxEvent]:
+        self.reads += 1
+        return await super().due_events(now, limit)
+
+
+async def test_the_outbox_is_read_once_per_idle_poll_and_once_per_wake(tmp_path, receiver, dispatcher_for):
+    store = CountingStore(tmp_path / "gateway.db", state_dir=tmp_path)
+    await store.open()
+    try:
+        clock = FakeClock(wall=datetime.now(UTC) + timedelta(seconds=1))  # events queued from now on are due
+        dispatcher = await dispatcher_for(store, clock=clock, idle_poll_s=30.0)
+        await wait_until(lambda: store.reads == 1)  # at start
+        await clock.advance(29.0)
+        assert store.reads == 1
+        await clock.advance(1.0)
+        await wait_until(lambda: store.reads == 2)
+        await clock.advance(90.0)
+        assert store.reads == 5  # one read per idle poll (a replica on PostgreSQL polls once a lease time)
+        await add_job(store, "job_a", receiver.url)
+        dispatcher.wake()
+        await wait_until(lambda: receiver.acked)
+        await wait_until(lambda: store.reads == 7)  # the wake, and the finished delivery's look for the next event
+        await asyncio.sleep(0.05)
+        assert store.reads == 7
+    finally:
+        await store.close()
