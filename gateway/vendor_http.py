@@ -30,11 +30,15 @@ from gateway.errors import (
 from gateway.tolerant import field_at
 
 MAX_VENDOR_BODY = 32 * 1024 * 1024
+#: what a failed vendor request raises, each turned into its typed error by `VendorConnection._failure`
+_FAILURES = (VendorError, TimeoutError, aiohttp.ClientError)
 #: where most vendors put the message of an error body (FastAPI `detail`, `message`, `{"error": {"message"}}`)
 DEFAULT_ERROR_FIELDS = ("detail", "message", "error.message", "error")
 #: the longest vendor message the gateway repeats
 MAX_MESSAGE = 500
 _SEGMENT_OK = re.compile(r"^[A-Za-z0-9._~:@!$&'()*+,;=-]{1,200}$")
+#: a segment of unreserved characters only: what `quote(..., safe="")` leaves as it is (most vendor ids)
+_SEGMENT_PLAIN = re.compile(r"^[A-Za-z0-9._~-]+$")
 
 
 def path_segment(value: Any, *, name: str = "id") -> str:
@@ -42,7 +46,7 @@ def path_segment(value: Any, *, name: str = "id") -> str:
     text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
     if text is None or not _SEGMENT_OK.match(text) or text in {".", ".."}:
         raise InputError(f"{name} is not a valid vendor id", loc=["vendor_ref", name])
-    return quote(text, safe="")
+    return text if _SEGMENT_PLAIN.match(text) else quote(text, safe="")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -132,8 +136,19 @@ class VendorConnection:
         whose status is in `allow` is returned like a 2xx one (the caller reads it; `error_for` gives its
         typed error when the caller wants one); any other non-2xx answer raises its typed error.
         """
-        async with self._open(method, path, allow, json_body, params, data, headers) as resp:
-            return resp.status, self._parse(await _read_capped(resp))
+        # the same request as `_open`, without a context-manager generator: every status poll comes through here
+        try:
+            async with self._send(method, path, json_body, params, data, headers) as resp:
+                status = resp.status
+                if not (200 <= status < 300) and status not in allow:
+                    raise self.error_for(status, await _read_capped(resp), resp.headers)
+                raw = await _read_capped(resp)
+        except _FAILURES as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        return status, self._parse(raw)
 
     @asynccontextmanager
     async def stream(
@@ -163,31 +178,47 @@ class VendorConnection:
         data: Any,
         headers: Mapping[str, str] | None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The one place a vendor request is sent: non-2xx answers (but `allow`) and transport failures,
-        including those while the body is read, become typed errors."""
+        """A streamed vendor request: non-2xx answers (but `allow`) and transport failures, including those while
+        the caller reads the body, become typed errors (as in `request_json`)."""
         try:
-            async with self.session.request(
-                method,
-                self.url(path),
-                timeout=self.timeout,
-                json=json_body,
-                params=params,
-                data=data,
-                headers={**self.headers, **headers} if headers else self.headers,
-            ) as resp:
+            async with self._send(method, path, json_body, params, data, headers) as resp:
                 if not (200 <= resp.status < 300) and resp.status not in allow:
-                    raw = await _read_capped(resp)
-                    raise self.error_for(resp.status, raw, resp.headers)
+                    raise self.error_for(resp.status, await _read_capped(resp), resp.headers)
                 yield resp
-        except VendorError as exc:  # ours, or the caller's while it read a streamed body: no secret in either
-            self.scrubbed(exc)
-            raise
-        except TimeoutError as exc:
-            raise VendorTimeout("vendor did not answer in time", provider=self.provider) from exc
-        except aiohttp.ClientError as exc:
-            raise VendorConnectionError(
-                f"vendor connection failed: {type(exc).__name__}", provider=self.provider
-            ) from exc
+        except _FAILURES as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        params: Mapping[str, str] | None,
+        data: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
+        """The one place a vendor request is sent (aiohttp's request context manager, not entered yet)."""
+        return self.session.request(
+            method,
+            self.url(path),
+            timeout=self.timeout,
+            json=json_body,
+            params=params,
+            data=data,
+            headers={**self.headers, **headers} if headers else self.headers,
+        )
+
+    def _failure(self, exc: BaseException) -> BaseException:
+        """The typed error a failed request raises: a VendorError (ours, or the caller's while it read a
+        streamed body) scrubbed of every secret, a timeout or transport failure as its VendorError."""
+        if isinstance(exc, VendorError):
+            return self.scrubbed(exc)
+        if isinstance(exc, TimeoutError):
+            return VendorTimeout("vendor did not answer in time", provider=self.provider)
+        return VendorConnectionError(f"vendor connection failed: {type(exc).__name__}", provider=self.provider)
 
     def _parse(self, raw: bytes) -> Any:
         try:
@@ -310,6 +341,10 @@ def _typed(
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole body, at most MAX_VENDOR_BODY bytes (VendorMalformed past that)."""
+    length = resp.content_length
+    if length is not None and length <= MAX_VENDOR_BODY and not resp.headers.get("Content-Encoding"):
+        return await resp.content.read()  # a plain body of a known, acceptable length (e.g. every status answer)
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(65536):
