@@ -238,7 +238,7 @@ class Watcher(RoutedJobs):
         if outcome == "not_found":
             status = vendor_job_lost(job.status)
         else:
-            status = self._normalize(provider, body)
+            status = self._normalize(provider, watched, body)
             refined = provider.refine_ref(ref, body)
         moved, attempts = await self._failed_over(watched, status)
         if moved:  # on to the route's next provider: nothing of this vendor job is the job's state
@@ -262,8 +262,17 @@ class Watcher(RoutedJobs):
         delay = lane.after_estimate(suggested) if suggested is not None else lane.jittered(watched.interval)
         self._schedule(job_id, watched, delay)
 
-    def _normalize(self, provider: Provider, body: Any) -> CanonicalStatus:
-        status = provider.canonical_status(body)
+    def _normalize(self, provider: Provider, watched: Watched, body: Any) -> CanonicalStatus:
+        """The canonical status of the vendor's answer. `normalize` is pure, so a body equal to the job's previous
+        one (the common poll: nothing moved) has that one's status, without validating or building anything."""
+        answer = watched.answer
+        if answer is not None and answer[0] == body:
+            status = answer[1]
+        else:
+            status = provider.canonical_status(body)
+            if status == watched.job.status:  # kept as the one object the snapshot holds already
+                status = watched.job.status
+            watched.answer = (body, status)
         if status.state is State.UNKNOWN:
             self.metrics.unknown_status.inc(provider=provider.name, vendor_status=str(status.vendor_status)[:64])
         return status

@@ -15,24 +15,25 @@ from datetime import datetime
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.states import StaleReason
+from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.records import JobRecord
 from gateway.watch.lanes import Lane
 
 #: finished jobs whose last snapshot stays in memory for readers (the oldest are forgotten first)
 FINISHED_KEPT = 2_000
 #: the scheduler sleeps at least this long between two timed wake-ups, so polls due close together start together
-#: (10,000 jobs at a 10 s cadence: about 50 wake-ups a second instead of 1,000); a poll starts at most this late.
+#: (10,000 jobs at a 10 s cadence: about 100 wake-ups a second instead of 1,000); a poll starts at most this late.
 #: A job scheduled to be the next one due (`watch`, a short retry) still wakes it at once.
-COALESCE_S = 0.02
+COALESCE_S = 0.01
 
 
 class Watched:
     """One watched job: the record last written to (or read from) the store, the checks made since (kept as plain
     values, so the thousand polls a second that find nothing new allocate no new records for the garbage collector
-    to walk), when its poll is due, its interval, since when keeping its result has been failing."""
+    to walk), when its poll is due, its interval, since when keeping its result has been failing, and the vendor's
+    last answer with its canonical status (a poll answered with the same body again normalizes nothing)."""
 
-    __slots__ = ("_check", "_current", "due", "interval", "job", "result_since")
+    __slots__ = ("_check", "_current", "answer", "due", "interval", "job", "result_since")
 
     def __init__(self, job: JobRecord, interval: float) -> None:
         self.job = job
@@ -42,10 +43,12 @@ class Watched:
         self.interval = interval
         self.due = 0.0
         self.result_since: float | None = None
+        #: (body, its canonical status) of the vendor's last answer about the job as it is now
+        self.answer: tuple[Any, CanonicalStatus] | None = None
 
     def set_job(self, job: JobRecord) -> None:
         """The job as the store has it now (every check before it is in it)."""
-        self.job, self._check, self._current = job, None, None
+        self.job, self._check, self._current, self.answer = job, None, None, None
 
     def checked(self, at: datetime, estimated_finish_at: datetime | None) -> None:
         """The vendor confirmed the snapshot at `at` (with its latest estimate)."""
