@@ -4,9 +4,8 @@ deadline ends `deadline_exceeded`, and every attempt that ends is counted in the
 
 from __future__ import annotations
 
-import abc
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import VendorError
@@ -34,16 +33,8 @@ class RoutedJobs(Scheduler):
     providers: dict[str, Provider]
     #: submits routed jobs again on fail-over (None: no fail-over, no deadlines)
     router: Router | None
-
-    @abc.abstractmethod
-    async def _record(
-        self,
-        watched: Watched,
-        status: CanonicalStatus,
-        ref: dict[str, Any] | None = None,
-        attempts: list[dict[str, Any]] | None = None,
-    ) -> JobRecord:
-        """Store what the vendor said (the engine's)."""
+    #: store what the vendor said (the engine's `Watcher._record`)
+    _record: Callable[[Watched, CanonicalStatus], Awaitable[JobRecord]]
 
     def _until_deadline(self, job: JobRecord) -> float | None:
         """Seconds until the job's route deadline (negative once passed); None without one."""
