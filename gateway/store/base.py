@@ -170,7 +170,6 @@ class Store(WebhookOutbox, abc.ABC):
         """The jobs of every tenant that are this vendor job: `provider` is the job's, and its vendor_ref agrees
         with `vendor_ref` on every top-level key both have, sharing at least one. Oldest first."""
 
-    @abc.abstractmethod
     async def list_jobs(
         self,
         tenant: str,
@@ -184,8 +183,8 @@ class Store(WebhookOutbox, abc.ABC):
 
         Raises ValueError for a malformed cursor or a limit below 1.
         """
+        return await self._jobs_page(tenant, state, provider, limit, cursor)
 
-    @abc.abstractmethod
     async def operator_jobs(
         self,
         *,
@@ -196,6 +195,13 @@ class Store(WebhookOutbox, abc.ABC):
         cursor: str | None = None,
     ) -> tuple[list[JobRecord], str | None]:
         """Every tenant's jobs (or one tenant's), newest first, paged as `list_jobs`: the operator's view."""
+        return await self._jobs_page(tenant, state, provider, limit, cursor)
+
+    @abc.abstractmethod
+    async def _jobs_page(
+        self, tenant: str | None, state: State | str | None, provider: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[JobRecord], str | None]:
+        """`operator_jobs` (and `list_jobs`, with a tenant)."""
 
     @abc.abstractmethod
     async def get_sources(self, job_id: str) -> list[str] | None:

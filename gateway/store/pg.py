@@ -10,7 +10,6 @@ its notification commit together or not at all."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -23,6 +22,7 @@ from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LeaseLost
 from gateway.store.codec import dumps, to_us
+from gateway.store.common_reads import SqlReads
 from gateway.store.ledger import entry_values, usage_entry
 from gateway.store.pg_artifacts import load_artifact, save_artifact
 from gateway.store.pg_db import PgDatabase
@@ -46,13 +46,11 @@ from gateway.store.pg_rows import (
     update_args,
 )
 from gateway.store.pg_usage import PgUsage
-from gateway.store.records import Check, JobRecord, StoredArtifact, TransitionRecord, to_utc
+from gateway.store.records import Check, JobRecord, StoredArtifact, to_utc
 from gateway.store.sqlite_rows import (
     JOB_COLUMNS,
-    TRANSITION_COLUMNS,
     check_values,
     job_from,
-    transition_from,
 )
 from gateway.store.transition import apply_status, move_to_attempt, new_job
 
@@ -68,7 +66,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, PgLeases):
+class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlReads[PgDatabase], PgLeases):
     """The shared store (see the module docstring)."""
 
     def __init__(
@@ -170,15 +168,6 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, PgLeases):
             self._held[job.id] = fence
         return job, True
 
-    async def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
-        if tenant is None:
-            row = await self.db.fetchrow(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
-        else:
-            row = await self.db.fetchrow(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND tenant = $2", job_id, tenant
-            )
-        return None if row is None else job_from(row)
-
     # status writes (fenced: only the lease holder's apply)
 
     async def _owned(self, job_id: str) -> tuple[JobRecord, int]:
@@ -256,10 +245,6 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, PgLeases):
             await tx.execute("DELETE FROM results WHERE job_id = $1", job_id)
         return job
 
-    async def get_input(self, job_id: str) -> str | None:
-        raw = await self.db.fetchval("SELECT input FROM job_inputs WHERE job_id = $1", job_id)
-        return None if raw is None else str(raw)
-
     async def mark_stale(
         self, job_id: str, *, checked_at: datetime | None = None, reason: StaleReason | None = None
     ) -> JobRecord | None:
@@ -315,24 +300,6 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, PgLeases):
 
     # history
 
-    async def transitions(self, job_id: str, *, after_version: int = 0) -> list[TransitionRecord]:
-        rows = await self.db.fetch(
-            f"SELECT {TRANSITION_COLUMNS} FROM transitions WHERE job_id = $1 AND version > $2 ORDER BY version",
-            job_id,
-            after_version,
-        )
-        return [transition_from(row) for row in rows]
-
-    async def get_transition(self, job_id: str, version: int) -> TransitionRecord | None:
-        row = await self.db.fetchrow(
-            f"SELECT {TRANSITION_COLUMNS} FROM transitions WHERE job_id = $1 AND version = $2", job_id, version
-        )
-        return None if row is None else transition_from(row)
-
-    async def non_terminal_jobs(self) -> list[JobRecord]:
-        rows = await self.db.fetch(f"SELECT {JOB_COLUMNS} FROM jobs WHERE terminal = 0 ORDER BY created_us, id")
-        return [job_from(row) for row in rows]
-
     # results and artifacts
 
     async def save_result(self, job_id: str, result: dict[str, Any]) -> None:
@@ -346,10 +313,6 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, PgLeases):
                 job_id,
                 dumps(result),
             )
-
-    async def get_result(self, job_id: str) -> dict[str, Any] | None:
-        raw = await self.db.fetchval("SELECT result FROM results WHERE job_id = $1", job_id)
-        return None if raw is None else json.loads(raw)
 
     async def save_artifact(
         self, job_id: str, *, content_type: str, filename: str | None, chunks: AsyncIterator[bytes]

@@ -9,6 +9,7 @@ from datetime import datetime
 from gateway.states import State
 from gateway.store.base import StoreError
 from gateway.store.codec import to_us
+from gateway.store.common_reads import PENDING
 from gateway.store.pg_db import PgDatabase, Session
 from gateway.store.records import DeliveryAttempt, DisabledEndpoint, EventDeliveries, JobEvent, OutboxEvent
 from gateway.store.sqlite_rows import (
@@ -18,7 +19,6 @@ from gateway.store.sqlite_rows import (
     OUTBOX_COLUMNS,
     attempt_from,
     attempt_values,
-    endpoint_from,
     event_from,
     events_query,
     job_from,
@@ -26,8 +26,6 @@ from gateway.store.sqlite_rows import (
     with_attempts,
 )
 
-#: an event still to be delivered
-PENDING = "delivered_us IS NULL AND failed_us IS NULL"
 _SELECT_EVENT = f"SELECT {OUTBOX_COLUMNS}, lease_owner FROM outbox WHERE id = $1"
 _OUTBOX_RETURNING = ", ".join(f"outbox.{c.strip()}" for c in OUTBOX_COLUMNS.split(","))
 #: a retry or replay: pending, due at $2, a fresh schedule, a new generation, no lease
@@ -136,18 +134,6 @@ class PgOutbox:
             )
         return sorted(row["id"] for row in rows)
 
-    async def disabled_endpoint(self, tenant: str, url: str) -> DisabledEndpoint | None:
-        row = await self.db.fetchrow(
-            f"SELECT {ENDPOINT_COLUMNS} FROM disabled_endpoints WHERE tenant = $1 AND url = $2", tenant, url
-        )
-        return None if row is None else endpoint_from(row)
-
-    async def get_event(self, event_id: str, *, tenant: str | None = None) -> OutboxEvent | None:
-        row = await self.db.fetchrow(_SELECT_EVENT, event_id)
-        if row is None or (tenant is not None and row["tenant"] != tenant):
-            return None
-        return event_from(row)
-
     async def job_deliveries(self, job_id: str) -> list[EventDeliveries]:
         async with self.db.tx() as tx:
             events = [
@@ -182,9 +168,6 @@ class PgOutbox:
             )
             return [await _requeue(tx, event_from(row), to_us(now)) for row in rows]
 
-    async def pending_event_count(self) -> int:
-        return int(await self.db.fetchval(f"SELECT count(*) FROM outbox WHERE {PENDING}"))
-
     # the event stream of a tenant
 
     async def job_events(
@@ -196,9 +179,7 @@ class PgOutbox:
         state: State | str | None = None,
         limit: int = 100,
     ) -> list[JobEvent]:
-        sql, params = events_query(
-            tenant, after=after, provider=provider, state=state, limit=limit, mark=lambda n: f"${n}"
-        )
+        sql, params = events_query(tenant, after=after, provider=provider, state=state, limit=limit)
         async with self.db.tx() as tx:
             rows = await tx.fetch(sql, *params)
             jobs = {

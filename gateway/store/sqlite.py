@@ -15,7 +15,6 @@ another process's write instead of failing half-way.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -23,11 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.states import CanonicalStatus, StaleReason, State
+from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.artifacts import ArtifactFiles
 from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, Store
 from gateway.store.codec import dumps, now_us, to_us
-from gateway.store.records import Check, JobRecord, StoredArtifact, TransitionRecord, to_utc
+from gateway.store.common_reads import SqlReads
+from gateway.store.records import Check, JobRecord, StoredArtifact, to_utc
 from gateway.store.sqlite_db import SqliteDatabase
 from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
 from gateway.store.sqlite_outbox import SqliteOutbox, queue_event
@@ -37,12 +37,10 @@ from gateway.store.sqlite_rows import (
     INSERT_TRANSITION,
     JOB_COLUMNS,
     SAVE_CHECK,
-    TRANSITION_COLUMNS,
     UPDATE_JOB,
     check_values,
     job_from,
     job_values,
-    transition_from,
     transition_values,
 )
 from gateway.store.sqlite_usage import SqliteUsage, end_attempt
@@ -55,7 +53,7 @@ class _LostRace(Exception):
     """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
-class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Store):
+class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, SqlReads[SqliteDatabase], Store):
     """The embedded store (see the module docstring for durability and concurrency)."""
 
     def __init__(
@@ -163,9 +161,6 @@ class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Sto
             end_attempt(conn, job, job.status, job.created_at, final=True)
         return job, True
 
-    async def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
-        return await self.db.read(self._load, job_id, tenant)
-
     async def record_status(
         self,
         job_id: str,
@@ -268,39 +263,6 @@ class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Sto
         conn.execute(UPDATE_JOB, job_values(job))
         return job
 
-    async def transitions(self, job_id: str, *, after_version: int = 0) -> list[TransitionRecord]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {TRANSITION_COLUMNS} FROM transitions WHERE job_id = ? AND version > ? ORDER BY version",
-                (job_id, after_version),
-            ).fetchall()
-        )
-        return [transition_from(row) for row in rows]
-
-    async def get_transition(self, job_id: str, version: int) -> TransitionRecord | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {TRANSITION_COLUMNS} FROM transitions WHERE job_id = ? AND version = ?", (job_id, version)
-            ).fetchone()
-        )
-        return None if row is None else transition_from(row)
-
-    async def non_terminal_jobs(self) -> list[JobRecord]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE terminal = 0 ORDER BY created_us, id"
-            ).fetchall()
-        )
-        return [job_from(row) for row in rows]
-
-    async def count_by_state(self) -> dict[str, int]:
-        rows = await self.db.read(
-            lambda conn: conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
-        )
-        counts = {state.value: 0 for state in State}
-        counts.update({row[0]: row[1] for row in rows})
-        return counts
-
     # results and artifacts
 
     async def save_result(self, job_id: str, result: dict[str, Any]) -> None:
@@ -314,12 +276,6 @@ class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Sto
             (job_id, result, now_us()),
         )
         conn.execute("UPDATE jobs SET result_available = 1 WHERE id = ?", (job_id,))
-
-    async def get_result(self, job_id: str) -> dict[str, Any] | None:
-        row = await self.db.read(
-            lambda conn: conn.execute("SELECT result FROM results WHERE job_id = ?", (job_id,)).fetchone()
-        )
-        return None if row is None else json.loads(row[0])
 
     async def save_artifact(
         self, job_id: str, *, content_type: str, filename: str | None, chunks: AsyncIterator[bytes]

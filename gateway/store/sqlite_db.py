@@ -5,6 +5,8 @@ the pragmas, and the schema migration at open."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,15 @@ from gateway.store.sqlite_schema import migrate
 T = TypeVar("T")
 
 SYNCHRONOUS = ("normal", "full", "extra")
+
+_NUMBERED = re.compile(r"\$(\d+)")
+
+
+@functools.lru_cache(maxsize=256)
+def dialect(sql: str) -> str:
+    """A statement written with PostgreSQL's numbered placeholders (`$1`) in SQLite's (`?1`): the statements both
+    backends share are written once, in that form."""
+    return _NUMBERED.sub(r"?\1", sql)
 
 
 class SqliteDatabase:
@@ -78,6 +89,22 @@ class SqliteDatabase:
         if self._reader is None:
             return await self._call(self._transaction, "BEGIN", fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._reader, self._read_transaction, fn, *args)
+
+    # one statement each, in the form both backends share (`dialect`): reads on the reader thread, `execute` a write
+
+    async def fetch(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return await self.read(lambda conn: conn.execute(dialect(sql), args).fetchall())
+
+    async def fetchrow(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = await self.read(lambda conn: conn.execute(dialect(sql), args).fetchone())
+        return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self.write(lambda conn: conn.execute(dialect(sql), args))
 
     # lifecycle
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from gateway.states import State
 from gateway.store.base import StoreError
 from gateway.store.codec import event_id, now_us, to_us
+from gateway.store.common_reads import PENDING
 from gateway.store.records import (
     DeliveryAttempt,
     DisabledEndpoint,
@@ -17,7 +18,7 @@ from gateway.store.records import (
     JobRecord,
     OutboxEvent,
 )
-from gateway.store.sqlite_db import SqliteDatabase
+from gateway.store.sqlite_db import SqliteDatabase, dialect
 from gateway.store.sqlite_rows import (
     ATTEMPT_COLUMNS,
     ENDPOINT_COLUMNS,
@@ -25,7 +26,6 @@ from gateway.store.sqlite_rows import (
     OUTBOX_COLUMNS,
     attempt_from,
     attempt_values,
-    endpoint_from,
     event_from,
     events_query,
     job_from,
@@ -33,8 +33,6 @@ from gateway.store.sqlite_rows import (
     with_attempts,
 )
 
-#: an event still to be delivered
-PENDING = "delivered_us IS NULL AND failed_us IS NULL"
 #: how an event is made pending and due again (a retry or a replay)
 _REQUEUE = (
     "UPDATE outbox SET delivered_us = NULL, failed_us = NULL, failure = NULL, next_attempt_us = ?, step = 0, "
@@ -157,20 +155,6 @@ class SqliteOutbox:
         ).fetchall()
         return sorted(row[0] for row in rows)
 
-    async def disabled_endpoint(self, tenant: str, url: str) -> DisabledEndpoint | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {ENDPOINT_COLUMNS} FROM disabled_endpoints WHERE tenant = ? AND url = ?", (tenant, url)
-            ).fetchone()
-        )
-        return None if row is None else endpoint_from(row)
-
-    async def get_event(self, event_id: str, *, tenant: str | None = None) -> OutboxEvent | None:
-        event = await self.db.read(_event, event_id)
-        if event is None or (tenant is not None and event.tenant != tenant):
-            return None
-        return event
-
     async def job_deliveries(self, job_id: str) -> list[EventDeliveries]:
         return await self.db.read(self._job_deliveries, job_id)
 
@@ -213,11 +197,6 @@ class SqliteOutbox:
         ).fetchall()
         return [_requeue(conn, event_from(row), now) for row in rows]
 
-    async def pending_event_count(self) -> int:
-        return await self.db.read(
-            lambda conn: conn.execute(f"SELECT count(*) FROM outbox WHERE {PENDING}").fetchone()[0]
-        )
-
     # the event stream of a tenant
 
     async def job_events(
@@ -229,10 +208,10 @@ class SqliteOutbox:
         state: State | str | None = None,
         limit: int = 100,
     ) -> list[JobEvent]:
-        sql, params = events_query(tenant, after=after, provider=provider, state=state, limit=limit, mark=lambda n: "?")
+        sql, params = events_query(tenant, after=after, provider=provider, state=state, limit=limit)
 
         def read(conn: sqlite3.Connection) -> list[JobEvent]:
-            rows = conn.execute(sql, params).fetchall()
+            rows = conn.execute(dialect(sql), params).fetchall()
             ids = sorted({row["job_id"] for row in rows})
             jobs = {
                 job.id: job

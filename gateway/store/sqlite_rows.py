@@ -4,7 +4,7 @@ PostgreSQL store has the same columns and uses the same conversions)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from gateway.states import CanonicalStatus, StaleReason, State
@@ -24,6 +24,11 @@ class Row(Protocol):
     """A database row read by column name (sqlite3.Row, asyncpg.Record): both backends share these conversions."""
 
     def __getitem__(self, key: str, /) -> Any: ...
+
+
+def mark(n: int) -> str:
+    """The n-th placeholder of a statement both backends share (SQLite reads `$n` as `?n`: `sqlite_db.dialect`)."""
+    return f"${n}"
 
 
 JOB_FIELDS = (
@@ -197,11 +202,10 @@ def list_query(
     provider: str | None,
     cursor: str | None,
     limit: int,
-    mark: Callable[[int], str],
 ) -> tuple[str, list[Any]]:
     """The SELECT of one page of jobs, newest first (one tenant's, or every tenant's when `tenant` is None), one row
-    more than `limit` to tell whether a page follows, and its parameters; `mark(n)` writes the backend's n-th
-    placeholder. ValueError for a bad limit, state or cursor."""
+    more than `limit` to tell whether a page follows, and its parameters (numbered `$n`, as every statement both
+    backends share). ValueError for a bad limit, state or cursor."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     where: list[str] = []
@@ -258,10 +262,9 @@ def events_query(
     provider: str | None,
     state: State | str | None,
     limit: int,
-    mark: Callable[[int], str],
 ) -> tuple[str, list[Any]]:
     """The SELECT of a tenant's transitions numbered above `after` (the event stream), in number order, and its
-    parameters; `mark(n)` writes the backend's n-th placeholder. ValueError for a bad limit or state."""
+    parameters (numbered `$n`). ValueError for a bad limit or state."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     params: list[Any] = [tenant, after]

@@ -8,9 +8,8 @@ import sqlite3
 from datetime import datetime
 
 from gateway.states import CanonicalStatus
-from gateway.store.codec import to_us
-from gateway.store.ledger import LEDGER_COLUMNS, LEDGER_FIELDS, entry_from, entry_values, usage_entry
-from gateway.store.records import JobRecord, UsageEntry
+from gateway.store.ledger import LEDGER_COLUMNS, LEDGER_FIELDS, entry_values, usage_entry
+from gateway.store.records import JobRecord
 from gateway.store.sqlite_db import SqliteDatabase
 
 _INSERT_USAGE = (
@@ -35,34 +34,6 @@ class SqliteUsage:
 
     db: SqliteDatabase
 
-    async def usage(self, tenant: str, *, since: datetime, until: datetime) -> list[UsageEntry]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {LEDGER_COLUMNS} FROM usage_ledger WHERE tenant = ? AND finished_us >= ? AND finished_us < ? "
-                "ORDER BY finished_us, job_id, attempt",
-                (tenant, to_us(since), to_us(until)),
-            ).fetchall()
-        )
-        return [entry_from(row) for row in rows]
-
-    async def job_usage(self, job_id: str) -> list[UsageEntry]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {LEDGER_COLUMNS} FROM usage_ledger WHERE job_id = ? ORDER BY attempt", (job_id,)
-            ).fetchall()
-        )
-        return [entry_from(row) for row in rows]
-
-    async def spend(self, tenant: str, *, since: datetime) -> dict[str, int]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT currency, sum(cost_micros) FROM usage_ledger WHERE tenant = ? AND finished_us >= ? "
-                "AND currency IS NOT NULL GROUP BY currency",
-                (tenant, to_us(since)),
-            ).fetchall()
-        )
-        return {row[0]: int(row[1]) for row in rows}
-
     async def reserve_budget_job(self, tenant: str, day: str, limit: int) -> int | None:
         def reserve(conn: sqlite3.Connection) -> int | None:
             row = conn.execute(
@@ -73,24 +44,3 @@ class SqliteUsage:
             return None if row is None else int(row[0])
 
         return await self.db.write(reserve)
-
-    async def release_budget_job(self, tenant: str, day: str) -> None:
-        await self.db.write(
-            lambda conn: conn.execute(
-                "UPDATE budget_days SET jobs = jobs - 1 WHERE tenant = ? AND day = ? AND jobs > 0", (tenant, day)
-            )
-        )
-
-    async def budget_jobs(self, tenant: str, day: str) -> int:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT jobs FROM budget_days WHERE tenant = ? AND day = ?", (tenant, day)
-            ).fetchone()
-        )
-        return 0 if row is None else int(row[0])
-
-    async def get_input(self, job_id: str) -> str | None:
-        row = await self.db.read(
-            lambda conn: conn.execute("SELECT input FROM job_inputs WHERE job_id = ?", (job_id,)).fetchone()
-        )
-        return None if row is None else str(row[0])
