@@ -13,14 +13,18 @@ from gateway.states import CanonicalStatus, StaleReason, State
 from gateway.store.outbox_base import WebhookOutbox
 from gateway.store.records import (
     Check,
+    Idempotency,
     JobRecord,
+    NextAttempt,
+    StatusUpdate,
     StoredArtifact,
     TransitionRecord,
     UsageEntry,
+    to_utc,
 )
+from gateway.store.transition import new_job
 
-#: (tenant, idempotency key, hash of the request body)
-Idempotency = tuple[str, str, str]
+__all__ = ["Idempotency"]  # re-exported: callers name it with the store interface
 
 
 class StoreError(Exception):
@@ -71,6 +75,11 @@ class StoreUnavailable(StoreError):
     same call may succeed later: the store reconnects by itself."""
 
 
+class LostRace(StoreError):
+    """Another writer stored the same idempotency key between a backend's check and its insert: `create_job` tries
+    once more, and finds that writer's job."""
+
+
 class LeaseLost(StoreError):
     """A write about a job that this replica no longer owns: another replica took its lease over (the fencing
     token moved on), so the write is refused and the job is that replica's to watch (shared stores only)."""
@@ -108,7 +117,6 @@ class Store(WebhookOutbox, abc.ABC):
 
     # jobs
 
-    @abc.abstractmethod
     async def create_job(
         self,
         record: JobRecord,
@@ -127,6 +135,18 @@ class Store(WebhookOutbox, abc.ABC):
         version 1 queued in the outbox, in the same transaction. Storing the key's job ends any reservation of
         the key (`reserve_idempotency`), in the same transaction.
         """
+        job = new_job(record, idempotency)
+        try:
+            return await self._create_job(job, idempotency, sources, input)
+        except LostRace:
+            # another writer stored the key between the check and the insert: its job is the answer
+            return await self._create_job(job, idempotency, sources, input)
+
+    @abc.abstractmethod
+    async def _create_job(
+        self, job: JobRecord, idempotency: Idempotency | None, sources: list[str] | None, input: str | None
+    ) -> tuple[JobRecord, bool]:
+        """`create_job` of the record `new_job` made, in one transaction; LostRace to be tried again."""
 
     @abc.abstractmethod
     async def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
@@ -207,7 +227,6 @@ class Store(WebhookOutbox, abc.ABC):
     async def get_sources(self, job_id: str) -> list[str] | None:
         """The source texts stored with the job at `create_job`, or None."""
 
-    @abc.abstractmethod
     async def record_status(
         self,
         job_id: str,
@@ -232,8 +251,14 @@ class Store(WebhookOutbox, abc.ABC):
         (`gateway.store.ledger.usage_entry`, with the usage of the result kept before), in the same transaction and
         at most once per (job, attempt).
         """
+        eta = None if estimated_finish_at is None else to_utc(estimated_finish_at)
+        update = StatusUpdate(status, to_utc(checked_at), vendor_ref, private_ref, eta, attempts)
+        return await self._record_status(job_id, update)
 
     @abc.abstractmethod
+    async def _record_status(self, job_id: str, update: StatusUpdate) -> tuple[JobRecord, bool]:
+        """`record_status` (`transition.apply_status` says how the job changes)."""
+
     async def next_attempt(
         self,
         job_id: str,
@@ -251,6 +276,12 @@ class Store(WebhookOutbox, abc.ABC):
         (the new attempt last), as a transition (version + 1, outbox event, notification) at `at`; `result_available`
         and `stale` cleared. Raises JobNotFound; ValueError when the job is already terminal; LeaseLost (shared
         stores) when this replica no longer holds the job."""
+        move = NextAttempt(provider, vendor_ref, private_ref, attempts, to_utc(at))
+        return await self._next_attempt(job_id, ended, move)
+
+    @abc.abstractmethod
+    async def _next_attempt(self, job_id: str, ended: CanonicalStatus, move: NextAttempt) -> JobRecord:
+        """`next_attempt` (`transition.move_to_attempt` says how the job changes)."""
 
     @abc.abstractmethod
     async def get_input(self, job_id: str) -> str | None:

@@ -5,9 +5,26 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime
+from typing import Any
 
 from gateway.states import State
+from gateway.store.codec import to_us
 from gateway.store.records import DeliveryAttempt, DisabledEndpoint, EventDeliveries, JobEvent, OutboxEvent
+from gateway.store.sqlite_rows import events_query
+
+
+def moved(
+    attempt: DeliveryAttempt, next_attempt_at: datetime | None, failure: str | None
+) -> tuple[str, list[int | str]]:
+    """How a try moves its event on (`record_attempt`): the outbox columns to set, numbered from `$2` (`$1` is the
+    event's id), and their values."""
+    at_us = to_us(attempt.at)
+    if attempt.ok:
+        return "delivered_us = $2", [at_us]
+    if failure is not None:
+        return "failed_us = $2, failure = $3", [at_us, failure]
+    assert next_attempt_at is not None
+    return "next_attempt_us = $2", [to_us(next_attempt_at)]
 
 
 class WebhookOutbox(abc.ABC):
@@ -19,7 +36,6 @@ class WebhookOutbox(abc.ABC):
         out in order per job: a later event waits for the one before it), in delivery order. Delivered and
         failed events are never due."""
 
-    @abc.abstractmethod
     async def record_attempt(
         self,
         attempt: DeliveryAttempt,
@@ -38,6 +54,15 @@ class WebhookOutbox(abc.ABC):
         the event is still pending at `generation` (a retry or replay made meanwhile wins); the attempt is logged
         regardless. Returns whether the move applied; an unknown event id is a `StoreError`.
         """
+        if not attempt.ok and failure is None and next_attempt_at is None:
+            raise ValueError("a failed attempt needs next_attempt_at or a failure")
+        return await self._record_attempt(attempt, generation, next_attempt_at, failure)
+
+    @abc.abstractmethod
+    async def _record_attempt(
+        self, attempt: DeliveryAttempt, generation: int, next_attempt_at: datetime | None, failure: str | None
+    ) -> bool:
+        """`record_attempt` of a checked attempt, in one transaction (`moved` says how the event moves on)."""
 
     @abc.abstractmethod
     async def disable_endpoint(self, endpoint: DisabledEndpoint) -> list[str]:
@@ -78,7 +103,6 @@ class WebhookOutbox(abc.ABC):
 
     # the event stream of a tenant
 
-    @abc.abstractmethod
     async def job_events(
         self,
         tenant: str,
@@ -95,6 +119,11 @@ class WebhookOutbox(abc.ABC):
         strictly increasing in commit order: once a reader has seen number N, no transition numbered N or below
         can appear later (so resuming after N has no gap and no duplicate, across restarts). A backend with
         concurrent writers must allocate the number under the lock that orders its commits."""
+        return await self._job_events(*events_query(tenant, after=after, provider=provider, state=state, limit=limit))
+
+    @abc.abstractmethod
+    async def _job_events(self, sql: str, params: list[Any]) -> list[JobEvent]:
+        """The events read by `sql` (`sqlite_rows.events_query`: transitions with their `seq`), each with its job."""
 
     @abc.abstractmethod
     async def last_event_seq(self) -> int:

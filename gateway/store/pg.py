@@ -20,7 +20,7 @@ from typing import Any
 
 from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.artifacts import ArtifactFiles
-from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LeaseLost
+from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LeaseLost, LostRace
 from gateway.store.codec import dumps, to_us
 from gateway.store.common_reads import SqlReads
 from gateway.store.ledger import entry_values, usage_entry
@@ -46,13 +46,13 @@ from gateway.store.pg_rows import (
     update_args,
 )
 from gateway.store.pg_usage import PgUsage
-from gateway.store.records import Check, JobRecord, StoredArtifact, to_utc
+from gateway.store.records import Check, JobRecord, NextAttempt, StatusUpdate, StoredArtifact
 from gateway.store.sqlite_rows import (
     JOB_COLUMNS,
     check_values,
     job_from,
 )
-from gateway.store.transition import apply_status, move_to_attempt, new_job
+from gateway.store.transition import apply_status, move_to_attempt
 
 #: a status write that lost a race with another write to the same job (not a lease change) is tried again
 WRITE_TRIES = 5
@@ -60,10 +60,6 @@ WRITE_TRIES = 5
 
 def default_replica_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-class _LostRace(Exception):
-    """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
 class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlReads[PgDatabase], PgLeases):
@@ -114,22 +110,7 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlReads[PgDataba
 
     # jobs
 
-    async def create_job(
-        self,
-        record: JobRecord,
-        *,
-        idempotency: Idempotency | None = None,
-        sources: list[str] | None = None,
-        input: str | None = None,
-    ) -> tuple[JobRecord, bool]:
-        job = new_job(record, idempotency)
-        try:
-            return await self._create(job, idempotency, sources, input)
-        except _LostRace:
-            # another replica stored the key between our check and insert: its job is the answer
-            return await self._create(job, idempotency, sources, input)
-
-    async def _create(
+    async def _create_job(
         self, job: JobRecord, idempotency: Idempotency | None, sources: list[str] | None, input: str | None
     ) -> tuple[JobRecord, bool]:
         async with self.db.tx() as tx:
@@ -152,7 +133,7 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlReads[PgDataba
                     to_us(job.created_at),
                 )
                 if inserted is None:
-                    raise _LostRace
+                    raise LostRace
                 await tx.execute(  # the key's job ends any reservation of the key
                     "DELETE FROM idempotency_reservations WHERE tenant = $1 AND key = $2", *idempotency[:2]
                 )
@@ -184,23 +165,12 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlReads[PgDataba
             raise LeaseLost(job_id)
         return job, fence
 
-    async def record_status(
-        self,
-        job_id: str,
-        status: CanonicalStatus,
-        *,
-        checked_at: datetime,
-        vendor_ref: dict[str, Any] | None = None,
-        private_ref: str | None = None,
-        estimated_finish_at: datetime | None = None,
-        attempts: list[dict[str, Any]] | None = None,
-    ) -> tuple[JobRecord, bool]:
-        checked_at = to_utc(checked_at)
-        eta = None if estimated_finish_at is None else to_utc(estimated_finish_at)
+    async def _record_status(self, job_id: str, update: StatusUpdate) -> tuple[JobRecord, bool]:
+        checked_at = update.checked_at
         for _ in range(WRITE_TRIES):
             job, fence = await self._owned(job_id)
             prior = job.version
-            transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, eta, attempts)
+            transitioned = apply_status(job, update)
             if transitioned and job.terminal:  # the attempt ends: its ledger entry goes with the transition
                 entry = usage_entry(job, job.status, checked_at, await self.get_result(job_id), final=True)
                 args = transition_args(job, to_us(checked_at), self.replica, fence, prior)
@@ -216,26 +186,14 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlReads[PgDataba
                 return job, transitioned
         raise LeaseLost(job_id)
 
-    async def next_attempt(
-        self,
-        job_id: str,
-        *,
-        ended: CanonicalStatus,
-        provider: str,
-        vendor_ref: dict[str, Any],
-        private_ref: str | None,
-        attempts: list[dict[str, Any]],
-        at: datetime,
-    ) -> JobRecord:
-        at = to_utc(at)
+    async def _next_attempt(self, job_id: str, ended: CanonicalStatus, move: NextAttempt) -> JobRecord:
+        at = move.at
         job, fence = await self._owned(job_id)
         if job.terminal:
             raise ValueError(f"job {job_id} is already {job.state.value}")
         prior = job.version
         entry = usage_entry(job, ended, at, await self.get_result(job_id), final=False)
-        move_to_attempt(
-            job, provider=provider, vendor_ref=vendor_ref, private_ref=private_ref, attempts=attempts, at=at
-        )
+        move_to_attempt(job, move)
         async with self.db.tx() as tx:
             applied = await tx.fetch(
                 ENDING_TRANSITION, *transition_args(job, to_us(at), self.replica, fence, prior), *entry_values(entry)

@@ -5,11 +5,12 @@ being delivered; the outcome of a try moves it on only while that replica still 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from gateway.states import State
 from gateway.store.base import StoreError
 from gateway.store.codec import to_us
 from gateway.store.common_reads import PENDING
+from gateway.store.outbox_base import moved
 from gateway.store.pg_db import PgDatabase, Session
 from gateway.store.records import DeliveryAttempt, DisabledEndpoint, EventDeliveries, JobEvent, OutboxEvent
 from gateway.store.sqlite_rows import (
@@ -20,7 +21,6 @@ from gateway.store.sqlite_rows import (
     attempt_from,
     attempt_values,
     event_from,
-    events_query,
     job_from,
     transition_from,
     with_attempts,
@@ -67,16 +67,9 @@ class PgOutbox:
         rows.sort(key=lambda row: (row["next_attempt_us"], row["seq"]))
         return [event_from(row) for row in rows]
 
-    async def record_attempt(
-        self,
-        attempt: DeliveryAttempt,
-        *,
-        generation: int,
-        next_attempt_at: datetime | None = None,
-        failure: str | None = None,
+    async def _record_attempt(
+        self, attempt: DeliveryAttempt, generation: int, next_attempt_at: datetime | None, failure: str | None
     ) -> bool:
-        if not attempt.ok and failure is None and next_attempt_at is None:
-            raise ValueError("a failed attempt needs next_attempt_at or a failure")
         async with self.db.tx() as tx:
             row = await tx.fetchrow(_SELECT_EVENT + " FOR UPDATE", attempt.event_id)
             if row is None:
@@ -97,15 +90,7 @@ class PgOutbox:
             held = row["lease_owner"] in (None, self.replica)
             if event.generation != generation or event.state != "pending" or not held:
                 return False
-            at_us = to_us(attempt.at)
-            params: list[int | str]
-            if attempt.ok:
-                assignments, params = "delivered_us = $2", [at_us]
-            elif failure is not None:
-                assignments, params = "failed_us = $2, failure = $3", [at_us, failure]
-            else:
-                assert next_attempt_at is not None
-                assignments, params = "next_attempt_us = $2", [to_us(next_attempt_at)]
+            assignments, params = moved(attempt, next_attempt_at, failure)
             await tx.execute(
                 f"UPDATE outbox SET {assignments}, step = step + 1, lease_owner = NULL WHERE id = $1", event.id, *params
             )
@@ -170,16 +155,7 @@ class PgOutbox:
 
     # the event stream of a tenant
 
-    async def job_events(
-        self,
-        tenant: str,
-        *,
-        after: int = 0,
-        provider: str | None = None,
-        state: State | str | None = None,
-        limit: int = 100,
-    ) -> list[JobEvent]:
-        sql, params = events_query(tenant, after=after, provider=provider, state=state, limit=limit)
+    async def _job_events(self, sql: str, params: list[Any]) -> list[JobEvent]:
         async with self.db.tx() as tx:
             rows = await tx.fetch(sql, *params)
             jobs = {

@@ -190,6 +190,31 @@ class StoredArtifact(_Record):
     path: Path
 
 
+#: (tenant, idempotency key, hash of the request body)
+Idempotency = tuple[str, str, str]
+
+
+class StatusUpdate(NamedTuple):
+    """What the vendor said about a job at `checked_at` (`Store.record_status`'s arguments, times in UTC)."""
+
+    status: CanonicalStatus
+    checked_at: datetime
+    vendor_ref: dict[str, Any] | None = None
+    private_ref: str | None = None
+    estimated_finish_at: datetime | None = None
+    attempts: list[dict[str, Any]] | None = None
+
+
+class NextAttempt(NamedTuple):
+    """Where a job goes on after a fail-over (`Store.next_attempt`'s arguments, `at` in UTC)."""
+
+    provider: str
+    vendor_ref: dict[str, Any]
+    private_ref: str | None
+    attempts: list[dict[str, Any]]
+    at: datetime
+
+
 class Check(NamedTuple):
     """A freshness note about a job whose status did not change (no transition): the vendor confirmed the
     snapshot at `checked_at` with its latest estimate of the finish (`stale` False), or could not be asked or

@@ -24,10 +24,10 @@ from typing import Any
 
 from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.artifacts import ArtifactFiles
-from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, Store
+from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LostRace, Store
 from gateway.store.codec import dumps, now_us, to_us
 from gateway.store.common_reads import SqlReads
-from gateway.store.records import Check, JobRecord, StoredArtifact, to_utc
+from gateway.store.records import Check, JobRecord, NextAttempt, StatusUpdate, StoredArtifact, to_utc
 from gateway.store.sqlite_db import SqliteDatabase
 from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
 from gateway.store.sqlite_outbox import SqliteOutbox, queue_event
@@ -44,13 +44,9 @@ from gateway.store.sqlite_rows import (
     transition_values,
 )
 from gateway.store.sqlite_usage import SqliteUsage, end_attempt
-from gateway.store.transition import apply_status, move_to_attempt, new_job
+from gateway.store.transition import apply_status, move_to_attempt
 
 log = logging.getLogger("gateway.store")
-
-
-class _LostRace(Exception):
-    """Another writer stored the same idempotency key first; the transaction is retried."""
 
 
 class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, SqlReads[SqliteDatabase], Store):
@@ -91,13 +87,8 @@ class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Sql
     # jobs
 
     @staticmethod
-    def _load(conn: sqlite3.Connection, job_id: str, tenant: str | None = None) -> JobRecord | None:
-        if tenant is None:
-            row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        else:
-            row = conn.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND tenant = ?", (job_id, tenant)
-            ).fetchone()
+    def _load(conn: sqlite3.Connection, job_id: str) -> JobRecord | None:
+        row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else job_from(row)
 
     @classmethod
@@ -116,20 +107,10 @@ class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Sql
         if job.webhook_url:
             queue_event(conn, job, at_us)
 
-    async def create_job(
-        self,
-        record: JobRecord,
-        *,
-        idempotency: Idempotency | None = None,
-        sources: list[str] | None = None,
-        input: str | None = None,
+    async def _create_job(
+        self, job: JobRecord, idempotency: Idempotency | None, sources: list[str] | None, input: str | None
     ) -> tuple[JobRecord, bool]:
-        job = new_job(record, idempotency)
-        try:
-            return await self.db.write(self._create, job, idempotency, sources, input)
-        except _LostRace:
-            # another process stored the key between our check and insert: its job is the answer
-            return await self.db.write(self._create, job, idempotency, sources, input)
+        return await self.db.write(self._create, job, idempotency, sources, input)
 
     def _create(
         self,
@@ -151,7 +132,7 @@ class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Sql
         except sqlite3.IntegrityError:
             raise JobExists(job.id) from None
         if idempotency is not None and not store_key(conn, idempotency, job.id, to_us(job.created_at)):
-            raise _LostRace
+            raise LostRace
         if sources is not None:
             conn.execute("INSERT INTO job_sources (job_id, texts) VALUES (?, ?)", (job.id, dumps(sources)))
         if input is not None:
@@ -161,71 +142,28 @@ class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Sql
             end_attempt(conn, job, job.status, job.created_at, final=True)
         return job, True
 
-    async def record_status(
-        self,
-        job_id: str,
-        status: CanonicalStatus,
-        *,
-        checked_at: datetime,
-        vendor_ref: dict[str, Any] | None = None,
-        private_ref: str | None = None,
-        estimated_finish_at: datetime | None = None,
-        attempts: list[dict[str, Any]] | None = None,
-    ) -> tuple[JobRecord, bool]:
-        return await self.db.write(
-            self._record_status,
-            job_id,
-            status,
-            to_utc(checked_at),
-            vendor_ref,
-            private_ref,
-            None if estimated_finish_at is None else to_utc(estimated_finish_at),
-            attempts,
-        )
+    async def _record_status(self, job_id: str, update: StatusUpdate) -> tuple[JobRecord, bool]:
+        return await self.db.write(self._write_status, job_id, update)
 
-    def _record_status(
-        self,
-        conn: sqlite3.Connection,
-        job_id: str,
-        status: CanonicalStatus,
-        checked_at: datetime,
-        vendor_ref: dict[str, Any] | None,
-        private_ref: str | None,
-        estimated_finish_at: datetime | None,
-        attempts: list[dict[str, Any]] | None,
-    ) -> tuple[JobRecord, bool]:
+    def _write_status(self, conn: sqlite3.Connection, job_id: str, update: StatusUpdate) -> tuple[JobRecord, bool]:
         job = self._load_or_raise(conn, job_id)
-        transitioned = apply_status(job, status, checked_at, vendor_ref, private_ref, estimated_finish_at, attempts)
+        transitioned = apply_status(job, update)
         conn.execute(UPDATE_JOB, job_values(job))
         if transitioned:
-            self._add_transition(conn, job, checked_at)
+            self._add_transition(conn, job, update.checked_at)
             if job.terminal:
-                end_attempt(conn, job, job.status, checked_at, final=True)
+                end_attempt(conn, job, job.status, update.checked_at, final=True)
         return job, transitioned
 
-    async def next_attempt(
-        self,
-        job_id: str,
-        *,
-        ended: CanonicalStatus,
-        provider: str,
-        vendor_ref: dict[str, Any],
-        private_ref: str | None,
-        attempts: list[dict[str, Any]],
-        at: datetime,
-    ) -> JobRecord:
-        at = to_utc(at)
-
+    async def _next_attempt(self, job_id: str, ended: CanonicalStatus, move: NextAttempt) -> JobRecord:
         def write(conn: sqlite3.Connection) -> JobRecord:
             job = self._load_or_raise(conn, job_id)
             if job.terminal:
                 raise ValueError(f"job {job_id} is already {job.state.value}")
-            end_attempt(conn, job, ended, at, final=False)
-            move_to_attempt(
-                job, provider=provider, vendor_ref=vendor_ref, private_ref=private_ref, attempts=attempts, at=at
-            )
+            end_attempt(conn, job, ended, move.at, final=False)
+            move_to_attempt(job, move)
             conn.execute(UPDATE_JOB, job_values(job))
-            self._add_transition(conn, job, at)
+            self._add_transition(conn, job, move.at)
             return job
 
         return await self.db.write(write)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from typing import Any
 
-from gateway.states import State
 from gateway.store.base import StoreError
 from gateway.store.codec import event_id, now_us, to_us
 from gateway.store.common_reads import PENDING
+from gateway.store.outbox_base import moved
 from gateway.store.records import (
     DeliveryAttempt,
     DisabledEndpoint,
@@ -27,7 +28,6 @@ from gateway.store.sqlite_rows import (
     attempt_from,
     attempt_values,
     event_from,
-    events_query,
     job_from,
     transition_from,
     with_attempts,
@@ -92,20 +92,13 @@ class SqliteOutbox:
         )
         return [event_from(row) for row in rows]
 
-    async def record_attempt(
-        self,
-        attempt: DeliveryAttempt,
-        *,
-        generation: int,
-        next_attempt_at: datetime | None = None,
-        failure: str | None = None,
+    async def _record_attempt(
+        self, attempt: DeliveryAttempt, generation: int, next_attempt_at: datetime | None, failure: str | None
     ) -> bool:
-        if not attempt.ok and failure is None and next_attempt_at is None:
-            raise ValueError("a failed attempt needs next_attempt_at or a failure")
-        return await self.db.write(self._record_attempt, attempt, generation, next_attempt_at, failure)
+        return await self.db.write(self._write_attempt, attempt, generation, next_attempt_at, failure)
 
     @staticmethod
-    def _record_attempt(
+    def _write_attempt(
         conn: sqlite3.Connection,
         attempt: DeliveryAttempt,
         generation: int,
@@ -126,16 +119,8 @@ class SqliteOutbox:
         )
         if event.generation != generation or event.state != "pending":
             return False
-        at_us = to_us(attempt.at)
-        params: tuple[int | str, ...]
-        if attempt.ok:
-            assignments, params = "delivered_us = ?", (at_us,)
-        elif failure is not None:
-            assignments, params = "failed_us = ?, failure = ?", (at_us, failure)
-        else:
-            assert next_attempt_at is not None
-            assignments, params = "next_attempt_us = ?", (to_us(next_attempt_at),)
-        conn.execute(f"UPDATE outbox SET {assignments}, step = step + 1 WHERE id = ?", (*params, event.id))
+        assignments, params = moved(attempt, next_attempt_at, failure)
+        conn.execute(dialect(f"UPDATE outbox SET {assignments}, step = step + 1 WHERE id = $1"), (event.id, *params))
         return True
 
     async def disable_endpoint(self, endpoint: DisabledEndpoint) -> list[str]:
@@ -199,17 +184,7 @@ class SqliteOutbox:
 
     # the event stream of a tenant
 
-    async def job_events(
-        self,
-        tenant: str,
-        *,
-        after: int = 0,
-        provider: str | None = None,
-        state: State | str | None = None,
-        limit: int = 100,
-    ) -> list[JobEvent]:
-        sql, params = events_query(tenant, after=after, provider=provider, state=state, limit=limit)
-
+    async def _job_events(self, sql: str, params: list[Any]) -> list[JobEvent]:
         def read(conn: sqlite3.Connection) -> list[JobEvent]:
             rows = conn.execute(dialect(sql), params).fetchall()
             ids = sorted({row["job_id"] for row in rows})

@@ -4,12 +4,9 @@ observed status changes a stored job (a transition, an anomaly after a terminal 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any
 
 from gateway.states import CanonicalStatus, State, is_regression, is_transition
-from gateway.store.base import Idempotency
-from gateway.store.records import JobRecord
+from gateway.store.records import Idempotency, JobRecord, NextAttempt, StatusUpdate
 
 log = logging.getLogger("gateway.store")
 
@@ -25,20 +22,13 @@ def new_job(record: JobRecord, idempotency: Idempotency | None) -> JobRecord:
     return job
 
 
-def apply_status(
-    job: JobRecord,
-    status: CanonicalStatus,
-    checked_at: datetime,
-    vendor_ref: dict[str, Any] | None,
-    private_ref: str | None = None,
-    estimated_finish_at: datetime | None = None,
-    attempts: list[dict[str, Any]] | None = None,
-) -> bool:
-    """Change `job` (a copy the caller owns) by what the vendor said at `checked_at`; True for a transition.
+def apply_status(job: JobRecord, update: StatusUpdate) -> bool:
+    """Change `job` (a copy the caller owns) by what the vendor said at `update.checked_at`; True for a transition.
 
     A transition bumps the version; a terminal state is sticky (a later different state only counts an anomaly).
     Always sets `checked_at` and `estimated_finish_at` (none once terminal), clears `stale` and its reason, and
     replaces `vendor_ref`, the sealed `private_ref` and (while the job was not terminal) `attempts` when given."""
+    status, checked_at, vendor_ref, private_ref, estimated_finish_at, attempts = update
     previous = job.status
     if attempts is not None and not previous.terminal:
         job.attempts = [dict(a) for a in attempts]
@@ -73,27 +63,19 @@ def apply_status(
     return transitioned
 
 
-def move_to_attempt(
-    job: JobRecord,
-    *,
-    provider: str,
-    vendor_ref: dict[str, Any],
-    private_ref: str | None,
-    attempts: list[dict[str, Any]],
-    at: datetime,
-) -> None:
+def move_to_attempt(job: JobRecord, move: NextAttempt) -> None:
     """Change `job` (a copy the caller owns) to its next vendor attempt: `queued` at `provider` as a new version.
     ValueError for a terminal job (terminal is sticky: an ended job never fails over)."""
     if job.terminal:
         raise ValueError(f"job {job.id} is already {job.state.value}")
-    job.provider = provider
-    job.vendor_ref = dict(vendor_ref)
-    job.private_ref = private_ref
-    job.attempts = [dict(a) for a in attempts]
+    job.provider = move.provider
+    job.vendor_ref = dict(move.vendor_ref)
+    job.private_ref = move.private_ref
+    job.attempts = [dict(a) for a in move.attempts]
     job.status = CanonicalStatus(state=State.QUEUED)
     job.version += 1
-    job.updated_at = at
-    job.checked_at = at
+    job.updated_at = move.at
+    job.checked_at = move.at
     job.stale = False
     job.stale_reason = None
     job.estimated_finish_at = None
