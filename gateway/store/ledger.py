@@ -7,7 +7,6 @@ attempt is counted exactly once: never again after a restart, a repeated result 
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -17,20 +16,25 @@ from pydantic import ValidationError
 
 from gateway.models import Usage
 from gateway.states import CanonicalStatus
-from gateway.store.codec import dumps, from_us, to_us
+from gateway.store.columns import ENUM, FLAG, JSON, TIME, Columns
 from gateway.store.records import JobRecord, UsageEntry, to_utc
-from gateway.store.sqlite_rows import Row
 
 log = logging.getLogger("gateway.store")
 
 #: money is kept in millionths of the currency's unit: sums are exact
 MICROS = Decimal(1_000_000)
 
-LEDGER_FIELDS = (
-    "job_id", "attempt", "tenant", "provider", "route", "shadow", "state", "final", "error_code", "submitted_us",
-    "finished_us", "input_tokens", "output_tokens", "cost_micros", "currency", "units",
+LEDGER = Columns(
+    UsageEntry,
+    "job_id", "attempt", "tenant", "provider", "route", ("shadow", FLAG), ("state", ENUM), ("final", FLAG),
+    "error_code", ("submitted_us", "submitted_at", TIME), ("finished_us", "finished_at", TIME), "input_tokens",
+    "output_tokens", "cost_micros", "currency", ("units", JSON),
 )  # fmt: skip
-LEDGER_COLUMNS = ", ".join(LEDGER_FIELDS)
+LEDGER_FIELDS = LEDGER.names
+LEDGER_COLUMNS = LEDGER.sql
+#: the ledger row of an entry (LEDGER_FIELDS order), and the entry of a row
+entry_values = LEDGER.values
+entry_from = LEDGER.from_row
 
 
 def to_micros(amount: float | Decimal | str) -> int:
@@ -99,47 +103,4 @@ def usage_entry(
         cost_micros=cost_micros,
         currency=currency,
         units=units,
-    )
-
-
-def entry_values(entry: UsageEntry) -> tuple[Any, ...]:
-    """The ledger row of an entry (LEDGER_FIELDS order)."""
-    return (
-        entry.job_id,
-        entry.attempt,
-        entry.tenant,
-        entry.provider,
-        entry.route,
-        int(entry.shadow),
-        entry.state.value,
-        int(entry.final),
-        entry.error_code,
-        to_us(entry.submitted_at),
-        to_us(entry.finished_at),
-        entry.input_tokens,
-        entry.output_tokens,
-        entry.cost_micros,
-        entry.currency,
-        dumps(entry.units),
-    )
-
-
-def entry_from(row: Row) -> UsageEntry:
-    return UsageEntry(
-        job_id=row["job_id"],
-        attempt=row["attempt"],
-        tenant=row["tenant"],
-        provider=row["provider"],
-        route=row["route"],
-        shadow=bool(row["shadow"]),
-        state=row["state"],
-        final=bool(row["final"]),
-        error_code=row["error_code"],
-        submitted_at=from_us(row["submitted_us"]),
-        finished_at=from_us(row["finished_us"]),
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
-        cost_micros=row["cost_micros"],
-        currency=row["currency"],
-        units=json.loads(row["units"]),
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.states import CanonicalStatus, StaleReason, State
 from gateway.store.codec import decode_cursor, dumps, encode_cursor, from_us, from_us_or_none, to_us
+from gateway.store.columns import STATUS, TIME, TIME_OR_NONE, Columns, Row
 from gateway.store.records import (
     Check,
     DeliveryAttempt,
@@ -18,12 +19,6 @@ from gateway.store.records import (
     OutboxEvent,
     TransitionRecord,
 )
-
-
-class Row(Protocol):
-    """A database row read by column name (sqlite3.Row, asyncpg.Record): both backends share these conversions."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def mark(n: int) -> str:
@@ -41,19 +36,35 @@ JOB_COLUMNS = ", ".join(JOB_FIELDS)
 _JOB_FIXED = ("id", "tenant", "created_us")
 INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join(':' + f for f in JOB_FIELDS)})"
 UPDATE_JOB = f"UPDATE jobs SET {', '.join(f'{f} = :{f}' for f in JOB_FIELDS if f not in _JOB_FIXED)} WHERE id = :id"
-TRANSITION_COLUMNS = "job_id, version, at_us, state, vendor_status, stage, progress, status"
-OUTBOX_COLUMNS = (
-    "id, job_id, version, tenant, url, attempts, next_attempt_us, delivered_us, last_error, created_us, step, "
-    "generation, failed_us, failure"
-)
+TRANSITION = Columns(
+    TransitionRecord,
+    "job_id", "version", ("at_us", "at", TIME), "state", "vendor_status", "stage", "progress", ("status", STATUS),
+)  # fmt: skip
+TRANSITION_COLUMNS = TRANSITION.sql
+transition_from = TRANSITION.from_row
+OUTBOX = Columns(
+    OutboxEvent,
+    "id", "job_id", "version", "tenant", "url", "attempts", ("next_attempt_us", "next_attempt_at", TIME),
+    ("delivered_us", "delivered_at", TIME_OR_NONE), "last_error", ("created_us", "created_at", TIME_OR_NONE), "step",
+    "generation", ("failed_us", "failed_at", TIME_OR_NONE), "failure",
+)  # fmt: skip
+OUTBOX_COLUMNS = OUTBOX.sql
+event_from = OUTBOX.from_row
 #: a new transition (TRANSITION_COLUMNS, then tenant and provider), with the next store-wide sequence number (the
 #: single writer makes it commit-ordered)
 INSERT_TRANSITION = (
     f"INSERT INTO transitions ({TRANSITION_COLUMNS}, tenant, provider, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
     "(SELECT coalesce(max(seq), 0) + 1 FROM transitions))"
 )
-ATTEMPT_COLUMNS = "event_id, number, at_us, duration_ms, status, error, message"
-ENDPOINT_COLUMNS = "tenant, url, disabled_us, reason, event_id"
+ATTEMPT = Columns(
+    DeliveryAttempt, "event_id", "number", ("at_us", "at", TIME), "duration_ms", "status", "error", "message"
+)
+ATTEMPT_COLUMNS = ATTEMPT.sql
+attempt_values = ATTEMPT.values
+attempt_from = ATTEMPT.from_row
+ENDPOINT = Columns(DisabledEndpoint, "tenant", "url", ("disabled_us", "disabled_at", TIME), "reason", "event_id")
+ENDPOINT_COLUMNS = ENDPOINT.sql
+endpoint_from = ENDPOINT.from_row
 
 
 def job_values(job: JobRecord) -> dict[str, Any]:
@@ -125,73 +136,6 @@ def transition_values(job: JobRecord, at_us: int) -> tuple[Any, ...]:
         status.stage,
         status.progress,
         status.model_dump_json(),
-    )
-
-
-def transition_from(row: Row) -> TransitionRecord:
-    return TransitionRecord(
-        job_id=row["job_id"],
-        version=row["version"],
-        at=from_us(row["at_us"]),
-        state=row["state"],
-        vendor_status=row["vendor_status"],
-        stage=row["stage"],
-        progress=row["progress"],
-        status=CanonicalStatus.model_validate_json(row["status"]),
-    )
-
-
-def event_from(row: Row) -> OutboxEvent:
-    return OutboxEvent(
-        id=row["id"],
-        job_id=row["job_id"],
-        version=row["version"],
-        tenant=row["tenant"],
-        url=row["url"],
-        attempts=row["attempts"],
-        next_attempt_at=from_us(row["next_attempt_us"]),
-        delivered_at=from_us_or_none(row["delivered_us"]),
-        last_error=row["last_error"],
-        created_at=from_us_or_none(row["created_us"]),
-        step=row["step"],
-        generation=row["generation"],
-        failed_at=from_us_or_none(row["failed_us"]),
-        failure=row["failure"],
-    )
-
-
-def attempt_values(attempt: DeliveryAttempt) -> tuple[Any, ...]:
-    """The row of one try in `delivery_attempts` (ATTEMPT_COLUMNS order)."""
-    return (
-        attempt.event_id,
-        attempt.number,
-        to_us(attempt.at),
-        attempt.duration_ms,
-        attempt.status,
-        attempt.error,
-        attempt.message,
-    )
-
-
-def attempt_from(row: Row) -> DeliveryAttempt:
-    return DeliveryAttempt(
-        event_id=row["event_id"],
-        number=row["number"],
-        at=from_us(row["at_us"]),
-        duration_ms=row["duration_ms"],
-        status=row["status"],
-        error=row["error"],
-        message=row["message"],
-    )
-
-
-def endpoint_from(row: Row) -> DisabledEndpoint:
-    return DisabledEndpoint(
-        tenant=row["tenant"],
-        url=row["url"],
-        disabled_at=from_us(row["disabled_us"]),
-        reason=row["reason"],
-        event_id=row["event_id"],
     )
 
 
