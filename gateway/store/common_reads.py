@@ -12,14 +12,23 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.states import State
 from gateway.store.codec import to_us
+from gateway.store.columns import Row
 from gateway.store.ledger import LEDGER_COLUMNS, entry_from
-from gateway.store.records import DisabledEndpoint, JobRecord, OutboxEvent, TransitionRecord, UsageEntry
+from gateway.store.records import (
+    DisabledEndpoint,
+    EventDeliveries,
+    JobRecord,
+    OutboxEvent,
+    TransitionRecord,
+    UsageEntry,
+)
 from gateway.store.sqlite_rows import (
     ENDPOINT_COLUMNS,
     JOB_COLUMNS,
+    JOB_DELIVERIES,
     OUTBOX_COLUMNS,
     TRANSITION_COLUMNS,
-    Row,
+    deliveries_from,
     endpoint_from,
     event_from,
     job_from,
@@ -155,6 +164,9 @@ class SqlReads(Generic[Db]):
     async def webhook_events(self, job_id: str) -> list[OutboxEvent]:
         rows = await self.db.fetch(f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = $1 ORDER BY seq", job_id)
         return [event_from(row) for row in rows]
+
+    async def job_deliveries(self, job_id: str) -> list[EventDeliveries]:
+        return deliveries_from(await self.db.fetch(JOB_DELIVERIES, job_id))
 
     async def get_event(self, event_id: str, *, tenant: str | None = None) -> OutboxEvent | None:
         row = await self.db.fetchrow(f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1", event_id)

@@ -12,18 +12,16 @@ from gateway.store.codec import to_us
 from gateway.store.common_reads import PENDING
 from gateway.store.outbox_base import moved
 from gateway.store.pg_db import PgDatabase, Session
-from gateway.store.records import DeliveryAttempt, DisabledEndpoint, EventDeliveries, JobEvent, OutboxEvent
+from gateway.store.records import DeliveryAttempt, DisabledEndpoint, JobEvent, OutboxEvent
 from gateway.store.sqlite_rows import (
     ATTEMPT_COLUMNS,
     ENDPOINT_COLUMNS,
     JOB_COLUMNS,
     OUTBOX_COLUMNS,
-    attempt_from,
     attempt_values,
     event_from,
     job_from,
     transition_from,
-    with_attempts,
 )
 
 _SELECT_EVENT = f"SELECT {OUTBOX_COLUMNS}, lease_owner FROM outbox WHERE id = $1"
@@ -118,24 +116,6 @@ class PgOutbox:
                 endpoint.url,
             )
         return sorted(row["id"] for row in rows)
-
-    async def job_deliveries(self, job_id: str) -> list[EventDeliveries]:
-        async with self.db.tx() as tx:
-            events = [
-                event_from(row)
-                for row in await tx.fetch(
-                    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = $1 ORDER BY version", job_id
-                )
-            ]
-            attempts = [
-                attempt_from(row)
-                for row in await tx.fetch(
-                    f"SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE event_id IN "
-                    "(SELECT id FROM outbox WHERE job_id = $1) ORDER BY event_id, number",
-                    job_id,
-                )
-            ]
-        return with_attempts(events, attempts)
 
     async def retry_event(self, event_id: str, *, tenant: str, now: datetime) -> OutboxEvent | None:
         async with self.db.tx() as tx:

@@ -14,7 +14,6 @@ from gateway.store.outbox_base import moved
 from gateway.store.records import (
     DeliveryAttempt,
     DisabledEndpoint,
-    EventDeliveries,
     JobEvent,
     JobRecord,
     OutboxEvent,
@@ -25,12 +24,10 @@ from gateway.store.sqlite_rows import (
     ENDPOINT_COLUMNS,
     JOB_COLUMNS,
     OUTBOX_COLUMNS,
-    attempt_from,
     attempt_values,
     event_from,
     job_from,
     transition_from,
-    with_attempts,
 )
 
 #: how an event is made pending and due again (a retry or a replay)
@@ -139,27 +136,6 @@ class SqliteOutbox:
             (at_us, endpoint.reason, endpoint.tenant, endpoint.url),
         ).fetchall()
         return sorted(row[0] for row in rows)
-
-    async def job_deliveries(self, job_id: str) -> list[EventDeliveries]:
-        return await self.db.read(self._job_deliveries, job_id)
-
-    @staticmethod
-    def _job_deliveries(conn: sqlite3.Connection, job_id: str) -> list[EventDeliveries]:
-        events = [
-            event_from(row)
-            for row in conn.execute(
-                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = ? ORDER BY version", (job_id,)
-            ).fetchall()
-        ]
-        attempts = [
-            attempt_from(row)
-            for row in conn.execute(
-                f"SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE event_id IN "
-                "(SELECT id FROM outbox WHERE job_id = ?) ORDER BY event_id, number",
-                (job_id,),
-            ).fetchall()
-        ]
-        return with_attempts(events, attempts)
 
     async def retry_event(self, event_id: str, *, tenant: str, now: datetime) -> OutboxEvent | None:
         return await self.db.write(self._retry_event, event_id, tenant, to_us(now))

@@ -26,6 +26,17 @@ def mark(n: int) -> str:
     return f"${n}"
 
 
+def equal_to(params: list[Any], **columns: Any) -> list[str]:
+    """The conditions `column = $n` of each column given a value (None: no condition), each value appended to
+    `params` (so numbered after what it holds)."""
+    where = []
+    for column, value in columns.items():
+        if value is not None:
+            params.append(value)
+            where.append(f"{column} = {mark(len(params))}")
+    return where
+
+
 JOB_FIELDS = (
     "id", "tenant", "provider", "state", "terminal", "version", "created_us", "updated_us", "finished_us",
     "checked_us", "stale", "webhook_url", "route", "result_available", "anomalies", "vendor_ref", "status",
@@ -139,6 +150,11 @@ def transition_values(job: JobRecord, at_us: int) -> tuple[Any, ...]:
     )
 
 
+def _state(state: State | str | None) -> str | None:
+    """A state filter's value; ValueError for a word that is no state."""
+    return None if state is None else State(state).value
+
+
 def list_query(
     tenant: str | None,
     *,
@@ -152,17 +168,8 @@ def list_query(
     backends share). ValueError for a bad limit, state or cursor."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    where: list[str] = []
     params: list[Any] = []
-    if tenant is not None:
-        params.append(tenant)
-        where.append(f"tenant = {mark(len(params))}")
-    if state is not None:
-        params.append(State(state).value)
-        where.append(f"state = {mark(len(params))}")
-    if provider is not None:
-        params.append(provider)
-        where.append(f"provider = {mark(len(params))}")
+    where = equal_to(params, tenant=tenant, state=_state(state), provider=provider)
     if cursor is not None:
         params.extend(decode_cursor(cursor))
         where.append(f"(created_us, id) < ({mark(len(params) - 1)}, {mark(len(params))})")
@@ -212,13 +219,7 @@ def events_query(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     params: list[Any] = [tenant, after]
-    where = [f"tenant = {mark(1)}", f"seq > {mark(2)}"]
-    if provider is not None:
-        params.append(provider)
-        where.append(f"provider = {mark(len(params))}")
-    if state is not None:
-        params.append(State(state).value)
-        where.append(f"state = {mark(len(params))}")
+    where = [f"tenant = {mark(1)}", f"seq > {mark(2)}", *equal_to(params, provider=provider, state=_state(state))]
     params.append(limit)
     sql = (
         f"SELECT seq, {TRANSITION_COLUMNS} FROM transitions WHERE {' AND '.join(where)} "
@@ -227,6 +228,20 @@ def events_query(
     return sql, params
 
 
-def with_attempts(events: list[OutboxEvent], attempts: list[DeliveryAttempt]) -> list[EventDeliveries]:
-    """Each event with its own tries (both lists as read, attempts ordered by number)."""
-    return [EventDeliveries(event=e, attempts=[a for a in attempts if a.event_id == e.id]) for e in events]
+#: every webhook event of a job ($1) by version, each with its tries (`deliveries_from`), in one statement
+JOB_DELIVERIES = (
+    f"SELECT {OUTBOX_COLUMNS}, {ATTEMPT_COLUMNS} FROM outbox LEFT JOIN delivery_attempts ON event_id = id "
+    "WHERE job_id = $1 ORDER BY version, number"
+)
+
+
+def deliveries_from(rows: Sequence[Row]) -> list[EventDeliveries]:
+    """Each event read by JOB_DELIVERIES with its own tries (no tries: a row without an attempt)."""
+    events: dict[str, OutboxEvent] = {}
+    attempts: dict[str, list[DeliveryAttempt]] = {}
+    for row in rows:
+        if row["id"] not in events:
+            events[row["id"]], attempts[row["id"]] = event_from(row), []
+        if row["event_id"] is not None:
+            attempts[row["id"]].append(attempt_from(row))
+    return [EventDeliveries(event=event, attempts=attempts[key]) for key, event in events.items()]
