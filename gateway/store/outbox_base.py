@@ -8,23 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.states import State
-from gateway.store.codec import to_us
 from gateway.store.records import DeliveryAttempt, DisabledEndpoint, EventDeliveries, JobEvent, OutboxEvent
 from gateway.store.sqlite_rows import events_query
-
-
-def moved(
-    attempt: DeliveryAttempt, next_attempt_at: datetime | None, failure: str | None
-) -> tuple[str, list[int | str]]:
-    """How a try moves its event on (`record_attempt`): the outbox columns to set, numbered from `$2` (`$1` is the
-    event's id), and their values."""
-    at_us = to_us(attempt.at)
-    if attempt.ok:
-        return "delivered_us = $2", [at_us]
-    if failure is not None:
-        return "failed_us = $2, failure = $3", [at_us, failure]
-    assert next_attempt_at is not None
-    return "next_attempt_us = $2", [to_us(next_attempt_at)]
 
 
 class WebhookOutbox(abc.ABC):
@@ -62,7 +47,7 @@ class WebhookOutbox(abc.ABC):
     async def _record_attempt(
         self, attempt: DeliveryAttempt, generation: int, next_attempt_at: datetime | None, failure: str | None
     ) -> bool:
-        """`record_attempt` of a checked attempt, in one transaction (`moved` says how the event moves on)."""
+        """`record_attempt` of a checked attempt, in one transaction (`common_outbox.moved`: how the event moves)."""
 
     @abc.abstractmethod
     async def disable_endpoint(self, endpoint: DisabledEndpoint) -> list[str]:

@@ -9,19 +9,16 @@ from typing import Any
 
 from gateway.store.base import StoreError
 from gateway.store.codec import to_us
+from gateway.store.common_outbox import DISABLE_ENDPOINT, ENABLE_ENDPOINT, NEXT_TRY, job_events_from, log_try, moved
 from gateway.store.common_reads import PENDING
-from gateway.store.outbox_base import moved
 from gateway.store.pg_db import PgDatabase, Session
 from gateway.store.records import DeliveryAttempt, DisabledEndpoint, JobEvent, OutboxEvent
 from gateway.store.sqlite_rows import (
-    ATTEMPT_COLUMNS,
-    ENDPOINT_COLUMNS,
+    ENDPOINT,
     JOB_COLUMNS,
     OUTBOX_COLUMNS,
-    attempt_values,
     event_from,
     job_from,
-    transition_from,
 )
 
 _SELECT_EVENT = f"SELECT {OUTBOX_COLUMNS}, lease_owner FROM outbox WHERE id = $1"
@@ -34,7 +31,7 @@ _REQUEUE = (
 
 
 async def _requeue(tx: Session, event: OutboxEvent, now_us: int) -> OutboxEvent:
-    await tx.execute("DELETE FROM disabled_endpoints WHERE tenant = $1 AND url = $2", event.tenant, event.url)
+    await tx.execute(ENABLE_ENDPOINT, event.tenant, event.url)
     row = await tx.fetchrow(_REQUEUE, event.id, now_us)
     assert row is not None
     return event_from(row)
@@ -73,18 +70,9 @@ class PgOutbox:
             if row is None:
                 raise StoreError(f"no webhook event {attempt.event_id!r}")
             event = event_from(row)
-            number = await tx.fetchval(
-                "SELECT coalesce(max(number), 0) + 1 FROM delivery_attempts WHERE event_id = $1", event.id
-            )
-            values = attempt_values(attempt.model_copy(update={"number": number}))
-            await tx.execute(
-                f"INSERT INTO delivery_attempts ({ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)", *values
-            )
-            await tx.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = coalesce($2, last_error) WHERE id = $1",
-                event.id,
-                None if attempt.ok else attempt.message,
-            )
+            number = await tx.fetchval(NEXT_TRY, event.id)
+            for sql, args in log_try(attempt, number):
+                await tx.execute(sql, *args)
             held = row["lease_owner"] in (None, self.replica)
             if event.generation != generation or event.state != "pending" or not held:
                 return False
@@ -97,16 +85,7 @@ class PgOutbox:
     async def disable_endpoint(self, endpoint: DisabledEndpoint) -> list[str]:
         at_us = to_us(endpoint.disabled_at)
         async with self.db.tx() as tx:
-            await tx.execute(
-                f"INSERT INTO disabled_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5) "
-                "ON CONFLICT (tenant, url) DO UPDATE SET disabled_us = excluded.disabled_us, "
-                "reason = excluded.reason, event_id = excluded.event_id",
-                endpoint.tenant,
-                endpoint.url,
-                at_us,
-                endpoint.reason,
-                endpoint.event_id,
-            )
+            await tx.execute(DISABLE_ENDPOINT, *ENDPOINT.values(endpoint))
             rows = await tx.fetch(
                 f"UPDATE outbox SET failed_us = $1, failure = $2, lease_owner = NULL "
                 f"WHERE tenant = $3 AND url = $4 AND {PENDING} RETURNING id",
@@ -144,7 +123,7 @@ class PgOutbox:
                     f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[])", list({r["job_id"] for r in rows})
                 )
             }
-        return [JobEvent(seq=row["seq"], job=jobs[row["job_id"]], transition=transition_from(row)) for row in rows]
+        return job_events_from(rows, jobs)
 
     async def last_event_seq(self) -> int:
         return int(await self.db.fetchval("SELECT last FROM event_seq WHERE id = 1"))

@@ -9,8 +9,8 @@ from typing import Any
 
 from gateway.store.base import StoreError
 from gateway.store.codec import event_id, now_us, to_us
+from gateway.store.common_outbox import DISABLE_ENDPOINT, ENABLE_ENDPOINT, NEXT_TRY, job_events_from, log_try, moved
 from gateway.store.common_reads import PENDING
-from gateway.store.outbox_base import moved
 from gateway.store.records import (
     DeliveryAttempt,
     DisabledEndpoint,
@@ -20,14 +20,11 @@ from gateway.store.records import (
 )
 from gateway.store.sqlite_db import SqliteDatabase, dialect
 from gateway.store.sqlite_rows import (
-    ATTEMPT_COLUMNS,
-    ENDPOINT_COLUMNS,
+    ENDPOINT,
     JOB_COLUMNS,
     OUTBOX_COLUMNS,
-    attempt_values,
     event_from,
     job_from,
-    transition_from,
 )
 
 #: how an event is made pending and due again (a retry or a replay)
@@ -65,7 +62,7 @@ def _event(conn: sqlite3.Connection, event_id: str) -> OutboxEvent | None:
 
 
 def _requeue(conn: sqlite3.Connection, event: OutboxEvent, now_us_: int) -> OutboxEvent:
-    conn.execute("DELETE FROM disabled_endpoints WHERE tenant = ? AND url = ?", (event.tenant, event.url))
+    conn.execute(dialect(ENABLE_ENDPOINT), (event.tenant, event.url))
     conn.execute(_REQUEUE, (now_us_, event.id))
     requeued = _event(conn, event.id)
     assert requeued is not None
@@ -105,15 +102,9 @@ class SqliteOutbox:
         event = _event(conn, attempt.event_id)
         if event is None:
             raise StoreError(f"no webhook event {attempt.event_id!r}")
-        number = conn.execute(
-            "SELECT coalesce(max(number), 0) + 1 FROM delivery_attempts WHERE event_id = ?", (event.id,)
-        ).fetchone()[0]
-        values = attempt_values(attempt.model_copy(update={"number": number}))
-        conn.execute(f"INSERT INTO delivery_attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
-        conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = coalesce(?, last_error) WHERE id = ?",
-            (None if attempt.ok else attempt.message, event.id),
-        )
+        number = conn.execute(dialect(NEXT_TRY), (event.id,)).fetchone()[0]
+        for sql, args in log_try(attempt, number):
+            conn.execute(dialect(sql), args)
         if event.generation != generation or event.state != "pending":
             return False
         assignments, params = moved(attempt, next_attempt_at, failure)
@@ -126,11 +117,7 @@ class SqliteOutbox:
     @staticmethod
     def _disable_endpoint(conn: sqlite3.Connection, endpoint: DisabledEndpoint) -> list[str]:
         at_us = to_us(endpoint.disabled_at)
-        conn.execute(
-            f"INSERT INTO disabled_endpoints ({ENDPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, url) "
-            "DO UPDATE SET disabled_us = excluded.disabled_us, reason = excluded.reason, event_id = excluded.event_id",
-            (endpoint.tenant, endpoint.url, at_us, endpoint.reason, endpoint.event_id),
-        )
+        conn.execute(dialect(DISABLE_ENDPOINT), ENDPOINT.values(endpoint))
         rows = conn.execute(
             f"UPDATE outbox SET failed_us = ?, failure = ? WHERE tenant = ? AND url = ? AND {PENDING} RETURNING id",
             (at_us, endpoint.reason, endpoint.tenant, endpoint.url),
@@ -173,7 +160,7 @@ class SqliteOutbox:
                     ).fetchall()
                 )
             }
-            return [JobEvent(seq=row["seq"], job=jobs[row["job_id"]], transition=transition_from(row)) for row in rows]
+            return job_events_from(rows, jobs)
 
         return await self.db.read(read)
 

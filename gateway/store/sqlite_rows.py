@@ -26,6 +26,11 @@ def mark(n: int) -> str:
     return f"${n}"
 
 
+def placeholders(n: int) -> str:
+    """The placeholders of n values, `$1` to `$n`."""
+    return ", ".join(mark(i) for i in range(1, n + 1))
+
+
 def equal_to(params: list[Any], **columns: Any) -> list[str]:
     """The conditions `column = $n` of each column given a value (None: no condition), each value appended to
     `params` (so numbered after what it holds)."""
