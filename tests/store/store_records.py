@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from gateway.states import CanonicalStatus, State
 from gateway.store import JobRecord, Store
 from gateway.store.records import DeliveryAttempt
+from gateway.store.sqlite_schema import MIGRATIONS
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -53,3 +56,14 @@ async def failed(store: Store, event_id: str, at: datetime, retry_at: datetime, 
         event_id=event_id, number=1, at=at, duration_ms=3, status=500, error="http_status", message=message
     )
     return await store.record_attempt(attempt, generation=event.generation, next_attempt_at=retry_at)
+
+
+def sqlite_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A new SQLite store file at an old schema `version` (its first migrations applied, as a gateway of that
+    version left it), open for the test to fill; the test commits and closes it before a store opens the file."""
+    conn = sqlite3.connect(path)
+    for statements in MIGRATIONS[:version]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version:d}")
+    return conn

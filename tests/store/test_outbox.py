@@ -4,18 +4,17 @@ fixture runs each test on SQLite and PostgreSQL), and the SQLite migration that 
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from store_records import sqlite_at_version
 
 from gateway.states import CanonicalStatus, State
 from gateway.store import open_store
 from gateway.store.codec import to_us
 from gateway.store.records import DeliveryAttempt, DisabledEndpoint, JobRecord
 from gateway.store.sqlite import SqliteStore
-from gateway.store.sqlite_schema import MIGRATIONS
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 HOOK = "https://hooks.example/a"
@@ -177,11 +176,7 @@ async def test_transitions_are_numbered_store_wide_in_commit_order(store, store_
 
 async def test_migration_numbers_existing_transitions_by_time(tmp_path: Path):
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    for statements in MIGRATIONS[:3]:
-        for statement in statements:
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 3")
+    conn = sqlite_at_version(path, 3)
     status = CanonicalStatus(state=State.QUEUED).model_dump_json()
     for job_id, tenant, at in (("job_old", "t1", T0 + timedelta(seconds=5)), ("job_older", "t2", T0)):
         conn.execute(

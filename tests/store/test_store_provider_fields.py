@@ -3,12 +3,12 @@ of the finish, why a snapshot is stale, and the sealed private vendor_ref fields
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from store_records import sqlite_at_version
 
 from gateway.refs import RefSealer
 from gateway.states import CanonicalStatus, StaleReason, State
@@ -97,11 +97,7 @@ async def test_a_stale_reason_is_kept_until_the_vendor_answers_again(
 
 async def test_a_version_3_database_gains_the_new_columns_and_keeps_its_jobs(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    for statements in MIGRATIONS[:3]:
-        for statement in statements:
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 3")
+    conn = sqlite_at_version(path, 3)
     conn.execute(
         "INSERT INTO jobs (id, tenant, provider, state, terminal, version, created_us, updated_us, vendor_ref, "
         "status, metadata, attempts) VALUES ('job_old', 't', 'camb', 'running', 0, 2, 1, 1, '{\"task_id\": \"x\"}', "
