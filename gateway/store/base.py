@@ -42,6 +42,17 @@ class IdempotencyMismatch(StoreError):
         self.job_id = job_id
 
 
+def earlier_job(idempotency: Idempotency, found: tuple[str, JobRecord] | None) -> JobRecord | None:
+    """The job an earlier request with the same key and body created (`found`: the key's (body hash, job)), to be
+    answered again; None when the key has no job yet; IdempotencyMismatch when that request had another body."""
+    if found is None:
+        return None
+    body_hash, job = found
+    if body_hash != idempotency[2]:
+        raise IdempotencyMismatch(idempotency[0], idempotency[1], job.id)
+    return job
+
+
 @dataclass(frozen=True)
 class IdempotencyClaim:
     """What `Store.reserve_idempotency` found: exactly one of the three is set."""

@@ -20,9 +20,9 @@ from typing import Any
 
 from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.artifacts import ArtifactFiles
-from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LeaseLost, LostRace
+from gateway.store.base import Idempotency, JobExists, JobNotFound, LeaseLost, LostRace, earlier_job
 from gateway.store.codec import dumps, to_us
-from gateway.store.common_reads import SqlReads
+from gateway.store.common_sql import SqlCommon
 from gateway.store.ledger import entry_values, usage_entry
 from gateway.store.pg_artifacts import load_artifact, save_artifact
 from gateway.store.pg_db import PgDatabase
@@ -62,7 +62,7 @@ def default_replica_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlReads[PgDatabase], PgLeases):
+class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlCommon[PgDatabase], PgLeases):
     """The shared store (see the module docstring)."""
 
     def __init__(
@@ -115,11 +115,8 @@ class PostgresStore(PgOutbox, PgReads, PgIdempotency, PgUsage, SqlReads[PgDataba
     ) -> tuple[JobRecord, bool]:
         async with self.db.tx() as tx:
             if idempotency is not None:
-                existing = await self._idempotent(tx, idempotency[0], idempotency[1])
-                if existing is not None:
-                    body_hash, other = existing
-                    if body_hash != idempotency[2]:
-                        raise IdempotencyMismatch(idempotency[0], idempotency[1], other.id)
+                other = earlier_job(idempotency, await self._idempotent(tx, idempotency[0], idempotency[1]))
+                if other is not None:
                     return other, False
             fence = await tx.fetchval(INSERT_JOB, *insert_args(job, self.replica, self._lease_us))
             if fence is None:

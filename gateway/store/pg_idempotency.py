@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.store.base import Idempotency, IdempotencyClaim, IdempotencyMismatch
+from gateway.store.base import Idempotency, IdempotencyClaim, IdempotencyMismatch, earlier_job
 from gateway.store.codec import from_us, to_us
 from gateway.store.pg_db import PgDatabase, Session
 from gateway.store.records import JobRecord
@@ -78,12 +78,7 @@ class PgIdempotency:
         return IdempotencyClaim(held_until=now)  # the key kept changing hands: the caller waits and asks again
 
     async def _key_job(self, s: Session, idempotency: Idempotency) -> JobRecord | None:
-        found = await self._idempotent(s, idempotency[0], idempotency[1])
-        if found is None:
-            return None
-        if found[0] != idempotency[2]:
-            raise IdempotencyMismatch(idempotency[0], idempotency[1], found[1].id)
-        return found[1]
+        return earlier_job(idempotency, await self._idempotent(s, idempotency[0], idempotency[1]))
 
     async def renew_idempotency(self, tenant: str, key: str, *, owner: str, now: datetime, lease_s: float) -> bool:
         renewed = await self.db.fetchval(
@@ -95,8 +90,3 @@ class PgIdempotency:
             to_us(now) + round(lease_s * 1_000_000),
         )
         return renewed is not None
-
-    async def release_idempotency(self, tenant: str, key: str, *, owner: str) -> None:
-        await self.db.execute(
-            "DELETE FROM idempotency_reservations WHERE tenant = $1 AND key = $2 AND owner = $3", tenant, key, owner
-        )

@@ -24,9 +24,9 @@ from typing import Any
 
 from gateway.states import CanonicalStatus, StaleReason
 from gateway.store.artifacts import ArtifactFiles
-from gateway.store.base import Idempotency, IdempotencyMismatch, JobExists, JobNotFound, LostRace, Store
+from gateway.store.base import Idempotency, JobExists, JobNotFound, LostRace, Store, earlier_job
 from gateway.store.codec import dumps, now_us, to_us
-from gateway.store.common_reads import SqlReads
+from gateway.store.common_sql import SqlCommon
 from gateway.store.records import Check, JobRecord, NextAttempt, StatusUpdate, StoredArtifact, to_utc
 from gateway.store.sqlite_db import SqliteDatabase
 from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
@@ -49,7 +49,7 @@ from gateway.store.transition import apply_status, move_to_attempt
 log = logging.getLogger("gateway.store")
 
 
-class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, SqlReads[SqliteDatabase], Store):
+class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, SqlCommon[SqliteDatabase], Store):
     """The embedded store (see the module docstring for durability and concurrency)."""
 
     def __init__(
@@ -121,11 +121,8 @@ class SqliteStore(SqliteOutbox, SqliteReads, SqliteIdempotency, SqliteUsage, Sql
         input: str | None,
     ) -> tuple[JobRecord, bool]:
         if idempotency is not None:
-            existing = self._idempotent(conn, idempotency[0], idempotency[1])
-            if existing is not None:
-                body_hash, other = existing
-                if body_hash != idempotency[2]:
-                    raise IdempotencyMismatch(idempotency[0], idempotency[1], other.id)
+            other = earlier_job(idempotency, self._idempotent(conn, idempotency[0], idempotency[1]))
+            if other is not None:
                 return other, False
         try:
             conn.execute(INSERT_JOB, job_values(job))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from gateway.store.base import Idempotency, IdempotencyClaim, IdempotencyMismatch, JobNotFound
+from gateway.store.base import Idempotency, IdempotencyClaim, IdempotencyMismatch, JobNotFound, earlier_job
 from gateway.store.codec import from_us, to_us
 from gateway.store.records import JobRecord
 from gateway.store.sqlite_db import SqliteDatabase
@@ -59,11 +59,9 @@ class SqliteIdempotency:
         conn: sqlite3.Connection, idempotency: Idempotency, owner: str, now_us: int, lease_us: int
     ) -> IdempotencyClaim:
         tenant, key, body_hash = idempotency
-        found = key_job(conn, tenant, key)
-        if found is not None:
-            if found[0] != body_hash:
-                raise IdempotencyMismatch(tenant, key, found[1].id)
-            return IdempotencyClaim(job=found[1])
+        job = earlier_job(idempotency, key_job(conn, tenant, key))
+        if job is not None:
+            return IdempotencyClaim(job=job)
         held = conn.execute(
             "SELECT body_hash, owner, expires_us FROM idempotency_reservations WHERE tenant = ? AND key = ?",
             (tenant, key),
@@ -91,10 +89,3 @@ class SqliteIdempotency:
             )
         )
         return renewed == 1
-
-    async def release_idempotency(self, tenant: str, key: str, *, owner: str) -> None:
-        await self.db.write(
-            lambda conn: conn.execute(
-                "DELETE FROM idempotency_reservations WHERE tenant = ? AND key = ? AND owner = ?", (tenant, key, owner)
-            )
-        )

@@ -10,7 +10,7 @@ from typing import Any
 from gateway.store.base import StoreError
 from gateway.store.codec import event_id, now_us, to_us
 from gateway.store.common_outbox import DISABLE_ENDPOINT, ENABLE_ENDPOINT, NEXT_TRY, job_events_from, log_try, moved
-from gateway.store.common_reads import PENDING
+from gateway.store.common_sql import PENDING
 from gateway.store.records import (
     DeliveryAttempt,
     DisabledEndpoint,

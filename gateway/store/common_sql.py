@@ -1,7 +1,7 @@
 """The statements every backend runs alike, written once: reads of jobs, their history, results, the usage ledger
-and the webhook outbox (mixed into `SqliteStore` and `PostgresStore`). Each is one statement in PostgreSQL's
-numbered form (`$1`), which the SQLite database reads as `?1` (`sqlite_db.dialect`); a backend supplies only the
-connection calls (`SqlDatabase`) and keeps to itself what its dialect does differently."""
+and the webhook outbox, and the writes that are one statement (mixed into `SqliteStore` and `PostgresStore`). Each
+is written in PostgreSQL's numbered form (`$1`), which the SQLite database reads as `?1` (`sqlite_db.dialect`); a
+backend supplies only the connection calls (`SqlDatabase`) and keeps to itself what its dialect does differently."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ class SqlDatabase(Protocol):
 Db = TypeVar("Db", bound=SqlDatabase)
 
 
-class SqlReads(Generic[Db]):
-    """The shared half of both SQL stores: each method is one statement on `db`."""
+class SqlCommon(Generic[Db]):
+    """What both SQL stores do alike: each method is one statement on `db`."""
 
     db: Db
 
@@ -106,6 +106,11 @@ class SqlReads(Generic[Db]):
     async def get_result(self, job_id: str) -> dict[str, Any] | None:
         raw = await self.db.fetchval("SELECT result FROM results WHERE job_id = $1", job_id)
         return None if raw is None else json.loads(raw)
+
+    async def release_idempotency(self, tenant: str, key: str, *, owner: str) -> None:
+        await self.db.execute(
+            "DELETE FROM idempotency_reservations WHERE tenant = $1 AND key = $2 AND owner = $3", tenant, key, owner
+        )
 
     # history
 
