@@ -144,6 +144,8 @@ class Watcher(RoutedJobs):
         """The job's whole vendor_ref (its private fields opened) and a connection that scrubs those fields'
         values from every message: what each provider I/O method for this job gets. SealError when the
         private fields cannot be opened."""
+        if not job.private_ref:  # most jobs: nothing to open, nothing more to scrub
+            return dict(job.vendor_ref), self.connections[job.provider]
         private = self.refs.open(job.private_ref)
         conn = self.connections[job.provider].with_secrets(secret_values(private))
         return {**job.vendor_ref, **private}, conn

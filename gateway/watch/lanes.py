@@ -24,15 +24,23 @@ class RateLimiter:
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
+        if not self._lock.locked() and self._take():  # a token is there and nobody waits for one
+            return
         async with self._lock:
             while True:
-                now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                if self._take():
                     return
                 await self.clock.sleep((1 - self.tokens) / self.rate)
+
+    def _take(self) -> bool:
+        """Refill the bucket for the time passed; take a token when there is one."""
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 class CircuitBreaker:
