@@ -11,7 +11,7 @@ from typing import Any
 from gateway.store.codec import to_us
 from gateway.store.columns import Row
 from gateway.store.records import DeliveryAttempt, JobEvent, JobRecord
-from gateway.store.sqlite_rows import ATTEMPT, ENDPOINT, placeholders, transition_from
+from gateway.store.rows import ATTEMPT, ENDPOINT, placeholders, transition_from
 
 #: the number of an event's ($1) next try
 NEXT_TRY = "SELECT coalesce(max(number), 0) + 1 FROM delivery_attempts WHERE event_id = $1"

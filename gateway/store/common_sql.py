@@ -22,7 +22,7 @@ from gateway.store.records import (
     TransitionRecord,
     UsageEntry,
 )
-from gateway.store.sqlite_rows import (
+from gateway.store.rows import (
     ENDPOINT_COLUMNS,
     JOB_COLUMNS,
     JOB_DELIVERIES,

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.states import State
 from gateway.store.records import DeliveryAttempt, DisabledEndpoint, EventDeliveries, JobEvent, OutboxEvent
-from gateway.store.sqlite_rows import events_query
+from gateway.store.rows import events_query
 
 
 class WebhookOutbox(abc.ABC):
@@ -108,7 +108,7 @@ class WebhookOutbox(abc.ABC):
 
     @abc.abstractmethod
     async def _job_events(self, sql: str, params: list[Any]) -> list[JobEvent]:
-        """The events read by `sql` (`sqlite_rows.events_query`: transitions with their `seq`), each with its job."""
+        """The events read by `sql` (`rows.events_query`: transitions with their `seq`), each with its job."""
 
     @abc.abstractmethod
     async def last_event_seq(self) -> int:

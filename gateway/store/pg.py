@@ -47,7 +47,7 @@ from gateway.store.pg_rows import (
 )
 from gateway.store.pg_usage import PgUsage
 from gateway.store.records import Check, JobRecord, NextAttempt, StatusUpdate, StoredArtifact
-from gateway.store.sqlite_rows import (
+from gateway.store.rows import (
     JOB_COLUMNS,
     check_values,
     job_from,

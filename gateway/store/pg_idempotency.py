@@ -13,7 +13,7 @@ from gateway.store.base import Idempotency, IdempotencyClaim, IdempotencyMismatc
 from gateway.store.codec import from_us, to_us
 from gateway.store.pg_db import PgDatabase, Session
 from gateway.store.records import JobRecord
-from gateway.store.sqlite_rows import JOB_COLUMNS, job_from
+from gateway.store.rows import JOB_COLUMNS, job_from
 
 _JOINED = ", ".join("j." + c.strip() for c in JOB_COLUMNS.split(","))
 #: a reservation replaces another only when it is the caller's own or has expired

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from gateway.store.pg_db import PgDatabase
 from gateway.store.pg_rows import CHANNEL
 from gateway.store.records import JobRecord
+from gateway.store.rows import JOB_COLUMNS, job_from
 from gateway.store.shared import ChangeCallback, ClusterView, SharedStore
-from gateway.store.sqlite_rows import JOB_COLUMNS, job_from
 
 log = logging.getLogger("gateway.store")
 

@@ -13,7 +13,7 @@ from gateway.store.common_outbox import DISABLE_ENDPOINT, ENABLE_ENDPOINT, NEXT_
 from gateway.store.common_sql import PENDING
 from gateway.store.pg_db import PgDatabase, Session
 from gateway.store.records import DeliveryAttempt, DisabledEndpoint, JobEvent, OutboxEvent
-from gateway.store.sqlite_rows import (
+from gateway.store.rows import (
     ENDPOINT,
     JOB_COLUMNS,
     OUTBOX_COLUMNS,

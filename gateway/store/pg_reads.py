@@ -1,6 +1,6 @@
-"""The PostgreSQL store's listings (mixed into `PostgresStore`, as `SqliteReads` is into the SQLite store): a
-tenant's jobs and the operator's view across tenants, counts per provider and state, a job's webhook events, and
-the source texts kept per job."""
+"""The PostgreSQL store's own reads (mixed into `PostgresStore`, as `SqliteReads` is into the SQLite store; the
+reads both backends run alike are `common_sql`'s): the jobs that are one vendor job, found by their vendor_ref with
+PostgreSQL's jsonb operators."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from gateway.store.codec import dumps
 from gateway.store.pg_db import PgDatabase
 from gateway.store.records import JobRecord
-from gateway.store.sqlite_rows import JOB_COLUMNS, job_from
+from gateway.store.rows import JOB_COLUMNS, job_from
 
 
 class PgReads:

@@ -1,5 +1,5 @@
 """PostgreSQL statements of `PostgresStore`. Rows have the SQLite store's columns and encodings, so the same
-conversions (`sqlite_rows`) turn them into records; only the placeholders ($n) and the coordination differ."""
+conversions (`rows`) turn them into records; only the placeholders ($n) and the coordination differ."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from gateway.store.codec import event_id
 from gateway.store.ledger import LEDGER_COLUMNS, LEDGER_FIELDS
 from gateway.store.records import JobRecord
-from gateway.store.sqlite_rows import (
+from gateway.store.rows import (
     JOB_COLUMNS,
     JOB_FIELDS,
     OUTBOX_COLUMNS,
@@ -39,7 +39,7 @@ _GUARD = f"id = $1 AND version = ${_N + 3} AND (terminal = 1 OR (owner = ${_N + 
 #: the same guard for the one-column writes (touch, mark_stale): $1 id, $2 owner, $3 fence
 LEASED = "id = $1 AND (terminal = 1 OR (owner = $2 AND fence = $3))"
 UPDATE_JOB = f"UPDATE jobs SET {_ASSIGN} WHERE {_GUARD} RETURNING id"
-#: many freshness notes in one statement (`Store.save_checks`; columns as sqlite_rows.check_values, then each job's
+#: many freshness notes in one statement (`Store.save_checks`; columns as rows.check_values, then each job's
 #: fence, then $7 owner): applied only where this replica's lease holds; the ids it applied
 SAVE_CHECKS = (
     "UPDATE jobs AS j SET stale = n.stale, stale_reason = n.reason, checked_us = coalesce(n.checked, j.checked_us), "

@@ -2,7 +2,7 @@
 several replicas starting at once migrate the database exactly once (the others wait, then find it current).
 
 Columns mirror the SQLite store's (times as UTC microseconds, JSON as text, flags as integers), so both backends
-share one row encoding (`sqlite_rows`), plus what coordination needs: each job's lease (owner replica, expiry,
+share one row encoding (`rows`), plus what coordination needs: each job's lease (owner replica, expiry,
 fencing token), the webhook events' delivery leases, the replica set, and artifact bytes kept in the database."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The PostgreSQL store's usage ledger reads and the daily job counts budgets reserve (mixed into `PostgresStore`,
-as `SqliteUsage` is into the SQLite store). A reservation is one upsert guarded by the limit: the row lock makes
-concurrent submits on every replica count one after the other, so none passes a full day."""
+"""The PostgreSQL store's daily job counts budgets reserve (mixed into `PostgresStore`, as `SqliteUsage` is into the
+SQLite store; the ledger's reads are `common_sql`'s). A reservation is one upsert guarded by the limit: the row
+lock makes concurrent submits on every replica count one after the other, so none passes a full day."""
 
 from __future__ import annotations
 

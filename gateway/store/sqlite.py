@@ -28,11 +28,7 @@ from gateway.store.base import Idempotency, JobExists, JobNotFound, LostRace, St
 from gateway.store.codec import dumps, now_us, to_us
 from gateway.store.common_sql import SqlCommon
 from gateway.store.records import Check, JobRecord, NextAttempt, StatusUpdate, StoredArtifact, to_utc
-from gateway.store.sqlite_db import SqliteDatabase
-from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
-from gateway.store.sqlite_outbox import SqliteOutbox, queue_event
-from gateway.store.sqlite_reads import SqliteReads
-from gateway.store.sqlite_rows import (
+from gateway.store.rows import (
     INSERT_JOB,
     INSERT_TRANSITION,
     JOB_COLUMNS,
@@ -43,6 +39,10 @@ from gateway.store.sqlite_rows import (
     job_values,
     transition_values,
 )
+from gateway.store.sqlite_db import SqliteDatabase
+from gateway.store.sqlite_idempotency import SqliteIdempotency, store_key
+from gateway.store.sqlite_outbox import SqliteOutbox, queue_event
+from gateway.store.sqlite_reads import SqliteReads
 from gateway.store.sqlite_usage import SqliteUsage, end_attempt
 from gateway.store.transition import apply_status, move_to_attempt
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from gateway.store.base import Idempotency, IdempotencyClaim, IdempotencyMismatch, JobNotFound, earlier_job
 from gateway.store.codec import from_us, to_us
 from gateway.store.records import JobRecord
+from gateway.store.rows import JOB_COLUMNS, job_from
 from gateway.store.sqlite_db import SqliteDatabase
-from gateway.store.sqlite_rows import JOB_COLUMNS, job_from
 
 
 def key_job(conn: sqlite3.Connection, tenant: str, key: str) -> tuple[str, JobRecord] | None:

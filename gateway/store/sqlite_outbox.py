@@ -18,14 +18,14 @@ from gateway.store.records import (
     JobRecord,
     OutboxEvent,
 )
-from gateway.store.sqlite_db import SqliteDatabase, dialect
-from gateway.store.sqlite_rows import (
+from gateway.store.rows import (
     ENDPOINT,
     JOB_COLUMNS,
     OUTBOX_COLUMNS,
     event_from,
     job_from,
 )
+from gateway.store.sqlite_db import SqliteDatabase, dialect
 
 #: how an event is made pending and due again (a retry or a replay)
 _REQUEUE = (

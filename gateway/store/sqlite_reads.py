@@ -1,5 +1,5 @@
-"""The SQLite store's listings: a tenant's jobs and the operator's view across tenants (jobs, counts per
-provider and state, a job's webhook events), and the source texts kept per job for pairing results."""
+"""The SQLite store's own reads (mixed into `SqliteStore`; the reads both backends run alike are `common_sql`'s):
+the jobs that are one vendor job, found by their vendor_ref with SQLite's JSON functions."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from gateway.store.codec import dumps
 from gateway.store.records import JobRecord
+from gateway.store.rows import JOB_COLUMNS, job_from
 from gateway.store.sqlite_db import SqliteDatabase
-from gateway.store.sqlite_rows import JOB_COLUMNS, job_from
 
 
 class SqliteReads:

@@ -1,5 +1,5 @@
-"""The SQLite store's usage ledger reads, the daily job counts budgets reserve, and the inputs kept for fail-over
-(mixed into `SqliteStore`; the ledger's entries are written with the transitions that end attempts)."""
+"""The SQLite store's usage ledger entry, written with the transition that ends an attempt, and the daily job
+counts budgets reserve (mixed into `SqliteStore`; the ledger's reads are `common_sql`'s)."""
 
 from __future__ import annotations
 

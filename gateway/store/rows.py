@@ -1,5 +1,6 @@
-"""SQLite rows <-> the store's records: the column lists, statements and conversions of `SqliteStore` (the
-PostgreSQL store has the same columns and uses the same conversions)."""
+"""Rows <-> the store's records, for both SQL backends (the PostgreSQL schema mirrors the SQLite one): the column
+lists, the queries both build alike (`$n` placeholders), and the conversions; `INSERT_JOB`, `UPDATE_JOB`,
+`INSERT_TRANSITION` and `SAVE_CHECK` are SQLite's own statements (`pg_rows` has PostgreSQL's)."""
 
 from __future__ import annotations
 
