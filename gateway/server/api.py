@@ -202,19 +202,24 @@ class Operation:
         return params
 
     def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            if self.permission and self.permission not in request.app[PERMISSIONS].get(request[TENANT], ()):
-                raise Problem(
-                    403, "forbidden", f"this tenant may not {self.permission} (see the tenant's configuration)"
-                )
-            params = self.parse(request, request.app[LIMITS])
-            if self.body is not None:
-                params[BODY], params[RAW_BODY] = await read_body(request, self.body)
-            return await self.handler(request, params)
+        handler, parse, permission, body = self.handler, self.parse, self.permission, self.body
 
-        handle.__name__ = self.handler.__name__
-        handle.__doc__ = self.handler.__doc__
-        return handle
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if permission and permission not in request.app[PERMISSIONS].get(request[TENANT], ()):
+                raise Problem(403, "forbidden", f"this tenant may not {permission} (see the tenant's configuration)")
+            params = parse(request, request.app[LIMITS])
+            if body is not None:
+                params[BODY], params[RAW_BODY] = await read_body(request, body)
+            return await handler(request, params)
+
+        async def handle_plain(request: web.Request) -> web.StreamResponse:
+            """`handle` of an operation without a permission or a body (most reads): the parameters only."""
+            return await handler(request, parse(request, request.app[LIMITS]))
+
+        chosen = handle if permission or body is not None else handle_plain
+        chosen.__name__ = handler.__name__
+        chosen.__doc__ = handler.__doc__
+        return chosen
 
 
 class Api:

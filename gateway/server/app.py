@@ -39,6 +39,7 @@ from gateway.server.keys import (
     PROVIDER_SETTINGS,
     PROVIDERS,
     STORE,
+    TENANT_CACHE,
     WATCHER,
     WEBHOOK_GUARD,
     WEBHOOK_SETTINGS,
@@ -111,6 +112,7 @@ def create_app(
     app[PROVIDER_SETTINGS] = settings
     app[METRICS] = metrics
     app[KEY_TABLE] = config.key_table()
+    app[TENANT_CACHE] = {}
     app[OPERATOR_KEYS] = config.operator_key_table()
     app[PERMISSIONS] = {name: t.permissions() for name, t in config.tenants.items()}
     app[LIMITS] = limits_of(config)

@@ -24,6 +24,9 @@ PROVIDER_SETTINGS = web.AppKey("provider_settings", dict[str, ProviderConfig])
 #: configured bounds of request parameters by name (e.g. "max_page"), read by the router and the OpenAPI document
 LIMITS = web.AppKey("limits", dict[str, float])
 KEY_TABLE = web.AppKey("key_table", list[tuple[bytes, str]])
+#: Authorization header values that named a tenant (KEY_TABLE) -> that tenant: the authentication of a repeated
+#: header is one dict lookup (filled and bounded by `gateway.server.middleware`)
+TENANT_CACHE = web.AppKey("tenant_cache", dict[str, str])
 #: what each tenant is allowed beyond its own jobs (e.g. "attach"), from the configuration
 PERMISSIONS = web.AppKey("permissions", dict[str, frozenset[str]])
 #: the operator keys' digests (the dashboard and /v1/operator); empty: both closed

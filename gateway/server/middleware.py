@@ -7,8 +7,8 @@ import logging
 import math
 import os
 import re
-import time
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +20,7 @@ from gateway.errors import InputError, UnsupportedOperation, VendorError
 from gateway.idempotency import IdempotencyInProgress
 from gateway.routing import SubmitFailed
 from gateway.server.access import access_log
-from gateway.server.keys import KEY_TABLE, METRICS, OPERATOR_KEYS, REQUEST_ID, TENANT
+from gateway.server.keys import KEY_TABLE, METRICS, OPERATOR_KEYS, REQUEST_ID, TENANT, TENANT_CACHE
 from gateway.server.problems import Problem, validation_problem
 from gateway.server.schemas import pydantic_errors
 from gateway.store.base import IdempotencyMismatch, StoreUnavailable
@@ -36,6 +36,8 @@ BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+)")
 #: request ids the gateway makes: a random prefix per process and a counter (unique, cheap; not a secret)
 _ID_PREFIX = os.urandom(3).hex()
 _ID_COUNTER = itertools.count(1)
+#: how many Authorization header values the tenant cache keeps (emptied when full: keys are few, values fewer)
+TENANT_CACHE_SIZE = 1024
 
 
 def new_request_id() -> str:
@@ -104,13 +106,14 @@ def _problem_for(exc: BaseException) -> Problem | None:
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, the caller's tenant (`authenticate`), problem+json for every error, the requests metric and one
     access log line per request. One middleware, not several: each layer costs every request a coroutine."""
-    request_id = request.headers.get("X-Request-Id", "")
-    if not REQUEST_ID_FORM.fullmatch(request_id):
+    request_id = request.headers.get("X-Request-Id")
+    if request_id is None or not REQUEST_ID_FORM.fullmatch(request_id):
         request_id = new_request_id()
     request[REQUEST_ID] = request_id
-    started = time.monotonic()
+    started = monotonic()
+    tenant = "-"
     try:
-        authenticate(request)
+        tenant = authenticate(request)
         response = await handler(request)
     except Exception as exc:
         problem = _problem_for(exc)
@@ -119,11 +122,12 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             problem = Problem(500, "internal_error", "the gateway failed; the request id identifies it in the logs")
         response = problem.response(instance=request.path)
     response.headers["X-Request-Id"] = request_id
-    route = request.match_info.route.resource
-    template = route.canonical if route is not None else "unmatched"
+    resource = request.match_info.route.resource
+    template = "unmatched" if resource is None else resource.canonical
     status = response.status
-    request.app[METRICS].requests.inc(request.method, template, str(status))
-    access_log(request_id, request.method, template, status, time.monotonic() - started, request.get(TENANT, "-"))
+    method = request.method
+    request.app[METRICS].requests.inc(method, template, str(status))
+    access_log(request_id, method, template, status, monotonic() - started, tenant)
     return response
 
 
@@ -136,9 +140,10 @@ def _bearer(request: web.Request) -> str | None:
     return bearer.group(1) if bearer and BEARER_TOKEN.fullmatch(bearer.group(1)) else None
 
 
-def authenticate(request: web.Request) -> None:
-    """Every /v1 route needs `Authorization: Bearer <key>`: a tenant's key (sets the request's tenant), or under
-    /v1/operator an operator key (a tenant key opens no operator route, an operator key no tenant route)."""
+def authenticate(request: web.Request) -> str:
+    """Every /v1 route needs `Authorization: Bearer <key>`: a tenant's key (sets the request's tenant, returned),
+    or under /v1/operator an operator key (a tenant key opens no operator route, an operator key no tenant route).
+    Routes outside /v1 are open: "-"."""
     path = request.path
     if path == OPERATOR_PREFIX or path.startswith(OPERATOR_PREFIX + "/"):
         key = _bearer(request)
@@ -149,14 +154,33 @@ def authenticate(request: web.Request) -> None:
                 "send Authorization: Bearer <operator key> (an operator key from the configuration, not a tenant's)",
                 headers={"WWW-Authenticate": 'Bearer realm="gateway-operator"'},
             )
-    elif path == "/v1" or path.startswith("/v1/"):
+        return "-"
+    if path == "/v1" or path.startswith("/v1/"):
+        request[TENANT] = tenant = _tenant(request)
+        return tenant
+    return "-"
+
+
+def _tenant(request: web.Request) -> str:
+    """The tenant of the request's `Authorization` header, else 401. A header value that named a tenant before
+    is looked up in the app's TENANT_CACHE (a dict lookup instead of parsing, hashing and comparing it with every
+    configured digest); only values that named a tenant are kept, at most TENANT_CACHE_SIZE of them."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        cache = request.app[TENANT_CACHE]
+        tenant = cache.get(header)
+        if tenant is not None:
+            return tenant
         key = _bearer(request)
         tenant = tenant_for(request.app[KEY_TABLE], key) if key is not None else None
-        if tenant is None:
-            raise Problem(
-                401,
-                "unauthorized",
-                "send Authorization: Bearer <gateway key>",
-                headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
-            )
-        request[TENANT] = tenant
+        if tenant is not None:
+            if len(cache) >= TENANT_CACHE_SIZE:
+                cache.clear()
+            cache[header] = tenant
+            return tenant
+    raise Problem(
+        401,
+        "unauthorized",
+        "send Authorization: Bearer <gateway key>",
+        headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
+    )

@@ -10,6 +10,7 @@ from gateway.server.api import BODY, RAW_BODY, Answer, Api, Param, Params
 from gateway.server.common import (
     IF_NONE_MATCH,
     JOB_ID,
+    held_job,
     job_body,
     job_response,
     jobs_list_response,
@@ -148,10 +149,12 @@ async def list_jobs(request: web.Request, params: Params) -> web.Response:
     ),
 )
 async def get_job(request: web.Request, params: Params) -> web.Response:
-    gw = request.app[GATEWAY]
-    job = await owned_job(request)
+    job = held_job(request)
+    if job is None:
+        job = await owned_job(request)
     seconds = params.get("wait")
     if seconds is not None:
+        gw = request.app[GATEWAY]
         known = params.get("version", job.version)
         clock = gw.watcher.clock
         deadline = clock() + seconds
