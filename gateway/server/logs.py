@@ -81,11 +81,9 @@ class AccessLineHandler(logging.Handler):
     def write_line(self, message: str) -> None:
         """Write one INFO line of the `gateway.access` logger, formatted as FORMAT would."""
         line = f"{self.stamps.stamp(time.time())} INFO gateway.access {message}\n"
-        self.sink.acquire()
-        try:
-            self.sink.stream.write(line)
-        finally:
-            self.sink.release()
+        sink = self.sink
+        with sink.lock:  # type: ignore[union-attr]  # (Handler.acquire, without two method calls)
+            sink.stream.write(line)
 
 
 def configure(level: int = logging.INFO) -> BufferedStreamHandler:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import ValidationError
 
 from gateway.budgets import BudgetExceeded
@@ -40,8 +40,10 @@ _ID_COUNTER = itertools.count(1)
 TENANT_CACHE_SIZE = 1024
 
 
-def new_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_ID_COUNTER) % 16**10:010x}"
+X_REQUEST_ID = "X-Request-Id"
+
+
+_ID_MASK = 16**10 - 1
 
 
 def vendor_problem(exc: VendorError, attempts: list[dict[str, Any]] | None = None) -> Problem:
@@ -106,9 +108,9 @@ def _problem_for(exc: BaseException) -> Problem | None:
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, the caller's tenant (`authenticate`), problem+json for every error, the requests metric and one
     access log line per request. One middleware, not several: each layer costs every request a coroutine."""
-    request_id = request.headers.get("X-Request-Id")
+    request_id = request.headers.get(X_REQUEST_ID)
     if request_id is None or not REQUEST_ID_FORM.fullmatch(request_id):
-        request_id = new_request_id()
+        request_id = f"{_ID_PREFIX}{next(_ID_COUNTER) & _ID_MASK:010x}"
     request[REQUEST_ID] = request_id
     started = monotonic()
     tenant = "-"
@@ -121,7 +123,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             errlog.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id)
             problem = Problem(500, "internal_error", "the gateway failed; the request id identifies it in the logs")
         response = problem.response(instance=request.path)
-    response.headers["X-Request-Id"] = request_id
+    response.headers[X_REQUEST_ID] = request_id
     resource = request.match_info.route.resource
     template = "unmatched" if resource is None else resource.canonical
     status = response.status
@@ -136,16 +138,20 @@ OPERATOR_PREFIX = "/v1/operator"
 
 def _bearer(request: web.Request) -> str | None:
     """The key of `Authorization: Bearer <key>`, parsed strictly (RFC 6750); None for anything else."""
-    bearer = BEARER.fullmatch(request.headers.get("Authorization", ""))
+    bearer = BEARER.fullmatch(request.headers.get(hdrs.AUTHORIZATION, ""))
     return bearer.group(1) if bearer and BEARER_TOKEN.fullmatch(bearer.group(1)) else None
 
 
 def authenticate(request: web.Request) -> str:
     """Every /v1 route needs `Authorization: Bearer <key>`: a tenant's key (sets the request's tenant, returned),
     or under /v1/operator an operator key (a tenant key opens no operator route, an operator key no tenant route).
-    Routes outside /v1 are open: "-"."""
+    Routes outside /v1 are open: "-".
+
+    A header value that named a tenant before is found in the app's TENANT_CACHE: one dict lookup instead of
+    parsing it, hashing the key and comparing the digest with every configured one. Only values that named a
+    tenant are kept, at most TENANT_CACHE_SIZE of them."""
     path = request.path
-    if path == OPERATOR_PREFIX or path.startswith(OPERATOR_PREFIX + "/"):
+    if path.startswith(OPERATOR_PREFIX) and (path == OPERATOR_PREFIX or path[len(OPERATOR_PREFIX)] == "/"):
         key = _bearer(request)
         if key is None or tenant_for(request.app[OPERATOR_KEYS], key) is None:
             raise Problem(
@@ -155,28 +161,21 @@ def authenticate(request: web.Request) -> str:
                 headers={"WWW-Authenticate": 'Bearer realm="gateway-operator"'},
             )
         return "-"
-    if path == "/v1" or path.startswith("/v1/"):
-        request[TENANT] = tenant = _tenant(request)
-        return tenant
-    return "-"
-
-
-def _tenant(request: web.Request) -> str:
-    """The tenant of the request's `Authorization` header, else 401. A header value that named a tenant before
-    is looked up in the app's TENANT_CACHE (a dict lookup instead of parsing, hashing and comparing it with every
-    configured digest); only values that named a tenant are kept, at most TENANT_CACHE_SIZE of them."""
-    header = request.headers.get("Authorization")
+    if not path.startswith("/v1/") and path != "/v1":
+        return "-"
+    header = request.headers.get(hdrs.AUTHORIZATION)
     if header is not None:
         cache = request.app[TENANT_CACHE]
         tenant = cache.get(header)
+        if tenant is None:
+            key = _bearer(request)
+            tenant = tenant_for(request.app[KEY_TABLE], key) if key is not None else None
+            if tenant is not None:
+                if len(cache) >= TENANT_CACHE_SIZE:
+                    cache.clear()
+                cache[header] = tenant
         if tenant is not None:
-            return tenant
-        key = _bearer(request)
-        tenant = tenant_for(request.app[KEY_TABLE], key) if key is not None else None
-        if tenant is not None:
-            if len(cache) >= TENANT_CACHE_SIZE:
-                cache.clear()
-            cache[header] = tenant
+            request[TENANT] = tenant
             return tenant
     raise Problem(
         401,
