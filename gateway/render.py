@@ -121,7 +121,7 @@ class JobView:
         if self.finish is not None:
             eta = repr(round(max(0.0, (self.finish - now()).total_seconds()), 3)).encode()
         poll = b"null" if poll_after_s is None else repr(poll_after_s).encode()
-        return self.head + poll + b',"eta_s":' + eta + self.tail
+        return b"".join((self.head, poll, b',"eta_s":', eta, self.tail))
 
 
 def view_key(job: JobRecord) -> tuple[Any, ...]:

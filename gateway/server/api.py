@@ -143,6 +143,18 @@ class Operation:
     secured: bool = True
     #: a permission the caller's tenant must be given in the configuration (else 403 `forbidden`)
     permission: str | None = None
+    #: (made from `params`) the path parameters the router only matches in their declared form, taken as they are;
+    #: the parameters to check; and those of them not in the query (all a request without a query can carry)
+    _routed: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _checked: tuple[Param, ...] = field(init=False, repr=False, compare=False)
+    _unqueried: tuple[Param, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        routed = tuple(p for p in self.params if p.location == "path" and p.pattern is not None)
+        checked = tuple(p for p in self.params if p not in routed)
+        object.__setattr__(self, "_routed", tuple(p.name for p in routed))
+        object.__setattr__(self, "_checked", checked)
+        object.__setattr__(self, "_unqueried", tuple(p for p in checked if p.location != "query"))
 
     @property
     def router_path(self) -> str:
@@ -173,18 +185,15 @@ class Operation:
     def parse(self, request: web.Request, limits: Limits) -> Params:
         """Every declared parameter, typed and checked; one 422 listing every bad one."""
         params: Params = {}
+        match_info = request.match_info
+        for name in self._routed:  # the router only matched a value of the declared form
+            params[name] = match_info[name]
         errors: list[dict[str, Any]] = []
-        has_query = bool(request.query_string)
-        for param in self.params:
+        for param in self._checked if request.query_string else self._unqueried:
             source: Mapping[str, str]
             if param.location == "path":
-                if param.pattern is not None:  # the router only matched a value of this form
-                    params[param.name] = request.match_info[param.name]
-                    continue
-                source = request.match_info
+                source = match_info
             elif param.location == "query":
-                if not has_query:
-                    continue
                 source = request.query
             else:
                 source = request.headers
