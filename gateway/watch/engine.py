@@ -267,14 +267,12 @@ class Watcher(RoutedJobs):
     def _normalize(self, provider: Provider, watched: Watched, body: Any) -> CanonicalStatus:
         """The canonical status of the vendor's answer. `normalize` is pure, so a body equal to the job's previous
         one (the common poll: nothing moved) has that one's status, without validating or building anything."""
-        answer = watched.answer
-        if answer is not None and answer[0] == body:
-            status = answer[1]
-        else:
+        status = watched.answer_status
+        if status is None or watched.answer != body:
             status = provider.canonical_status(body)
             if status == watched.job.status:  # kept as the one object the snapshot holds already
                 status = watched.job.status
-            watched.answer = (body, status)
+            watched.answer, watched.answer_status = body, status
         if status.state is State.UNKNOWN:
             self.metrics.unknown_status.inc(provider=provider.name, vendor_status=str(status.vendor_status)[:64])
         return status

@@ -33,7 +33,7 @@ class Watched:
     to walk), when its poll is due, its interval, since when keeping its result has been failing, and the vendor's
     last answer with its canonical status (a poll answered with the same body again normalizes nothing)."""
 
-    __slots__ = ("_check", "_current", "answer", "due", "interval", "job", "result_since")
+    __slots__ = ("_check", "_current", "answer", "answer_status", "due", "interval", "job", "result_since")
 
     def __init__(self, job: JobRecord, interval: float) -> None:
         self.job = job
@@ -43,12 +43,15 @@ class Watched:
         self.interval = interval
         self.due = 0.0
         self.result_since: float | None = None
-        #: (body, its canonical status) of the vendor's last answer about the job as it is now
-        self.answer: tuple[Any, CanonicalStatus] | None = None
+        #: the vendor's last answer (its body) about the job as it is now, and the canonical status of that body
+        #: (two slots, not a pair: a tuple holding a model would be one more object for the garbage collector)
+        self.answer: Any = None
+        self.answer_status: CanonicalStatus | None = None
 
     def set_job(self, job: JobRecord) -> None:
         """The job as the store has it now (every check before it is in it)."""
-        self.job, self._check, self._current, self.answer = job, None, None, None
+        self.job, self._check, self._current = job, None, None
+        self.answer = self.answer_status = None
 
     def checked(self, at: datetime, estimated_finish_at: datetime | None) -> None:
         """The vendor confirmed the snapshot at `at` (with its latest estimate)."""
