@@ -7,6 +7,7 @@ result and artifact copied into the store so a vendor's purge loses nothing (res
 Costs (issue 10): the latest snapshot of every watched job lives in memory (`snapshot`), so a poll reads nothing
 from the store and HTTP reads of watched jobs never touch it; a poll that finds nothing new only notes the check,
 and those notes are written in batches (checks.py, `Store.save_checks`); only a transition is written at once.
+A vendor answer equal to the job's previous one is not normalized again (its canonical status is reused).
 Backpressure: a due job goes to its provider's ready queue, drained by at most the lane's concurrency of worker
 tasks, so however many jobs are due the engine never holds one waiting task per job.
 

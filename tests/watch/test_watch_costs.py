@@ -1,5 +1,6 @@
 """What a poll costs and how the watcher paces itself, with a throwaway provider and a tiny vendor:
 - a poll that finds nothing new reads nothing from the store and writes only a batched freshness note;
+- a vendor answer equal to the job's previous one is not normalized again; a different one is, and is recorded;
 - reads of watched jobs are answered from memory;
 - however many jobs are due, at most `concurrency` polls (and tasks) exist per provider;
 - keeping a result that keeps failing goes at the poll backoff's pace, counts towards the circuit breaker, and
@@ -159,6 +160,36 @@ async def test_unchanged_polls_read_nothing_and_write_one_batch(tiny):
     assert spy.calls == Counter({"save_checks": 1}) and spy.sizes == [20]
     stored = await app[STORE].get_job(jobs[0]["id"])
     assert stored.checked_at == clock.now() - timedelta(seconds=1) and stored.version == 2
+
+
+async def test_an_answer_equal_to_the_last_is_not_normalized_again(tiny):
+    clock = FakeClock()
+    client, app, vendor = await tiny(poll={"initial_s": 5, "max_s": 5, "jitter": 0}, clock=clock)
+    provider = app[GATEWAY].providers["tiny_test"]
+    seen: list[Any] = []
+    rules = provider.normalize
+
+    def counted(body: Any) -> Any:
+        seen.append(body)
+        return rules(body)
+
+    provider.normalize = counted  # what canonical_status calls
+    job = await _submit(client)
+    watcher = app[GATEWAY].watcher
+    await watcher.poll_now(job["id"])  # queued -> running: a transition
+    seen.clear()
+    for _ in range(4):  # four polls answered {"status": "open"} again
+        polls = vendor.requests["status"]
+        await clock.advance(5.0)
+        await _until(lambda polls=polls: vendor.requests["status"] == polls + 1 and watcher.in_flight() == 0)
+    assert seen == [{"status": "open"}]  # the first after the transition only: the others reuse its status
+    vendor.jobs[job["vendor_ref"]["id"]] = "paused"  # a status word the mapping does not know: a new answer
+    await clock.advance(5.0)
+    await _until(lambda: len(seen) == 2 and watcher.in_flight() == 0)
+    assert seen[-1] == {"status": "paused"}
+    async with client.get(f"/v1/jobs/{job['id']}", headers=AUTH) as resp:
+        body = await resp.json()
+    assert body["state"] == "unknown" and body["vendor_status"] == "paused" and body["version"] == 3
 
 
 async def test_polls_in_flight_never_exceed_the_lane_concurrency(tiny):
