@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from gateway.server.body import read_body
 from gateway.server.keys import LIMITS, PERMISSIONS, TENANT
+from gateway.server.middleware import observed
 from gateway.server.problems import Problem, validation_problem
 
 #: a number, or the name of a configured limit in the app's LIMITS
@@ -268,4 +269,4 @@ class Api:
         under `/v1/jobs`), and an exact path is found before any of them, so the order changes no answer: it
         only spares the reads of a job the tries of the plain paths."""
         for op in sorted(self.operations, key=lambda op: "{" not in op.path):
-            app.router.add_route(op.method, op.router_path, op.aiohttp_handler())
+            app.router.add_route(op.method, op.router_path, observed(op.aiohttp_handler()))

@@ -1,5 +1,6 @@
-"""The application factory: configuration, middlewares, the declared routes, and one cleanup context per
-resource (store, vendor HTTP session, webhook dispatcher, watcher), each released if a later one fails."""
+"""The application factory: configuration, the declared routes (each observed: `gateway.server.middleware`), and
+one cleanup context per resource (store, vendor HTTP session, webhook dispatcher, watcher), each released if a
+later one fails."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ from gateway.server.keys import (
     WEBHOOK_GUARD,
     WEBHOOK_SETTINGS,
 )
-from gateway.server.middleware import observe
+from gateway.server.middleware import observe_unmatched
 from gateway.server.openapi import openapi_document
 from gateway.server.protocol import GatewayRunner
 from gateway.server.routes import APIS, operations
@@ -107,7 +108,7 @@ def create_app(
     connect time; default: the system's)."""
     metrics = Metrics()
     refs = ref_sealer(config, settings)
-    app = web.Application(middlewares=[observe], client_max_size=config.server.max_body_bytes)
+    app = web.Application(client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[PROVIDER_SETTINGS] = settings
     app[METRICS] = metrics
@@ -125,7 +126,8 @@ def create_app(
         lambda: {_labels({"state": s}): float(n) for s, n in app[JOB_COUNTS].items()},
     )
     for api in APIS:
-        api.register(app)
+        api.register(app)  # each route observed (request id, tenant, problems, metric, access log)
+    observe_unmatched(app)
     app[OPENAPI] = openapi_document(operations(), app[LIMITS])
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""Request ids and access logs, problem+json errors, and bearer-key tenants."""
+"""What every request gets (`observed` wraps each route): request ids and access logs, problem+json errors, and
+bearer-key tenants."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ X_REQUEST_ID = "X-Request-Id"
 
 
 _ID_MASK = 16**10 - 1
+#: the route label (metric, access log) of a request no route takes
+UNMATCHED = "unmatched"
 
 
 def vendor_problem(exc: VendorError, attempts: list[dict[str, Any]] | None = None) -> Problem:
@@ -104,33 +107,59 @@ def _problem_for(exc: BaseException) -> Problem | None:
     return None
 
 
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, the caller's tenant (`authenticate`), problem+json for every error, the requests metric and one
-    access log line per request. One middleware, not several: each layer costs every request a coroutine."""
-    request_id = request.headers.get(X_REQUEST_ID)
-    if request_id is None or not REQUEST_ID_FORM.fullmatch(request_id):
-        request_id = f"{_ID_PREFIX}{next(_ID_COUNTER) & _ID_MASK:010x}"
-    request[REQUEST_ID] = request_id
-    started = monotonic()
-    tenant = "-"
-    try:
-        tenant = authenticate(request)
-        response = await handler(request)
-    except Exception as exc:
-        problem = _problem_for(exc)
-        if problem is None:
-            errlog.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id)
-            problem = Problem(500, "internal_error", "the gateway failed; the request id identifies it in the logs")
-        response = problem.response(instance=request.path)
-    response.headers[X_REQUEST_ID] = request_id
-    resource = request.match_info.route.resource
-    template = "unmatched" if resource is None else resource.canonical
-    status = response.status
-    method = request.method
-    request.app[METRICS].requests.inc(method, template, str(status))
-    access_log(request_id, method, template, status, monotonic() - started, tenant)
-    return response
+def observed(handler: Handler, template: str | None = None) -> Handler:
+    """`handler` with what every request gets: its request id, the caller's tenant (`authenticate`), problem+json
+    for every error, the requests metric and one access log line. Every route of the app is registered observed
+    (`Api.register`, `observe_unmatched`), instead of through an aiohttp middleware: a middleware would cost every
+    request two more coroutines (aiohttp adds one of its own) and the look-up of the chain. `template` is the
+    route label of metric and log (default: the matched route's path template)."""
+
+    async def observe(request: web.Request) -> web.StreamResponse:
+        request_id = request.headers.get(X_REQUEST_ID)
+        if request_id is None or not REQUEST_ID_FORM.fullmatch(request_id):
+            request_id = f"{_ID_PREFIX}{next(_ID_COUNTER) & _ID_MASK:010x}"
+        request[REQUEST_ID] = request_id
+        started = monotonic()
+        tenant = "-"
+        try:
+            tenant = authenticate(request)
+            response = await handler(request)
+        except Exception as exc:
+            problem = _problem_for(exc)
+            if problem is None:
+                errlog.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id)
+                problem = Problem(500, "internal_error", "the gateway failed; the request id identifies it in the logs")
+            response = problem.response(instance=request.path)
+        response.headers[X_REQUEST_ID] = request_id
+        route = template
+        if route is None:
+            resource = request.match_info.route.resource
+            route = UNMATCHED if resource is None else resource.canonical
+        status = response.status
+        method = request.method
+        request.app[METRICS].requests.inc(method, route, str(status))
+        access_log(request_id, method, route, status, monotonic() - started, tenant)
+        return response
+
+    observe.__name__ = getattr(handler, "__name__", "observe")
+    observe.__doc__ = handler.__doc__
+    return observe
+
+
+def observe_unmatched(app: web.Application) -> None:
+    """Answer requests no route takes, observed like the others (route label "unmatched"): 405 with `Allow` when
+    a route has the path but not the method, else 404. Register it after every route (it takes any path)."""
+    others = list(app.router.resources())
+
+    async def unmatched(request: web.Request) -> web.StreamResponse:
+        allowed: set[str] = set()
+        for resource in others:
+            allowed |= (await resource.resolve(request))[1]  # the methods of a route whose path matches
+        if allowed:
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
+        raise web.HTTPNotFound()
+
+    app.router.add_route("*", "/{path:.*}", observed(unmatched, template=UNMATCHED))
 
 
 OPERATOR_PREFIX = "/v1/operator"

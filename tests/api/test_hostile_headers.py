@@ -3,11 +3,15 @@ value is a 422 naming it, never a 500), and the OpenAPI document states exactly 
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from jsonschema import Draft202012Validator
 
+from gateway.server import middleware
+from gateway.server.keys import TENANT_CACHE
 from support.cases import load_case
-from support.demo import KEY_A
+from support.demo import KEY_A, KEY_B
 
 JOB = "job_" + "0" * 24
 
@@ -77,6 +81,24 @@ async def test_the_authorization_header_is_parsed_strictly(demo, value, status):
     assert got == status, body
     if status == 401:
         assert body["code"] == "unauthorized" and headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_remembered_authorization_values_name_their_own_tenant_and_stay_few(demo, caplog, monkeypatch):
+    """Authorization values that named a tenant are remembered (a dict lookup instead of a digest comparison):
+    each keeps naming its own tenant, a wrong key is still refused, and at most TENANT_CACHE_SIZE are kept."""
+    monkeypatch.setattr(middleware, "TENANT_CACHE_SIZE", 2)
+    remembered = demo.client.server.app[TENANT_CACHE]
+    caplog.set_level(logging.INFO, logger="gateway.access")
+    values = [f"Bearer {KEY_A}", f"Bearer {KEY_B}", f"Bearer {KEY_A}", f"bearer {KEY_B}", f"Bearer  {KEY_A}"]
+    for value in [*values, f"Bearer {KEY_B}"]:
+        got, body, _ = await demo.call("GET", "/v1/jobs", key=None, headers={"Authorization": value})
+        assert got == 200, body
+        assert 1 <= len(remembered) <= 2
+    tenants = [r.getMessage().rsplit("tenant=", 1)[1] for r in caplog.records if r.name == "gateway.access"]
+    assert tenants == ["demo", "demo-b", "demo", "demo-b", "demo", "demo-b"]
+    got, body, _ = await demo.call("GET", "/v1/jobs", key=None, headers={"Authorization": f"Bearer {KEY_A}x"})
+    assert got == 401 and body["code"] == "unauthorized"
+    assert f"Bearer {KEY_A}x" not in remembered
 
 
 # -- class 7: the document states what the server enforces -------------------------------------------------------
