@@ -14,6 +14,9 @@ from gateway.server.keys import DISPATCHER, LEASES, STORE, WATCHER
 from gateway.store.shared import SharedStore
 from gateway.watch.leases import LeaseKeeper
 
+#: on a shared store, the webhook dispatcher's idle outbox read comes once per this many lease times
+SHARED_IDLE_POLL_LEASES = 20
+
 
 def cluster_ctx(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     """The context, for the app's clock."""
@@ -25,9 +28,10 @@ def cluster_ctx(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]
             return
         watcher = app[WATCHER]
         dispatcher = app[DISPATCHER]
-        # every queued event is announced (below): the outbox is read again at least once a lease time, for an
-        # event another replica leased and let lapse (it died), never every few seconds on every replica
-        dispatcher.idle_poll_s = max(dispatcher.idle_poll_s, store.lease_s)
+        # every queued event is announced (below), and the lease keeper's heartbeat says when a due event is held
+        # by no replica (one a dead replica let lapse): the outbox need not be read every few seconds on every
+        # replica; the idle read stays as a safety net
+        dispatcher.idle_poll_s = max(dispatcher.idle_poll_s, SHARED_IDLE_POLL_LEASES * store.lease_s)
 
         def on_change(job_id: str, version: int, queued_event: bool) -> None:
             watcher.heard(job_id, version)
@@ -41,7 +45,7 @@ def cluster_ctx(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]
                 dispatcher.wake()
 
         listener = asyncio.create_task(store.listen(on_change, on_connected), name="gateway-listen")
-        keeper = LeaseKeeper(store, watcher, watcher.lanes, clock)
+        keeper = LeaseKeeper(store, watcher, watcher.lanes, clock, on_events_waiting=dispatcher.wake)
         app[LEASES] = keeper
         try:
             await keeper.start()

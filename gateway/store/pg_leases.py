@@ -51,7 +51,12 @@ class PgLeases(SharedStore):
             "(SELECT count(*) FROM jobs WHERE terminal = 0 AND owner = $1) AS owned, "
             "(SELECT count(*) FROM jobs WHERE terminal = 0 AND (owner IS NULL OR owner <> ALL "
             "(SELECT id FROM replicas WHERE lease_until_us >= gw_now_us()))) AS claimable, "
-            "coalesce((SELECT lease_until_us FROM old), 0) < gw_now_us() AS lapsed",
+            "coalesce((SELECT lease_until_us FROM old), 0) < gw_now_us() AS lapsed, "
+            # a due head event of its job that no replica holds (the dispatchers' due_events would return it)
+            "EXISTS (SELECT 1 FROM outbox AS o WHERE o.delivered_us IS NULL AND o.failed_us IS NULL "
+            "AND o.next_attempt_us <= gw_now_us() AND (o.lease_owner IS NULL OR o.lease_until_us < gw_now_us()) "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.job_id = o.job_id AND p.delivered_us IS NULL "
+            "AND p.failed_us IS NULL AND p.seq < o.seq)) AS events_waiting",
             self.replica,
             self._lease_us,
         )
@@ -65,6 +70,7 @@ class PgLeases(SharedStore):
             lapsed=lapsed,
             owned=int(row["owned"]),
             claimable=int(row["claimable"]),
+            events_waiting=bool(row["events_waiting"]),
         )
 
     async def claim_jobs(self, limit: int) -> list[JobRecord]:

@@ -35,6 +35,9 @@ class ClusterView:
     #: jobs the database says this replica owns, and jobs without a live owner (claimable now)
     owned: int = 0
     claimable: int = 0
+    #: a webhook event is due that no live replica has leased (e.g. one a dead replica let lapse): the dispatcher
+    #: is woken, so that it need not read the outbox every few seconds to find such events
+    events_waiting: bool = False
 
 
 class SharedStore(Store):

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
@@ -44,8 +45,17 @@ OVERDUE_SPREAD_S = 1.0
 class LeaseKeeper:
     """Keeps this replica's share of the jobs (see the module docstring)."""
 
-    def __init__(self, store: SharedStore, watcher: Watcher, lanes: dict[str, Lane], clock: Clock = SYSTEM_CLOCK):
+    def __init__(
+        self,
+        store: SharedStore,
+        watcher: Watcher,
+        lanes: dict[str, Lane],
+        clock: Clock = SYSTEM_CLOCK,
+        on_events_waiting: Callable[[], None] | None = None,
+    ):
         self.store = store
+        #: called when a heartbeat sees a due webhook event no replica holds (the webhook dispatcher's wake)
+        self.on_events_waiting = on_events_waiting
         self.watcher = watcher
         self.lanes = lanes
         self.clock = clock
@@ -124,6 +134,8 @@ class LeaseKeeper:
     async def round(self) -> None:
         """Heartbeat, renew, balance (one round; the loop calls it every `period_s`)."""
         view = await self.store.heartbeat()
+        if view.events_waiting and self.on_events_waiting is not None:
+            self.on_events_waiting()
         if view.lapsed:
             self._let_go()
         self.replicas, self.open_jobs = view.replicas, view.open_jobs

@@ -163,6 +163,22 @@ async def test_webhook_events_are_leased_to_one_replica(replicas) -> None:
     assert await a.pending_event_count() == 0
 
 
+async def test_a_heartbeat_says_when_a_due_event_is_held_by_no_replica(replicas) -> None:
+    a = await replicas("a")
+    b = await replicas("b")
+    assert not (await b.heartbeat()).events_waiting
+    await a.create_job(job("job_a", webhook_url="https://h.example/"))
+    await a.record_status("job_a", status(State.RUNNING), checked_at=T0)  # a second event, behind the first
+    assert (await b.heartbeat()).events_waiting  # due, and nobody holds it: a dispatcher should look
+    assert [e.id for e in await a.due_events(T0)] == ["evt_job_a_1"]
+    assert not (await b.heartbeat()).events_waiting  # A holds it (the event behind it waits its turn)
+    assert await delivered(a, "evt_job_a_1", T0)
+    assert (await b.heartbeat()).events_waiting  # the next one is the job's head now
+    await a.due_events(T0)
+    assert await delivered(a, "evt_job_a_2", T0)
+    assert not (await b.heartbeat()).events_waiting
+
+
 async def test_url_options(tmp_path: Path) -> None:
     store = open_store(
         "postgresql://gw:pw@db.example:5433/gw?lease_s=7.5&replica=r1&sslmode=disable", state_dir=tmp_path
