@@ -159,7 +159,7 @@ def observe_unmatched(app: web.Application) -> None:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise web.HTTPNotFound()
 
-    app.router.add_route("*", "/{path:.*}", observed(unmatched, template=UNMATCHED))
+    app.router.add_route("*", r"/{path:[\s\S]*}", observed(unmatched, template=UNMATCHED))  # any path, newlines too
 
 
 OPERATOR_PREFIX = "/v1/operator"

@@ -162,6 +162,9 @@ async def test_wrong_method_and_unknown_route(demo):
     assert status == 405 and body["code"] == "method_not_allowed"
     status, body, _ = await demo.call("GET", "/v1/nothing-here")
     assert status == 404 and body["code"] == "not_found"
+    for path in ("/v1/deliveries/%0A%12x/retry", "/v1/jobs/a%0Ab/cancel", "/%0A"):  # newlines in a path: no route
+        status, body, headers = await demo.call("POST", path)
+        assert status in (404, 405) and headers["Content-Type"].startswith("application/problem+json"), (path, body)
 
 
 async def test_long_poll_parameters_are_validated(demo):
