@@ -26,11 +26,17 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@command -v psql >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/psql >/dev/null 2>&1
 
-test: $(STAMP) postgres
+# Debian's chromium for the dashboard's browser test (headless, driven by Playwright), where it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the dashboard browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) postgres chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --record-mode=none --block-network --allowed-hosts=127.0.0.1,localhost,::1
+	GATEWAY_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2 --record-mode=none --block-network --allowed-hosts=127.0.0.1,localhost,::1
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

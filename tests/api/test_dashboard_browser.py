@@ -3,8 +3,8 @@ shut to tenant keys, shows every tenant's jobs and the providers' health once th
 follows state changes live (no reload), filters, and shows a job's timeline and result; screenshots are saved
 under the test's tmp dir.
 
-Outside CI a machine without chromium skips this with the reason; with CI=true it must run (`make test`
-installs Debian's chromium where it is missing)."""
+Outside CI a machine without chromium skips this with the reason; under `make test` (which installs Debian's
+chromium where it is missing, and sets GATEWAY_REQUIRE_BROWSER=1) or with CI=true it must run."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ DOCUMENT = {
 async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
     if not HAVE_CHROMIUM:
         reason = "Debian's chromium is not installed (make test installs it: apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI") == "true" or os.environ.get("GATEWAY_REQUIRE_BROWSER") == "1":  # set by make test
             pytest.fail(reason)
         pytest.skip(reason)
     async with async_playwright() as playwright:
