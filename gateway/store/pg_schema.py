@@ -13,7 +13,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway.store.base import StoreError
-from gateway.store.sqlite_schema import LEDGER_TABLE
+from gateway.store.sqlite_schema import LEDGER_TABLE, OUTBOX_FAILED_INDEXES
 
 log = logging.getLogger("gateway.store")
 
@@ -161,12 +161,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # numbered under one row lock so that the numbers grow in commit order (the tenant event stream)
         """ALTER TABLE outbox ADD COLUMN step INTEGER NOT NULL DEFAULT 0,
            ADD COLUMN generation INTEGER NOT NULL DEFAULT 0, ADD COLUMN failed_us BIGINT, ADD COLUMN failure TEXT""",
-        "UPDATE outbox SET step = attempts",
-        "DROP INDEX outbox_due",
-        "DROP INDEX outbox_job_pending",
-        "CREATE INDEX outbox_due ON outbox (next_attempt_us, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
-        "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
-        "CREATE INDEX outbox_endpoint_pending ON outbox (tenant, url) WHERE delivered_us IS NULL AND failed_us IS NULL",
+        *OUTBOX_FAILED_INDEXES,
         """CREATE TABLE delivery_attempts (
             event_id TEXT NOT NULL REFERENCES outbox (id),
             number INTEGER NOT NULL,

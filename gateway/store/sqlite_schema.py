@@ -12,6 +12,17 @@ log = logging.getLogger("gateway.store")
 
 #: the usage ledger (the same table in every backend): one entry per job and attempt, times in UTC microseconds,
 #: money in millionths of its currency, units as a JSON object
+#: the outbox's pending indexes rebuilt to leave failed (dead-lettered) events out, and the step counter set from
+#: the attempts so far; the same statements in both dialects (the SQLite migration 8, the PostgreSQL one 4)
+OUTBOX_FAILED_INDEXES = (
+    "UPDATE outbox SET step = attempts",
+    "DROP INDEX outbox_due",
+    "DROP INDEX outbox_job_pending",
+    "CREATE INDEX outbox_due ON outbox (next_attempt_us, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
+    "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
+    "CREATE INDEX outbox_endpoint_pending ON outbox (tenant, url) WHERE delivered_us IS NULL AND failed_us IS NULL",
+)
+
 LEDGER_TABLE = """CREATE TABLE usage_ledger (
             job_id TEXT NOT NULL REFERENCES jobs (id),
             attempt INTEGER NOT NULL,
@@ -189,12 +200,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE outbox ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE outbox ADD COLUMN failed_us INTEGER",
         "ALTER TABLE outbox ADD COLUMN failure TEXT",
-        "UPDATE outbox SET step = attempts",
-        "DROP INDEX outbox_due",
-        "DROP INDEX outbox_job_pending",
-        "CREATE INDEX outbox_due ON outbox (next_attempt_us, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
-        "CREATE INDEX outbox_job_pending ON outbox (job_id, seq) WHERE delivered_us IS NULL AND failed_us IS NULL",
-        "CREATE INDEX outbox_endpoint_pending ON outbox (tenant, url) WHERE delivered_us IS NULL AND failed_us IS NULL",
+        *OUTBOX_FAILED_INDEXES,
         """CREATE TABLE delivery_attempts (
             event_id TEXT NOT NULL REFERENCES outbox (id),
             number INTEGER NOT NULL,
