@@ -116,6 +116,26 @@ async def seed(db_url: str, tasks: list[str], state_dir: Path) -> list[str]:
     return ids
 
 
+#: seconds between the last checks being spread and the replicas claiming the jobs (process start, first lease
+#: round): the spread is shifted by this much, so that no job is already overdue when it is claimed
+CLAIM_LEAD_S = 3.0
+
+
+async def spread_checks(db_url: str, state_dir: Path) -> None:
+    """Spread the jobs' last checks over the cadence that ends CLAIM_LEAD_S from now: the replicas, started next,
+    poll them spread over the cadence as a long-running cluster does. (Seeding takes seconds: last checks spread
+    from its start would leave many jobs overdue at the claim, and a claimed overdue job is polled within a second,
+    a takeover's catch-up: the polls would stay bunched, the cadence having no jitter here.)"""
+    store = open_store(f"{db_url}?replica=seed", state_dir=state_dir)
+    assert isinstance(store, PostgresStore)
+    async with store:
+        await store.db.execute(
+            "UPDATE jobs SET checked_us = gw_now_us() + $1 - (random() * $2)::bigint",
+            int(CLAIM_LEAD_S * 1e6),
+            int(CADENCE_S * 1e6),
+        )
+
+
 async def readyz(http: aiohttp.ClientSession, replica: Process) -> dict[str, Any]:
     async with http.get(replica.url + "/readyz") as resp:
         return dict(await resp.json())
@@ -221,6 +241,7 @@ async def run_once(
     cluster = Cluster(tmp / f"run{count}", db_url, lease_s=15.0, poll=dict(POLL), store_options={"pool_max": "20"})
     await asyncio.to_thread(cluster.tmp.mkdir)
     cluster.sim = sim
+    await spread_checks(db_url, tmp / f"spread{count}")
     try:
         replicas = [await cluster.start_replica(name) for name in "ab"[:count]]
         async with aiohttp.ClientSession() as http:

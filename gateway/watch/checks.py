@@ -53,6 +53,11 @@ class CheckBatcher:
         """Drop the job's pending note (a write that supersedes it is about to be made)."""
         self._pending.pop(job_id, None)
 
+    def take(self, job_ids: list[str]) -> list[Check]:
+        """Remove and return the pending notes of `job_ids` (the jobs are handed to another replica, which keeps
+        their cadence from the last check written with them)."""
+        return [note for job_id in job_ids if (note := self._pending.pop(job_id, None)) is not None]
+
     @property
     def pending(self) -> int:
         return len(self._pending)

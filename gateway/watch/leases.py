@@ -8,8 +8,9 @@ Every `lease_s / 3` seconds (and at start) one round:
    cancel through it), dropped from the watcher; the cluster's freshness notes are written about once a second
    in total (each replica batches them for `N` seconds);
 3. balance: the fair share is ceil(open jobs / replicas); a replica holding well over it releases the excess
-   (jobs not being polled at that moment), one under it claims unowned jobs in batches (`SKIP LOCKED`), e.g.
-   the jobs of a replica that died once its leases ran out, or those another one just released.
+   (jobs not being polled at that moment, with their last checks, so their next owner keeps their cadence), one
+   under it claims unowned jobs in batches (`SKIP LOCKED`), e.g. the jobs of a replica that died once its leases
+   ran out, or those another one just released.
 
 A replica that has not managed to renew for a whole lease time (the database is unreachable) stops polling: its
 leases may have run out and another replica may own the jobs now; it claims again once the database answers."""
@@ -167,8 +168,11 @@ class LeaseKeeper:
     async def _release(self, held: list[str], count: int) -> None:
         idle = [job_id for job_id in held if not self.watcher.polling(job_id)]
         chosen = random.sample(idle, min(count, len(idle)))
+        notes = self.watcher.checks.take(chosen)  # their last checks go with them: the next owner keeps the cadence
         for job_id in chosen:
             self.watcher.forget(job_id)
+        if notes:
+            await self.store.save_checks(notes)
         await self.store.release_jobs(chosen)
         log.info("released %d jobs to the other replicas", len(chosen))
 

@@ -6,6 +6,7 @@ each job is polled by one replica only."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections import defaultdict
@@ -211,3 +212,30 @@ async def test_demo_replicas_share_one_simulator_and_one_database(
         assert time.monotonic() < deadline, ready
         await asyncio.sleep(0.3)
     assert ready["status"] == "ready" and ready["leases"]["ok"]
+
+
+async def test_jobs_handed_to_a_new_replica_keep_their_cadence(cluster: Cluster, http: aiohttp.ClientSession) -> None:
+    cluster.step_s = 3600.0  # queued for good
+    every = 3.0
+    cluster.lease_s = 4.5  # lease rounds every 1.5 s, out of step with the freshness notes' writes (every 1 or 2 s)
+    cluster.poll.update(initial_s=every, max_s=every, factor=1.0, jitter=0.0, rate_per_s=1000.0, concurrency=32)
+    await cluster.start_simulator()
+    a = await cluster.start_replica("a")
+    jobs = []
+    for _ in range(6):  # spread over a cadence: whenever a hands jobs over, some were polled a moment before
+        jobs += await asyncio.gather(*(submit(http, a, "camb") for _ in range(10)))
+        await asyncio.sleep(every / 6)
+    await asyncio.sleep(every)  # a polls them all on their cadence
+    await cluster.start_replica("b")  # a hands half of them over (with their last checks), b claims them
+    await asyncio.sleep(2 * every + 2 * cluster.lease_s)
+    polls: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for t, method, path, host in await sim_requests(http, cluster, "camb"):
+        if method == "GET" and "/translate/" in path:
+            polls[path.rsplit("/", 1)[1]].append((t, host.split(":")[0]))
+    handed = []
+    for task in (j["vendor_ref"]["task_id"] for j in jobs):
+        seen = sorted(polls[task])
+        handed += [(t1 - t0) for (t0, h0), (t1, h1) in itertools.pairwise(seen) if h0 != h1]
+    assert len(handed) >= 15, handed  # b took about half
+    # the new owner polls each one a cadence after the last owner's last poll, not again at once
+    assert min(handed) >= 0.85 * every, sorted(handed)[:5]
