@@ -28,6 +28,8 @@ Bound = float | str | None
 Limits = dict[str, float]
 Params = dict[str, Any]
 Handler = Callable[[web.Request, Params], Awaitable[web.StreamResponse]]
+#: an operation's synchronous answer from memory, when it can give one at once (else None: the handler answers)
+Quick = Callable[[web.Request, web.Application, Params], web.StreamResponse | None]
 
 #: the parsed request body, validated as the operation's `body` model (in Params)
 BODY = "body"
@@ -144,6 +146,9 @@ class Operation:
     secured: bool = True
     #: a permission the caller's tenant must be given in the configuration (else 403 `forbidden`)
     permission: str | None = None
+    #: for a request without a query: an answer from memory, without a coroutine (e.g. a job's cached read);
+    #: None from it, or a request with a query, goes to the handler (only for operations without permission or body)
+    quick: Quick | None = None
     #: (made from `params`) the path parameters the router only matches in their declared form, taken as they are;
     #: the parameters to check; and those of them not in the query (all a request without a query can carry)
     _routed: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -211,6 +216,12 @@ class Operation:
             raise validation_problem(errors)
         return params
 
+    def quick_answer(self, request: web.Request, app: web.Application) -> web.StreamResponse | None:
+        """`quick`'s answer to a request without a query (its parameters checked as for the handler), or None."""
+        if self.quick is None or request.query_string:
+            return None
+        return self.quick(request, app, self.parse(request, app[LIMITS]))
+
     def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         handler, parse, permission, body = self.handler, self.parse, self.permission, self.body
 
@@ -250,13 +261,25 @@ class Api:
         problems: Mapping[int, str] | None = None,
         secured: bool = True,
         permission: str | None = None,
+        quick: Quick | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Declare the decorated handler as the one implementation of `method path`."""
+        """Declare the decorated handler as the one implementation of `method path` (`quick`: see Operation)."""
 
         def declare(handler: Handler) -> Handler:
+            assert quick is None or (permission is None and body is None), "a quick answer checks no permission"
             self.operations.append(
                 Operation(
-                    method.upper(), path, summary, handler, params, body, answers, problems or {}, secured, permission
+                    method.upper(),
+                    path,
+                    summary,
+                    handler,
+                    params,
+                    body,
+                    answers,
+                    problems or {},
+                    secured,
+                    permission,
+                    quick,
                 )
             )
             return handler
@@ -269,4 +292,5 @@ class Api:
         under `/v1/jobs`), and an exact path is found before any of them, so the order changes no answer: it
         only spares the reads of a job the tries of the plain paths."""
         for op in sorted(self.operations, key=lambda op: "{" not in op.path):
-            app.router.add_route(op.method, op.router_path, observed(op.aiohttp_handler()))
+            quick = op.quick_answer if op.quick is not None else None
+            app.router.add_route(op.method, op.router_path, observed(op.aiohttp_handler(), quick=quick))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
-from gateway.render import dumps
+from gateway.render import JobView, dumps
 from gateway.server.api import Param
 from gateway.server.keys import GATEWAY, TENANT
 from gateway.server.problems import not_found
@@ -23,6 +24,7 @@ IF_NONE_MATCH = Param(
 JSON_TYPE = "application/json"
 #: a job's answer may be kept by the caller, and must be revalidated (If-None-Match) before it is used again
 JOB_CACHE_CONTROL = "private, no-cache"
+_JOB_HEADERS: CIMultiDict[str] = CIMultiDict({hdrs.CONTENT_TYPE: JSON_TYPE, hdrs.CACHE_CONTROL: JOB_CACHE_CONTROL})
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -52,13 +54,33 @@ def job_response(
     """The Job as an answer: bytes rendered once per snapshot, its ETag, and for a GET whose If-None-Match holds
     the current ETag, 304 without a body."""
     view, body = request.app[GATEWAY].answer(job)
-    answer = {"Content-Type": JSON_TYPE, "ETag": view.etag, "Cache-Control": JOB_CACHE_CONTROL}
+    return view_response(request, view, body, status, headers)
+
+
+def view_response(
+    request: web.Request, view: JobView, body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """`job_response` of a rendered job: `body` (the view's body now) and the view's ETag."""
+    answer = _JOB_HEADERS.copy()  # (a copy of ready headers: cheaper than making them from a dict)
+    answer[hdrs.ETAG] = view.etag
     if headers:
         answer.update(headers)
-    if status == 200 and etag_matches(request.headers.get("If-None-Match"), view.etag):
-        del answer["Content-Type"]
+    if status == 200 and etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), view.etag):
+        del answer[hdrs.CONTENT_TYPE]
         return web.Response(status=304, headers=answer)
     return web.Response(body=body, status=status, headers=answer)
+
+
+def cached_job(request: web.Request, app: web.Application) -> web.Response | None:
+    """The answer to a plain read of the path's job when this process holds its snapshot and it is the caller's
+    (`Operation.quick`): no coroutine, one look-up of the watcher; else None."""
+    gateway = app[GATEWAY]
+    held = gateway.watcher.held(request.match_info["job_id"])
+    if held is None or held[0].tenant != request[TENANT]:
+        return None
+    job, poll_after = held
+    view = gateway.views.view(job)
+    return view_response(request, view, view.body(poll_after, gateway.watcher.clock.now))
 
 
 def jobs_list_response(request: web.Request, jobs: list[JobRecord], next_cursor: str | None) -> web.Response:

@@ -107,14 +107,21 @@ def _problem_for(exc: BaseException) -> Problem | None:
     return None
 
 
-def observed(handler: Handler, template: str | None = None) -> Handler:
+def observed(
+    handler: Handler,
+    template: str | None = None,
+    quick: Callable[[web.Request, web.Application], web.StreamResponse | None] | None = None,
+) -> Handler:
     """`handler` with what every request gets: its request id, the caller's tenant (`authenticate`), problem+json
     for every error, the requests metric and one access log line. Every route of the app is registered observed
     (`Api.register`, `observe_unmatched`), instead of through an aiohttp middleware: a middleware would cost every
     request two more coroutines (aiohttp adds one of its own) and the look-up of the chain. `template` is the
-    route label of metric and log (default: the matched route's path template)."""
+    route label of metric and log (default: the matched route's path template). `quick` answers from memory
+    when it can (`Operation.quick_answer`: a cached read, without a coroutine); when it returns None the handler
+    answers."""
 
     async def observe(request: web.Request) -> web.StreamResponse:
+        app = request.app
         request_id = request.headers.get(X_REQUEST_ID)
         if request_id is None or not REQUEST_ID_FORM.fullmatch(request_id):
             request_id = f"{_ID_PREFIX}{next(_ID_COUNTER) & _ID_MASK:010x}"
@@ -122,8 +129,9 @@ def observed(handler: Handler, template: str | None = None) -> Handler:
         started = monotonic()
         tenant = "-"
         try:
-            tenant = authenticate(request)
-            response = await handler(request)
+            tenant = authenticate(request, app)
+            answer = None if quick is None else quick(request, app)
+            response = answer if answer is not None else await handler(request)
         except Exception as exc:
             problem = _problem_for(exc)
             if problem is None:
@@ -137,7 +145,7 @@ def observed(handler: Handler, template: str | None = None) -> Handler:
             route = UNMATCHED if resource is None else resource.canonical
         status = response.status
         method = request.method
-        request.app[METRICS].requests.inc(method, route, str(status))
+        app[METRICS].requests.inc(method, route, str(status))
         access_log(request_id, method, route, status, monotonic() - started, tenant)
         return response
 
@@ -171,7 +179,7 @@ def _bearer(request: web.Request) -> str | None:
     return bearer.group(1) if bearer and BEARER_TOKEN.fullmatch(bearer.group(1)) else None
 
 
-def authenticate(request: web.Request) -> str:
+def authenticate(request: web.Request, app: web.Application) -> str:
     """Every /v1 route needs `Authorization: Bearer <key>`: a tenant's key (sets the request's tenant, returned),
     or under /v1/operator an operator key (a tenant key opens no operator route, an operator key no tenant route).
     Routes outside /v1 are open: "-".
@@ -182,7 +190,7 @@ def authenticate(request: web.Request) -> str:
     path = request.path
     if path.startswith(OPERATOR_PREFIX) and (path == OPERATOR_PREFIX or path[len(OPERATOR_PREFIX)] == "/"):
         key = _bearer(request)
-        if key is None or tenant_for(request.app[OPERATOR_KEYS], key) is None:
+        if key is None or tenant_for(app[OPERATOR_KEYS], key) is None:
             raise Problem(
                 401,
                 "unauthorized",
@@ -194,11 +202,11 @@ def authenticate(request: web.Request) -> str:
         return "-"
     header = request.headers.get(hdrs.AUTHORIZATION)
     if header is not None:
-        cache = request.app[TENANT_CACHE]
+        cache = app[TENANT_CACHE]
         tenant = cache.get(header)
         if tenant is None:
             key = _bearer(request)
-            tenant = tenant_for(request.app[KEY_TABLE], key) if key is not None else None
+            tenant = tenant_for(app[KEY_TABLE], key) if key is not None else None
             if tenant is not None:
                 if len(cache) >= TENANT_CACHE_SIZE:
                     cache.clear()

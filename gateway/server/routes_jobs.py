@@ -10,6 +10,7 @@ from gateway.server.api import BODY, RAW_BODY, Answer, Api, Param, Params
 from gateway.server.common import (
     IF_NONE_MATCH,
     JOB_ID,
+    cached_job,
     held_job,
     job_body,
     job_response,
@@ -135,6 +136,7 @@ async def list_jobs(request: web.Request, params: Params) -> web.Response:
     "GET",
     "/v1/jobs/{job_id}",
     summary="Job status; long poll with wait and version",
+    quick=lambda request, app, params: cached_job(request, app),  # (a read without a long poll)
     params=(
         JOB_ID,
         Param(

@@ -101,6 +101,15 @@ class Scheduler(abc.ABC):
         watched = self._watches.get(job_id)
         return watched.current if watched is not None else self._finished.get(job_id)
 
+    def held(self, job_id: str) -> tuple[JobRecord, float | None] | None:
+        """`snapshot` and its `poll_after` with one look-up (a cached read's), or None."""
+        watched = self._watches.get(job_id)
+        if watched is None:
+            job = self._finished.get(job_id)
+            return None if job is None else (job, self.poll_after(job))
+        job = watched.current
+        return job, None if job.terminal else round(max(0.0, watched.due - self.clock()) + 0.05, 3)
+
     def watching(self) -> int:
         return len(self._watches)
 

@@ -90,3 +90,22 @@ def test_a_view_is_byte_for_byte_the_rendered_job_with_poll_after_and_eta():
             view = JobView(job)
             assert view.body(poll_after, lambda later=later: later) == dumps(job_body(job, poll_after, later))
     assert JobView(base).etag == JobView(base.model_copy()).etag != JobView(estimated).etag
+
+
+async def test_a_read_from_memory_answers_as_the_handler_does(demo):
+    """A plain read of a job this process holds is answered from memory (`Operation.quick`, no coroutine); a read
+    with a query goes through the handler. Both give the same Job and ETag and check the parameters alike."""
+    job = await demo.submit("camb", load_case("camb").valid_input)
+    path = f"/v1/jobs/{job['id']}"
+    assert demo.app[GATEWAY].watcher.held(job["id"]) is not None  # held in memory: the quick answer applies
+    status, quick, headers = await demo.call("GET", path)
+    status_b, handled, headers_b = await demo.call("GET", path + "?wait=0")
+    assert status == status_b == 200 and headers["ETag"] == headers_b["ETag"]
+    assert {k: v for k, v in quick.items() if k != "poll_after_s"} == {
+        k: v for k, v in handled.items() if k != "poll_after_s"
+    }
+    for target in (path, path + "?wait=0"):
+        status, body, _ = await demo.call("GET", target, headers={"If-None-Match": "x" * 3000})
+        assert status == 422 and body["errors"][0]["loc"] == ["header", "If-None-Match"], body
+        status, body, _ = await demo.call("GET", target, key="demo-key-b")
+        assert status == 404 and body["code"] == "not_found"
