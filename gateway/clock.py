@@ -34,15 +34,17 @@ class Clock(Protocol):
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     """Wait for the event or the timeout; True when set. Unlike `wait_for(event.wait())` on Python 3.11,
-    a cancellation arriving as the event is set is never swallowed (shutdown cannot hang)."""
+    a cancellation arriving as the event is set is never swallowed (shutdown cannot hang): `asyncio.timeout`
+    turns only its own cancellation into TimeoutError, and waits in the caller's task (no task per wait, which
+    matters to the scheduler: it waits like this between every batch of due polls)."""
     if event.is_set():
         return True
-    waiter = asyncio.ensure_future(event.wait())
     try:
-        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, seconds))
-    finally:
-        waiter.cancel()
-    return bool(done)
+        async with asyncio.timeout(max(0.0, seconds)):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True
 
 
 class SystemClock:
