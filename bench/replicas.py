@@ -53,6 +53,9 @@ POLL["concurrency"] = 64
 PROVIDER = "camb"
 STATUS_TEMPLATE = "GET /translate/{task_id}"
 READS_PER_S = 100.0
+#: seconds between the seeding's end and the replicas claiming the jobs (process start, first lease round): the
+#: last checks are spread over the cadence that ends this long after the seeding, so no job is overdue when claimed
+CLAIM_LEAD_S = 3.0
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -88,7 +91,7 @@ async def vendor_jobs(http: aiohttp.ClientSession, sim_url: str, n: int) -> list
 
 async def seed(db_url: str, tasks: list[str], state_dir: Path) -> list[str]:
     """One running job per vendor task (as its vendor reports it: every poll finds nothing new), owned by nobody,
-    last checked at a time spread over one cadence."""
+    last checked at a time spread over the cadence that ends when the replicas, started next, claim them."""
     store = open_store(f"{db_url}?replica=seed&pool_max=16", state_dir=state_dir)
     assert isinstance(store, PostgresStore)
     now = datetime.now(UTC)
@@ -113,27 +116,15 @@ async def seed(db_url: str, tasks: list[str], state_dir: Path) -> list[str]:
         for start in range(0, len(pairs), 500):
             await asyncio.gather(*(one(j, t) for j, t in pairs[start : start + 500]))
         await store.release_jobs(list(store.held()))
-    return ids
-
-
-#: seconds between the last checks being spread and the replicas claiming the jobs (process start, first lease
-#: round): the spread is shifted by this much, so that no job is already overdue when it is claimed
-CLAIM_LEAD_S = 3.0
-
-
-async def spread_checks(db_url: str, state_dir: Path) -> None:
-    """Spread the jobs' last checks over the cadence that ends CLAIM_LEAD_S from now: the replicas, started next,
-    poll them spread over the cadence as a long-running cluster does. (Seeding takes seconds: last checks spread
-    from its start would leave many jobs overdue at the claim, and a claimed overdue job is polled within a second,
-    a takeover's catch-up: the polls would stay bunched, the cadence having no jitter here.)"""
-    store = open_store(f"{db_url}?replica=seed", state_dir=state_dir)
-    assert isinstance(store, PostgresStore)
-    async with store:
+        # Seeding takes seconds: last checks spread from its start would leave many jobs overdue at the claim, and
+        # a claimed overdue job is polled within a second (a takeover's catch-up): the polls would stay bunched,
+        # the cadence having no jitter here. Spread as of the claim, they are polled as in a long-running cluster.
         await store.db.execute(
             "UPDATE jobs SET checked_us = gw_now_us() + $1 - (random() * $2)::bigint",
             int(CLAIM_LEAD_S * 1e6),
             int(CADENCE_S * 1e6),
         )
+    return ids
 
 
 async def readyz(http: aiohttp.ClientSession, replica: Process) -> dict[str, Any]:
@@ -241,7 +232,6 @@ async def run_once(
     cluster = Cluster(tmp / f"run{count}", db_url, lease_s=15.0, poll=dict(POLL), store_options={"pool_max": "20"})
     await asyncio.to_thread(cluster.tmp.mkdir)
     cluster.sim = sim
-    await spread_checks(db_url, tmp / f"spread{count}")
     try:
         replicas = [await cluster.start_replica(name) for name in "ab"[:count]]
         async with aiohttp.ClientSession() as http:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from gateway.server.body import read_body
 from gateway.server.keys import LIMITS, PERMISSIONS, TENANT
-from gateway.server.middleware import observed
+from gateway.server.middleware import Quick, observed
 from gateway.server.problems import Problem, validation_problem
 
 #: a number, or the name of a configured limit in the app's LIMITS
@@ -28,8 +28,6 @@ Bound = float | str | None
 Limits = dict[str, float]
 Params = dict[str, Any]
 Handler = Callable[[web.Request, Params], Awaitable[web.StreamResponse]]
-#: an operation's synchronous answer from memory, when it can give one at once (else None: the handler answers)
-Quick = Callable[[web.Request, web.Application, Params], web.StreamResponse | None]
 
 #: the parsed request body, validated as the operation's `body` model (in Params)
 BODY = "body"
@@ -220,7 +218,8 @@ class Operation:
         """`quick`'s answer to a request without a query (its parameters checked as for the handler), or None."""
         if self.quick is None or request.query_string:
             return None
-        return self.quick(request, app, self.parse(request, app[LIMITS]))
+        self.parse(request, app[LIMITS])  # (a bad parameter is the same 422 as through the handler)
+        return self.quick(request, app)
 
     def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         handler, parse, permission, body = self.handler, self.parse, self.permission, self.body

@@ -27,6 +27,8 @@ from gateway.server.schemas import pydantic_errors
 from gateway.store.base import IdempotencyMismatch, StoreUnavailable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: a synchronous answer from memory when one can be given at once, else None (see `observed`)
+Quick = Callable[[web.Request, web.Application], web.StreamResponse | None]
 errlog = logging.getLogger("gateway.server")
 
 #: a caller's X-Request-Id is used only when it is 1-64 ASCII letters, digits, '-', '_' or '.'; any other value
@@ -107,11 +109,7 @@ def _problem_for(exc: BaseException) -> Problem | None:
     return None
 
 
-def observed(
-    handler: Handler,
-    template: str | None = None,
-    quick: Callable[[web.Request, web.Application], web.StreamResponse | None] | None = None,
-) -> Handler:
+def observed(handler: Handler, template: str | None = None, quick: Quick | None = None) -> Handler:
     """`handler` with what every request gets: its request id, the caller's tenant (`authenticate`), problem+json
     for every error, the requests metric and one access log line. Every route of the app is registered observed
     (`Api.register`, `observe_unmatched`), instead of through an aiohttp middleware: a middleware would cost every

@@ -136,7 +136,7 @@ async def list_jobs(request: web.Request, params: Params) -> web.Response:
     "GET",
     "/v1/jobs/{job_id}",
     summary="Job status; long poll with wait and version",
-    quick=lambda request, app, params: cached_job(request, app),  # (a read without a long poll)
+    quick=cached_job,  # (a read without a long poll)
     params=(
         JOB_ID,
         Param(

@@ -108,7 +108,7 @@ class Scheduler(abc.ABC):
             job = self._finished.get(job_id)
             return None if job is None else (job, self.poll_after(job))
         job = watched.current
-        return job, None if job.terminal else round(max(0.0, watched.due - self.clock()) + 0.05, 3)
+        return job, None if job.terminal else self._due_in(watched)
 
     def watching(self) -> int:
         return len(self._watches)
@@ -134,6 +134,10 @@ class Scheduler(abc.ABC):
         if watched is None:
             lane = self.lanes.get(job.provider)
             return lane.first_interval() if lane else None
+        return self._due_in(watched)
+
+    def _due_in(self, watched: Watched) -> float:
+        """Seconds until the watched job's next poll (a little after it is due: its answer is in by then)."""
         return round(max(0.0, watched.due - self.clock()) + 0.05, 3)
 
     # -- scheduling --------------------------------------------------------------------------
