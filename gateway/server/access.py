@@ -58,7 +58,7 @@ class AccessRecord(logging.LogRecord):
         )
 
 
-def access_log(request_id: str, method: str, route: str, status: int, seconds: float, tenant: str) -> None:
+def access_log(request_id: str, method: str, route: str, status: str, seconds: float, tenant: str) -> None:
     """`request_id=... method=... route=... status=... duration_ms=... tenant=...` when INFO is on: written
     straight by the `gateway serve` access handler when it is the logger's only one, else as a LogRecord."""
     if not log.isEnabledFor(logging.INFO):
@@ -69,8 +69,9 @@ def access_log(request_id: str, method: str, route: str, status: int, seconds: f
     )
     handlers = log.handlers
     if len(handlers) == 1 and not log.propagate and not log.filters:
-        write_line = getattr(handlers[0], "write_line", None)
-        if write_line is not None and not handlers[0].filters:
+        handler = handlers[0]
+        write_line = getattr(handler, "write_line", None)
+        if write_line is not None and not handler.filters:
             write_line(line)
             return
     log.handle(AccessRecord(line))

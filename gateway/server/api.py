@@ -19,8 +19,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.server.body import read_body
-from gateway.server.keys import LIMITS, PERMISSIONS, TENANT
-from gateway.server.middleware import Quick, observed
+from gateway.server.keys import LIMITS, PERMISSIONS, QUICK_ROUTES, TENANT, QuickAnswer
+from gateway.server.middleware import observed, observed_quick
 from gateway.server.problems import Problem, validation_problem
 
 #: a number, or the name of a configured limit in the app's LIMITS
@@ -28,6 +28,9 @@ Bound = float | str | None
 Limits = dict[str, float]
 Params = dict[str, Any]
 Handler = Callable[[web.Request, Params], Awaitable[web.StreamResponse]]
+#: given the started app, an operation's answer from memory to a request without a query, from its parsed
+#: parameters and the caller's tenant; None when it cannot answer at once (see `Operation.quick`)
+Quick = Callable[[web.Application], Callable[[web.Request, Params, str], web.StreamResponse | None]]
 
 #: the parsed request body, validated as the operation's `body` model (in Params)
 BODY = "body"
@@ -144,8 +147,9 @@ class Operation:
     secured: bool = True
     #: a permission the caller's tenant must be given in the configuration (else 403 `forbidden`)
     permission: str | None = None
-    #: for a request without a query: an answer from memory, without a coroutine (e.g. a job's cached read);
-    #: None from it, or a request with a query, goes to the handler (only for operations without permission or body)
+    #: for a GET without a query: an answer from memory, without a coroutine (e.g. a job's cached read), given
+    #: before aiohttp routes the request (`gateway.server.quick`); None from it, or a request with a query, goes
+    #: to the handler (only for operations without permission or body, whose path parameters all have a pattern)
     quick: Quick | None = None
     #: (made from `params`) the path parameters the router only matches in their declared form, taken as they are;
     #: the parameters to check; and those of them not in the query (all a request without a query can carry)
@@ -186,10 +190,21 @@ class Operation:
             found[status] = f"{found[status]} or {codes}" if status in found else codes
         return dict(sorted(found.items()))
 
-    def parse(self, request: web.Request, limits: Limits) -> Params:
-        """Every declared parameter, typed and checked; one 422 listing every bad one."""
+    def quick_path(self) -> re.Pattern[str]:
+        """What a request's raw path (`request.raw_path`, the query included) matches when `quick` may answer it:
+        the routed path itself, without a query and without a percent escape, so that it is the path the router
+        matches, as it came. Its groups are the path parameters (each matched in its declared form)."""
+        pattern = re.escape(self.path)
+        for param in self.params:
+            if param.location == "path":
+                assert param.pattern is not None, "a quick answer takes only path parameters with a pattern"
+                pattern = pattern.replace(re.escape("{" + param.name + "}"), f"(?P<{param.name}>{param.pattern})")
+        return re.compile(r"(?=[^%?#]*\Z)" + pattern)
+
+    def parse(self, request: web.Request, limits: Limits, match_info: Mapping[str, str]) -> Params:
+        """Every declared parameter, typed and checked; one 422 listing every bad one. `match_info`: the path
+        parameters (the router's, or a quick route's)."""
         params: Params = {}
-        match_info = request.match_info
         for name in self._routed:  # the router only matched a value of the declared form
             params[name] = match_info[name]
         errors: list[dict[str, Any]] = []
@@ -214,12 +229,16 @@ class Operation:
             raise validation_problem(errors)
         return params
 
-    def quick_answer(self, request: web.Request, app: web.Application) -> web.StreamResponse | None:
-        """`quick`'s answer to a request without a query (its parameters checked as for the handler), or None."""
-        if self.quick is None or request.query_string:
-            return None
-        self.parse(request, app[LIMITS])  # (a bad parameter is the same 422 as through the handler)
-        return self.quick(request, app)
+    def quick_route(self, app: web.Application) -> QuickAnswer:
+        """`quick` for the started app: its answer to a request that `quick_path` matched, with the parameters
+        checked as for the handler (a bad one raises the handler's 422), or None."""
+        assert self.quick is not None
+        answer, parse, limits = self.quick(app), self.parse, app[LIMITS]
+
+        def quick(request: web.Request, path: dict[str, str], tenant: str) -> web.StreamResponse | None:
+            return answer(request, parse(request, limits, path), tenant)
+
+        return quick
 
     def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         handler, parse, permission, body = self.handler, self.parse, self.permission, self.body
@@ -227,14 +246,14 @@ class Operation:
         async def handle(request: web.Request) -> web.StreamResponse:
             if permission and permission not in request.app[PERMISSIONS].get(request[TENANT], ()):
                 raise Problem(403, "forbidden", f"this tenant may not {permission} (see the tenant's configuration)")
-            params = parse(request, request.app[LIMITS])
+            params = parse(request, request.app[LIMITS], request.match_info)
             if body is not None:
                 params[BODY], params[RAW_BODY] = await read_body(request, body)
             return await handler(request, params)
 
         async def handle_plain(request: web.Request) -> web.StreamResponse:
             """`handle` of an operation without a permission or a body (most reads): the parameters only."""
-            return await handler(request, parse(request, request.app[LIMITS]))
+            return await handler(request, parse(request, request.app[LIMITS], request.match_info))
 
         chosen = handle if permission or body is not None else handle_plain
         chosen.__name__ = handler.__name__
@@ -265,7 +284,9 @@ class Api:
         """Declare the decorated handler as the one implementation of `method path` (`quick`: see Operation)."""
 
         def declare(handler: Handler) -> Handler:
-            assert quick is None or (permission is None and body is None), "a quick answer checks no permission"
+            assert quick is None or (method.upper() == "GET" and permission is None and body is None), (
+                "a quick answer is a GET's, and checks no permission and reads no body"
+            )
             self.operations.append(
                 Operation(
                     method.upper(),
@@ -289,7 +310,9 @@ class Api:
         """Add the operations to the app's router; those with path parameters first. aiohttp tries the resources
         under one path prefix in the order they were added (e.g. `/v1/jobs` and `/v1/jobs/{job_id}` both sit
         under `/v1/jobs`), and an exact path is found before any of them, so the order changes no answer: it
-        only spares the reads of a job the tries of the plain paths."""
+        only spares the reads of a job the tries of the plain paths. Operations with a `quick` answer are also
+        added to the app's QUICK_ROUTES (see `gateway.server.quick`)."""
         for op in sorted(self.operations, key=lambda op: "{" not in op.path):
-            quick = op.quick_answer if op.quick is not None else None
-            app.router.add_route(op.method, op.router_path, observed(op.aiohttp_handler(), quick=quick))
+            app.router.add_route(op.method, op.router_path, observed(op.aiohttp_handler()))
+        quick = tuple((op.quick_path(), observed_quick(op.quick_route, op.path)) for op in self.operations if op.quick)
+        app[QUICK_ROUTES] = (app[QUICK_ROUTES] if QUICK_ROUTES in app else ()) + quick

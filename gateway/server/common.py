@@ -3,6 +3,7 @@ answer (cached bytes, ETag, 304 Not Modified for a poller whose copy is current)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -65,22 +66,31 @@ def view_response(
     answer[hdrs.ETAG] = view.etag
     if headers:
         answer.update(headers)
-    if status == 200 and etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), view.etag):
+    if (
+        status == 200
+        and (if_none_match := request.headers.get(hdrs.IF_NONE_MATCH))
+        and etag_matches(if_none_match, view.etag)
+    ):
         del answer[hdrs.CONTENT_TYPE]
         return web.Response(status=304, headers=answer)
     return web.Response(body=body, status=status, headers=answer)
 
 
-def cached_job(request: web.Request, app: web.Application) -> web.Response | None:
-    """The answer to a plain read of the path's job when this process holds its snapshot and it is the caller's
-    (`Operation.quick`): no coroutine, one look-up of the watcher; else None."""
+def cached_job(app: web.Application) -> Callable[[web.Request, dict[str, Any], str], web.Response | None]:
+    """(`Operation.quick`) The answer to a plain read of the path's job when this process holds its snapshot and
+    it is the caller's: no coroutine, one look-up of the watcher; else None."""
     gateway = app[GATEWAY]
-    held = gateway.watcher.held(request.match_info["job_id"])
-    if held is None or held[0].tenant != request[TENANT]:
-        return None
-    job, poll_after = held
-    view = gateway.views.view(job)
-    return view_response(request, view, view.body(poll_after, gateway.watcher.clock.now))
+    held, views, now = gateway.watcher.held, gateway.views, gateway.watcher.clock.now
+
+    def answer(request: web.Request, params: dict[str, Any], tenant: str) -> web.Response | None:
+        found = held(params["job_id"])
+        if found is None or found[0].tenant != tenant:
+            return None
+        job, poll_after = found
+        view = views.view(job)
+        return view_response(request, view, view.body(poll_after, now))
+
+    return answer
 
 
 def jobs_list_response(request: web.Request, jobs: list[JobRecord], next_cursor: str | None) -> web.Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -37,6 +39,15 @@ WEBHOOK_GUARD = web.AppKey("webhook_guard", UrlGuard)
 METRICS = web.AppKey("metrics", Metrics)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 JOB_COUNTS = web.AppKey("job_counts", dict[str, int])
+#: a quick route's answer from memory to a request, given its path parameters and the caller's tenant; None when
+#: it cannot answer at once
+QuickAnswer = Callable[[web.Request, dict[str, str], str], web.StreamResponse | None]
+#: a quick route: makes its QuickAnswer once for the started app (whose state is then complete)
+QuickRoute = Callable[[web.Application], QuickAnswer]
+#: a quick route's answer observed (request id, tenant, metric, access line), given the path parameters
+QuickServe = Callable[[web.Request, dict[str, str]], web.StreamResponse | None]
+#: (raw path pattern, observed quick route) of the operations answered before routing (`gateway.server.quick`)
+QUICK_ROUTES = web.AppKey("quick_routes", tuple[tuple[re.Pattern[str], Callable[[web.Application], QuickServe]], ...])
 
 # -- resources, each made and released by its own cleanup context ------------------------------------------
 STORE = web.AppKey("store", Store)

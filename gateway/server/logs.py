@@ -106,15 +106,15 @@ class AccessLineHandler(logging.Handler):
     def __init__(self, sink: BufferedStreamHandler, formatter: SecondCachedFormatter) -> None:
         super().__init__(logging.INFO)
         self.sink = sink
-        self.stamps = formatter
         self.setFormatter(formatter)
+        self._queue, self._stamp = sink.queue, formatter.stamp  # (bound once: `write_line` runs per request)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.sink.emit(record)
 
     def write_line(self, message: str) -> None:
         """Write one INFO line of the `gateway.access` logger, formatted as FORMAT would (queued: see the sink)."""
-        self.sink.queue(f"{self.stamps.stamp(time.time())} INFO gateway.access {message}\n")
+        self._queue(f"{self._stamp(time.time())} INFO gateway.access {message}\n")
 
 
 def configure(level: int = logging.INFO) -> BufferedStreamHandler:

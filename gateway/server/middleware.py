@@ -1,5 +1,5 @@
-"""What every request gets (`observed` wraps each route): request ids and access logs, problem+json errors, and
-bearer-key tenants."""
+"""What every request gets (`observed` wraps each route, `observed_quick` each quick route): request ids and
+access logs, problem+json errors, and the caller's key checked (`gateway.server.auth`)."""
 
 from __future__ import annotations
 
@@ -12,41 +12,36 @@ from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import web
+from multidict import istr
 from pydantic import ValidationError
 
 from gateway.budgets import BudgetExceeded
-from gateway.config import BEARER_TOKEN, tenant_for
 from gateway.errors import InputError, UnsupportedOperation, VendorError
 from gateway.idempotency import IdempotencyInProgress
+from gateway.metrics import LoopCounter
 from gateway.routing import SubmitFailed
 from gateway.server.access import access_log
-from gateway.server.keys import KEY_TABLE, METRICS, OPERATOR_KEYS, REQUEST_ID, TENANT, TENANT_CACHE
+from gateway.server.auth import authenticate, guard, tenant_of
+from gateway.server.keys import METRICS, REQUEST_ID, QuickRoute, QuickServe
 from gateway.server.problems import Problem, validation_problem
 from gateway.server.schemas import pydantic_errors
 from gateway.store.base import IdempotencyMismatch, StoreUnavailable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-#: a synchronous answer from memory when one can be given at once, else None (see `observed`)
-Quick = Callable[[web.Request, web.Application], web.StreamResponse | None]
 errlog = logging.getLogger("gateway.server")
 
 #: a caller's X-Request-Id is used only when it is 1-64 ASCII letters, digits, '-', '_' or '.'; any other value
 #: is replaced by a fresh id (the response always says which id the gateway used)
 REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._-]{1,64}")
-#: `Authorization: Bearer <token>` (RFC 6750: the scheme in any case, one or more spaces, a b64token)
-BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+)")
-#: request ids the gateway makes: a random prefix per process and a counter (unique, cheap; not a secret)
+#: request ids the gateway makes: a random prefix per process and a hex counter (unique, cheap; not a secret),
+#: counting from 16**9 so that an id is 16 characters for its first 10**12 requests
 _ID_PREFIX = os.urandom(3).hex()
-_ID_COUNTER = itertools.count(1)
-#: how many Authorization header values the tenant cache keeps (emptied when full: keys are few, values fewer)
-TENANT_CACHE_SIZE = 1024
+_ID_COUNTER = itertools.count(16**9)
 
 
-X_REQUEST_ID = "X-Request-Id"
+X_REQUEST_ID = istr("X-Request-Id")
 
-
-_ID_MASK = 16**10 - 1
 #: the route label (metric, access log) of a request no route takes
 UNMATCHED = "unmatched"
 
@@ -109,47 +104,90 @@ def _problem_for(exc: BaseException) -> Problem | None:
     return None
 
 
-def observed(handler: Handler, template: str | None = None, quick: Quick | None = None) -> Handler:
+def _request_id(request: web.Request) -> str:
+    """The request's id: the caller's X-Request-Id when well formed, else a fresh one."""
+    request_id = request.headers.get(X_REQUEST_ID)
+    if request_id is None or not REQUEST_ID_FORM.fullmatch(request_id):
+        request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
+    return request_id
+
+
+def _record(
+    requests: LoopCounter,
+    request: web.Request,
+    response: web.StreamResponse,
+    request_id: str,
+    route: str,
+    started: float,
+    tenant: str,
+) -> None:
+    """What every answered request leaves: the response's X-Request-Id, the requests metric, one access line."""
+    response.headers[X_REQUEST_ID] = request_id
+    status = str(response.status)
+    method = request.method
+    requests.inc(method, route, status)
+    access_log(request_id, method, route, status, monotonic() - started, tenant)
+
+
+def observed(handler: Handler, template: str | None = None) -> Handler:
     """`handler` with what every request gets: its request id, the caller's tenant (`authenticate`), problem+json
     for every error, the requests metric and one access log line. Every route of the app is registered observed
     (`Api.register`, `observe_unmatched`), instead of through an aiohttp middleware: a middleware would cost every
     request two more coroutines (aiohttp adds one of its own) and the look-up of the chain. `template` is the
-    route label of metric and log (default: the matched route's path template). `quick` answers from memory
-    when it can (`Operation.quick_answer`: a cached read, without a coroutine); when it returns None the handler
-    answers."""
+    route label of metric and log (default: the matched route's path template)."""
 
     async def observe(request: web.Request) -> web.StreamResponse:
         app = request.app
-        request_id = request.headers.get(X_REQUEST_ID)
-        if request_id is None or not REQUEST_ID_FORM.fullmatch(request_id):
-            request_id = f"{_ID_PREFIX}{next(_ID_COUNTER) & _ID_MASK:010x}"
-        request[REQUEST_ID] = request_id
+        request_id = request[REQUEST_ID] = _request_id(request)
         started = monotonic()
         tenant = "-"
         try:
             tenant = authenticate(request, app)
-            answer = None if quick is None else quick(request, app)
-            response = answer if answer is not None else await handler(request)
+            response = await handler(request)
         except Exception as exc:
             problem = _problem_for(exc)
             if problem is None:
                 errlog.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id)
                 problem = Problem(500, "internal_error", "the gateway failed; the request id identifies it in the logs")
             response = problem.response(instance=request.path)
-        response.headers[X_REQUEST_ID] = request_id
         route = template
         if route is None:
             resource = request.match_info.route.resource
             route = UNMATCHED if resource is None else resource.canonical
-        status = response.status
-        method = request.method
-        app[METRICS].requests.inc(method, route, str(status))
-        access_log(request_id, method, route, status, monotonic() - started, tenant)
+        _record(app[METRICS].requests, request, response, request_id, route, started, tenant)
         return response
 
     observe.__name__ = getattr(handler, "__name__", "observe")
     observe.__doc__ = handler.__doc__
     return observe
+
+
+def observed_quick(quick: QuickRoute, route: str) -> Callable[[web.Application], QuickServe]:
+    """`quick` (a quick route of a tenant's read, see `gateway.server.quick`) with what `observed` gives an
+    answered request: its request id, the caller's tenant (`tenant_of`: a quick route's path needs a tenant's
+    key), the metric and the access line (labelled `route`). When it cannot answer (None), or the request is
+    refused (a missing key, a bad parameter), nothing is recorded and None tells the caller to route the
+    request: the observed handler then answers it, the refusal as problem+json."""
+    assert guard(route.split("{", 1)[0]) == "tenant", f"{route}: a quick route answers a tenant's read"
+
+    def bind(app: web.Application) -> QuickServe:
+        answer, requests = quick(app), app[METRICS].requests
+
+        def serve(request: web.Request, path: dict[str, str]) -> web.StreamResponse | None:
+            request_id = _request_id(request)
+            started = monotonic()
+            try:
+                tenant = tenant_of(request, app)
+                response = answer(request, path, tenant)
+            except Exception:  # (whatever it is, the routed handler meets it again and answers it, observed)
+                return None
+            if response is not None:
+                _record(requests, request, response, request_id, route, started, tenant)
+            return response
+
+        return serve
+
+    return bind
 
 
 def observe_unmatched(app: web.Application) -> None:
@@ -166,55 +204,3 @@ def observe_unmatched(app: web.Application) -> None:
         raise web.HTTPNotFound()
 
     app.router.add_route("*", r"/{path:[\s\S]*}", observed(unmatched, template=UNMATCHED))  # any path, newlines too
-
-
-OPERATOR_PREFIX = "/v1/operator"
-
-
-def _bearer(request: web.Request) -> str | None:
-    """The key of `Authorization: Bearer <key>`, parsed strictly (RFC 6750); None for anything else."""
-    bearer = BEARER.fullmatch(request.headers.get(hdrs.AUTHORIZATION, ""))
-    return bearer.group(1) if bearer and BEARER_TOKEN.fullmatch(bearer.group(1)) else None
-
-
-def authenticate(request: web.Request, app: web.Application) -> str:
-    """Every /v1 route needs `Authorization: Bearer <key>`: a tenant's key (sets the request's tenant, returned),
-    or under /v1/operator an operator key (a tenant key opens no operator route, an operator key no tenant route).
-    Routes outside /v1 are open: "-".
-
-    A header value that named a tenant before is found in the app's TENANT_CACHE: one dict lookup instead of
-    parsing it, hashing the key and comparing the digest with every configured one. Only values that named a
-    tenant are kept, at most TENANT_CACHE_SIZE of them."""
-    path = request.path
-    if path.startswith(OPERATOR_PREFIX) and (path == OPERATOR_PREFIX or path[len(OPERATOR_PREFIX)] == "/"):
-        key = _bearer(request)
-        if key is None or tenant_for(app[OPERATOR_KEYS], key) is None:
-            raise Problem(
-                401,
-                "unauthorized",
-                "send Authorization: Bearer <operator key> (an operator key from the configuration, not a tenant's)",
-                headers={"WWW-Authenticate": 'Bearer realm="gateway-operator"'},
-            )
-        return "-"
-    if not path.startswith("/v1/") and path != "/v1":
-        return "-"
-    header = request.headers.get(hdrs.AUTHORIZATION)
-    if header is not None:
-        cache = app[TENANT_CACHE]
-        tenant = cache.get(header)
-        if tenant is None:
-            key = _bearer(request)
-            tenant = tenant_for(app[KEY_TABLE], key) if key is not None else None
-            if tenant is not None:
-                if len(cache) >= TENANT_CACHE_SIZE:
-                    cache.clear()
-                cache[header] = tenant
-        if tenant is not None:
-            request[TENANT] = tenant
-            return tenant
-    raise Problem(
-        401,
-        "unauthorized",
-        "send Authorization: Bearer <gateway key>",
-        headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
-    )

@@ -1,4 +1,4 @@
-"""The errors aiohttp answers itself as problem+json too.
+"""The gateway's runner: the errors aiohttp answers itself as problem+json too, and the quick routes.
 
 A request whose request line or headers aiohttp's HTTP parser refuses (too long, malformed, not HTTP) never
 reaches the application or its middlewares: the connection's `RequestHandler.handle_error` answers it, in
@@ -14,6 +14,7 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_request import BaseRequest
 
 from gateway.server.problems import Problem
+from gateway.server.quick import quick_dispatch
 
 
 class ProblemRequestHandler(web.RequestHandler):
@@ -52,12 +53,13 @@ class ProblemServer(web.Server):
 
 
 class GatewayRunner(web.AppRunner):
-    """An `AppRunner` whose server answers aiohttp's own errors as problem+json."""
+    """An `AppRunner` whose server answers aiohttp's own errors as problem+json, and offers each request to the
+    app's quick routes before the router (`gateway.server.quick`)."""
 
     async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
+        server = await super()._make_server()  # (the app has started: its state is complete)
         return ProblemServer(
-            server.request_handler,
+            quick_dispatch(self.app, server.request_handler),
             request_factory=server.request_factory,
             handler_cancellation=server.handler_cancellation,
             **server._kwargs,

@@ -137,8 +137,10 @@ class Scheduler(abc.ABC):
         return self._due_in(watched)
 
     def _due_in(self, watched: Watched) -> float:
-        """Seconds until the watched job's next poll (a little after it is due: its answer is in by then)."""
-        return round(max(0.0, watched.due - self.clock()) + 0.05, 3)
+        """Seconds until the watched job's next poll (a little after it is due: its answer is in by then), to the
+        millisecond (as `round(left + 0.05, 3)`, without its decimal rounding: every cached read asks)."""
+        left = watched.due - self.clock()
+        return int((left if left > 0.0 else 0.0) * 1000.0 + 50.5) / 1000.0
 
     # -- scheduling --------------------------------------------------------------------------
     def watch(self, job: JobRecord, *, delay: float | None = None) -> None:

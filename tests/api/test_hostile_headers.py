@@ -8,7 +8,7 @@ import logging
 import pytest
 from jsonschema import Draft202012Validator
 
-from gateway.server import middleware
+from gateway.server import auth
 from gateway.server.keys import TENANT_CACHE
 from support.cases import load_case
 from support.demo import KEY_A, KEY_B
@@ -86,7 +86,7 @@ async def test_the_authorization_header_is_parsed_strictly(demo, value, status):
 async def test_remembered_authorization_values_name_their_own_tenant_and_stay_few(demo, caplog, monkeypatch):
     """Authorization values that named a tenant are remembered (a dict lookup instead of a digest comparison):
     each keeps naming its own tenant, a wrong key is still refused, and at most TENANT_CACHE_SIZE are kept."""
-    monkeypatch.setattr(middleware, "TENANT_CACHE_SIZE", 2)
+    monkeypatch.setattr(auth, "TENANT_CACHE_SIZE", 2)
     remembered = demo.client.server.app[TENANT_CACHE]
     caplog.set_level(logging.INFO, logger="gateway.access")
     values = [f"Bearer {KEY_A}", f"Bearer {KEY_B}", f"Bearer {KEY_A}", f"bearer {KEY_B}", f"Bearer  {KEY_A}"]

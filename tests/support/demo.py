@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import parse_config
 from gateway.plugins import get_providers
 from gateway.server.app import create_app
+from gateway.server.protocol import GatewayRunner
 from gateway.server.run import demo_config
 from gateway.testing.clock import FakeClock
 from support.cases import load_case
@@ -118,6 +120,14 @@ async def vendor_requests(session: aiohttp.ClientSession, sim_url: str) -> dict[
     return seen
 
 
+class GatewayTestServer(TestServer):
+    """aiohttp's TestServer serving through the gateway's own runner, as `gateway serve` does: its quick routes
+    (cached reads answered before routing) and its problem+json answers to what aiohttp refuses itself."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return GatewayRunner(self.app, **kwargs)
+
+
 async def make_demo(
     aiohttp_client,
     sim_server,
@@ -135,6 +145,6 @@ async def make_demo(
     data.update(config_changes)
     config, settings = parse_config(data, source="test")
     app = create_app(config, settings, state_dir=tmp_path / "state", clock=clock, resolver=resolver)
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(GatewayTestServer(app, host="127.0.0.1"))
     session = aiohttp.ClientSession()
     return Demo(client=client, sim_url=sim_url, session=session, app=app)
