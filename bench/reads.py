@@ -20,6 +20,7 @@ rounds; the throughput ratio is also given from each server's best round (the le
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +47,7 @@ from _common import (
 
 SERVER_CPU = "0"
 LOAD_CPU = "1"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 async def _job_and_body(gateway_url: str, sim_url: str) -> tuple[str, bytes, dict[str, str]]:
@@ -66,16 +68,43 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+def _core_times(cpu: str) -> tuple[float, float, float]:
+    """Seconds CPU `cpu` has spent in user code, in the kernel and in softirqs (packets) since boot (/proc/stat)."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(f"cpu{cpu} "):
+                user, nice, system, _idle, _iowait, _irq, softirq = (int(x) for x in line.split()[1:8])
+                return (user + nice) / TICK, system / TICK, softirq / TICK
+    raise RuntimeError(f"cpu{cpu} is not in /proc/stat")
+
+
+def _wakeups(cpu: str) -> int | None:
+    """Function-call interrupts CPU `cpu` has received (x86 /proc/interrupts "CAL": mostly another core waking it
+    when it idles); None where the row is not there."""
+    with open("/proc/interrupts", encoding="ascii") as fh:
+        for line in fh:
+            fields = line.split()
+            if fields and fields[0] == "CAL:":
+                return int(fields[1 + int(cpu)])
+    return None
+
+
 def _alternate(urls: dict[str, str], pids: dict[str, int], rounds: int, seconds: float, rate: float) -> dict[str, Any]:
     """`rounds` rounds of wrk against each URL in turn; per server the runs (with the server's CPU seconds per
-    request, read from /proc) and the medians of their figures."""
+    request, read from /proc) and the medians of their figures. Also per request: where the server's core spent
+    its time (user, kernel, softirq) and how often the load generator's core was woken (`_wakeups`)."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
     for _ in range(rounds):
         for name, url in urls.items():
             connections = 10 if rate else 64
-            cpu0 = cpu_seconds_of(pids[name])
+            cpu0, core0, woken0 = cpu_seconds_of(pids[name]), _core_times(SERVER_CPU), _wakeups(LOAD_CPU)
             done = run_wrk(url, duration_s=seconds, connections=connections, cpus=LOAD_CPU, rate=rate, headers=auth())
-            done["cpu_per_request_s"] = (cpu_seconds_of(pids[name]) - cpu0) / max(1, done["requests"])
+            requests = max(1, done["requests"])
+            done["cpu_per_request_s"] = (cpu_seconds_of(pids[name]) - cpu0) / requests
+            core1 = _core_times(SERVER_CPU)
+            done["core_per_request_s"] = [(b - a) / requests for a, b in zip(core0, core1, strict=True)]
+            woken1 = _wakeups(LOAD_CPU)
+            done["wakeups_per_request"] = None if woken0 is None or woken1 is None else (woken1 - woken0) / requests
             runs[name].append(done)
     out: dict[str, Any] = {}
     for name, done in runs.items():
@@ -85,6 +114,10 @@ def _alternate(urls: dict[str, str], pids: dict[str, int], rounds: int, seconds:
             "best_rps": max(r["rps"] for r in done),
             "errors": sum(r["errors"] for r in done),
             "cpu_per_request_s": _median([r["cpu_per_request_s"] for r in done]),
+            "core_per_request_s": [_median([r["core_per_request_s"][i] for r in done]) for i in range(3)],
+            "wakeups_per_request": None
+            if any(r["wakeups_per_request"] is None for r in done)
+            else _median([r["wakeups_per_request"] for r in done]),
             "latency": {q: _median([r["latency"][q] for r in done]) for q in ("p50", "p90", "p99", "max")},
         }
     return out
@@ -155,6 +188,15 @@ def report(r: dict[str, Any]) -> None:
         f"{g_cpu * 1e6:.0f} / {b_cpu * 1e6:.0f} us",
         f"RATIO bare / gateway {r['cpu_ratio']:.2f} (requests/s a free core would give)",
     )
+    for name in ("gateway", "bare"):
+        t = r[name]["throughput"]
+        user, kernel, softirq = (x * 1e6 for x in t["core_per_request_s"])
+        woken = t["wakeups_per_request"]
+        row(
+            f"{name}: CPU 0 per request, user / kernel / softirq",
+            f"{user:.1f} / {kernel:.1f} / {softirq:.1f} us",
+            "" if woken is None else f"wrk's core woken {woken:.2f} times per request",
+        )
     for name in ("gateway", "bare"):
         p = r[name]["paced"]
         rps = _median([x["rps"] for x in p["runs"]])
