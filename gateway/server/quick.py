@@ -23,7 +23,11 @@ RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 def quick_dispatch(app: web.Application, handler: RequestHandler) -> RequestHandler:
     """`handler` (the app's, which routes each request) behind the app's quick routes; `handler` itself when the
-    app has none. Made once the app has started (its state is complete)."""
+    app has none, or when something added to the app must see every answer (an aiohttp middleware, an
+    `on_response_prepare` signal: an embedder's; the gateway uses neither). Made once the app has started (its
+    state is complete)."""
+    if app.middlewares or app.on_response_prepare:
+        return handler
     routes = [(pattern, route(app)) for pattern, route in app.get(QUICK_ROUTES, ())]
     if not routes:
         return handler
@@ -34,7 +38,7 @@ def quick_dispatch(app: web.Application, handler: RequestHandler) -> RequestHand
             for pattern, answer in routes:
                 match = pattern.fullmatch(path)
                 if match is not None:
-                    response = answer(request, match.groupdict())  # type: ignore[arg-type]
+                    response = answer(request, match.groupdict())  # type: ignore[arg-type]  # (a web.Request: the app made it)
                     if response is not None:
                         return response
                     break

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from gateway.server.keys import GATEWAY
 from support.cases import load_case
@@ -111,3 +112,25 @@ async def test_a_quick_answer_is_observed_like_a_routed_one(demo, routed, caplog
     assert lines[1].startswith(f"request_id={fresh['X-Request-Id']} ")
     _, after, _ = await demo.call("GET", "/metrics", key=None)
     assert count(after) == count(before) + 2
+
+
+async def test_an_embedders_middleware_and_signals_see_every_read(new_demo):
+    """An app to which an embedder added an aiohttp middleware or an `on_response_prepare` signal gets no quick
+    routes: both see the cached reads too."""
+    seen: list[str] = []
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        seen.append(f"middleware {request.path}")
+        return await handler(request)
+
+    async def prepared(request: web.Request, response: web.StreamResponse) -> None:
+        seen.append(f"prepare {request.path}")
+
+    for embed in (lambda app: app.middlewares.append(middleware), lambda app: app.on_response_prepare.append(prepared)):
+        demo = await new_demo(embed=embed)
+        job = await demo.submit("camb", load_case("camb").valid_input)
+        assert demo.app[GATEWAY].watcher.held(job["id"]) is not None
+        seen.clear()
+        status, _, _ = await demo.call("GET", f"/v1/jobs/{job['id']}")
+        assert status == 200 and len(seen) == 1 and seen[0].endswith(f"/v1/jobs/{job['id']}"), seen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,15 +137,19 @@ async def make_demo(
     poll: dict[str, Any] | None = None,
     clock: Clock = SYSTEM_CLOCK,
     resolver: Any = None,
+    embed: Callable[[web.Application], None] | None = None,
     **config_changes: Any,
 ) -> Demo:
     """The gateway app on a temp store, pointed at the live simulators; `poll` overrides FAST_POLL keys; `clock`
-    and `resolver` (webhook host names) are handed to the app."""
+    and `resolver` (webhook host names) are handed to the app; `embed` adds to the app before it starts what an
+    embedder of the gateway would (a middleware, a signal)."""
     sim_url = str(sim_server.make_url("")).rstrip("/")
     data = demo_config(sim_url, poll={**FAST_POLL, **(poll or {})})
     data.update(config_changes)
     config, settings = parse_config(data, source="test")
     app = create_app(config, settings, state_dir=tmp_path / "state", clock=clock, resolver=resolver)
+    if embed is not None:
+        embed(app)
     client = await aiohttp_client(GatewayTestServer(app, host="127.0.0.1"))
     session = aiohttp.ClientSession()
     return Demo(client=client, sim_url=sim_url, session=session, app=app)
