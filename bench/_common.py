@@ -54,11 +54,15 @@ def _status_kib(pid: str, field: str) -> int:
     return 0
 
 
+#: /proc's unit of CPU time: clock ticks per second
+TICK = os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds_of(pid: int) -> float:
     """User + system CPU seconds of another process (from /proc/PID/stat)."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def free_port() -> int:

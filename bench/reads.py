@@ -20,7 +20,6 @@ rounds; the throughput ratio is also given from each server's best round (the le
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import aiohttp
 from _common import (
     ROOT,
+    TICK,
     auth,
     bench_main,
     bench_parser,
@@ -47,7 +47,6 @@ from _common import (
 
 SERVER_CPU = "0"
 LOAD_CPU = "1"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 async def _job_and_body(gateway_url: str, sim_url: str) -> tuple[str, bytes, dict[str, str]]:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _common import cpu_seconds_of
 
 from gateway.states import CanonicalStatus, State
 from gateway.store import JobRecord, open_store
@@ -56,12 +57,6 @@ READS_PER_S = 100.0
 #: seconds between the seeding's end and the replicas claiming the jobs (process start, first lease round): the
 #: last checks are spread over the cadence that ends this long after the seeding, so no job is overdue when claimed
 CLAIM_LEAD_S = 3.0
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def pct(values: list[float], q: float) -> float:
@@ -183,13 +178,13 @@ async def measure(cluster: Cluster, replicas: list[Process], job_ids: list[str],
     async with aiohttp.ClientSession() as http:
         stats_url = cluster.sim.url + prefix(PROVIDER) + "/__sim__/stats"
         trips0 = [(await readyz(http, r))["leases"]["round_trips"] for r in replicas]
-        cpu0 = [cpu_seconds(r.pid) for r in replicas]
+        cpu0 = [cpu_seconds_of(r.pid) for r in replicas]
         async with http.get(stats_url) as resp:
             polls0 = (await resp.json())["requests"].get(STATUS_TEMPLATE, 0)
         wall0, t0 = time.monotonic(), time.time()
         await asyncio.sleep(window)
         elapsed = time.monotonic() - wall0
-        cpu = sum(cpu_seconds(r.pid) for r in replicas) - sum(cpu0)
+        cpu = sum(cpu_seconds_of(r.pid) for r in replicas) - sum(cpu0)
         async with http.get(stats_url) as resp:
             polls = (await resp.json())["requests"].get(STATUS_TEMPLATE, 0) - polls0
         # each closing /readyz pings the store before it reports the count: that ping is the measurement's own

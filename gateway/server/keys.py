@@ -27,7 +27,7 @@ PROVIDER_SETTINGS = web.AppKey("provider_settings", dict[str, ProviderConfig])
 LIMITS = web.AppKey("limits", dict[str, float])
 KEY_TABLE = web.AppKey("key_table", list[tuple[bytes, str]])
 #: Authorization header values that named a tenant (KEY_TABLE) -> that tenant: the authentication of a repeated
-#: header is one dict lookup (filled and bounded by `gateway.server.middleware`)
+#: header is one dict lookup (filled and bounded by `gateway.server.auth`)
 TENANT_CACHE = web.AppKey("tenant_cache", dict[str, str])
 #: what each tenant is allowed beyond its own jobs (e.g. "attach"), from the configuration
 PERMISSIONS = web.AppKey("permissions", dict[str, frozenset[str]])

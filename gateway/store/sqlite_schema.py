@@ -10,8 +10,6 @@ from gateway.store.codec import now_us
 
 log = logging.getLogger("gateway.store")
 
-#: the usage ledger (the same table in every backend): one entry per job and attempt, times in UTC microseconds,
-#: money in millionths of its currency, units as a JSON object
 #: the outbox's pending indexes rebuilt to leave failed (dead-lettered) events out, and the step counter set from
 #: the attempts so far; the same statements in both dialects (the SQLite migration 8, the PostgreSQL one 4)
 OUTBOX_FAILED_INDEXES = (
@@ -23,6 +21,8 @@ OUTBOX_FAILED_INDEXES = (
     "CREATE INDEX outbox_endpoint_pending ON outbox (tenant, url) WHERE delivered_us IS NULL AND failed_us IS NULL",
 )
 
+#: the usage ledger (the same table in every backend): one entry per job and attempt, times in UTC microseconds,
+#: money in millionths of its currency, units as a JSON object
 LEDGER_TABLE = """CREATE TABLE usage_ledger (
             job_id TEXT NOT NULL REFERENCES jobs (id),
             attempt INTEGER NOT NULL,
